@@ -1,0 +1,162 @@
+"""Collection policies: one narrow signature, vectorised over accounts.
+
+A policy is any callable ``policy(view, day) -> requests`` where ``view`` is a
+:class:`~waifang.sim.state.LenderView` and ``requests`` maps a treatment name (see
+:data:`~waifang.sim.spec.TREATMENTS`) to an int array of account indices, or for ``call`` and
+``ivr`` to a pair ``(indices, attempts)``. The engine never looks at a policy's name; it
+checks every request against the compliance rules before anything happens.
+
+:class:`LadderPolicy` is the rule ladder declared in a scenario file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Union
+
+import numpy as np
+from pydantic import Field, model_validator
+
+from waifang.sim.spec import Spec, Treatment
+from waifang.sim.state import CHARGED_OFF, DELINQUENT, LenderView
+
+Request = Union[np.ndarray, tuple[np.ndarray, np.ndarray]]
+Policy = Callable[[LenderView, int], Mapping[str, Request]]
+
+
+class LadderRule(Spec):
+    """One rung of a collection ladder: a treatment for accounts in a dpd range."""
+
+    action: Treatment
+    """Treatment to request."""
+    dpd_min: int = Field(default=1, ge=0)
+    """First dpd (inclusive) at which the rung applies."""
+    dpd_max: int = Field(default=10_000, ge=0)
+    """Last dpd (inclusive) at which the rung applies."""
+    every_days: int = Field(default=1, ge=1)
+    """Act on days where (dpd - dpd_min) is a multiple of this (1: every day)."""
+    attempts: int = Field(default=1, ge=1, le=50)
+    """Call or IVR attempts asked for per account on an acting day."""
+    min_balance: float = Field(default=0.0, ge=0)
+    """Only accounts with at least this outstanding balance."""
+    max_balance: float | None = Field(default=None, ge=0)
+    """Only accounts with at most this outstanding balance."""
+    segments: tuple[str, ...] | None = None
+    """Only these segments (None: all)."""
+    min_prior_delinquencies: int = Field(default=0, ge=0)
+    """Only repeat defaulters with at least this many earlier episodes."""
+    min_other_debts: int = Field(default=0, ge=0)
+    """Only borrowers with at least this many other lenders."""
+    only_revealed_strategic: bool = False
+    """Only accounts a visit has shown to be able but unwilling to pay."""
+    max_revealed_ability: float | None = Field(default=None, ge=0, le=1)
+    """Only accounts a visit has shown to have at most this ability (e.g. hardship offers)."""
+
+    @model_validator(mode="after")
+    def _range(self) -> LadderRule:
+        if self.dpd_max < self.dpd_min:
+            raise ValueError(f"dpd_max {self.dpd_max} is below dpd_min {self.dpd_min}")
+        return self
+
+
+class PolicySpec(Spec):
+    """A named policy: a ladder of rules and, optionally, its own rule overrides."""
+
+    name: str = Field(min_length=1)
+    """Policy name; the first policy of a scenario is the champion."""
+    description: str = ""
+    """What the policy is, for the report."""
+    rules: tuple[LadderRule, ...] = ()
+    """The ladder's rungs; actions of all matching rungs are requested together."""
+    compliance: dict[str, Any] | None = None
+    """Rule overrides for this policy on top of the scenario's preset and overrides."""
+
+
+class LadderPolicy:
+    """The vectorised rule ladder of a :class:`PolicySpec`.
+
+    Examples
+    --------
+    >>> spec = PolicySpec(name="sms", rules=(LadderRule(action="sms", dpd_max=15),))
+    >>> policy = LadderPolicy(spec, segment_names=("all",))
+    """
+
+    def __init__(self, spec: PolicySpec, segment_names: tuple[str, ...]) -> None:
+        self.spec = spec
+        self._segments = []
+        for rule in spec.rules:
+            if rule.segments is None:
+                self._segments.append(None)
+                continue
+            unknown = [s for s in rule.segments if s not in segment_names]
+            if unknown:
+                from waifang.errors import InputError
+
+                raise InputError(
+                    f"policy {spec.name!r}: rule {rule.action!r} names unknown segment "
+                    f"{unknown[0]!r}; segments are {list(segment_names)}"
+                )
+            self._segments.append(
+                np.array([segment_names.index(s) for s in rule.segments], dtype=np.int16)
+            )
+
+    def __call__(self, view: LenderView, day: int) -> dict[str, Request]:
+        dpd = view.dpd
+        status = view.status
+        requests: dict[str, list[np.ndarray]] = {}
+        attempts: dict[str, list[np.ndarray]] = {}
+        for rule, segments in zip(self.spec.rules, self._segments, strict=True):
+            # Sale applies at charge-off; every other rung applies to delinquent accounts.
+            live = status == (CHARGED_OFF if rule.action == "sale" else DELINQUENT)
+            if rule.action == "sale":
+                mask = live
+            else:
+                mask = live & (dpd >= rule.dpd_min) & (dpd <= rule.dpd_max)
+            idx = np.flatnonzero(mask)
+            if rule.every_days > 1 and idx.size:
+                idx = idx[(dpd[idx] - rule.dpd_min) % rule.every_days == 0]
+            idx = self._filter(idx, rule, segments, view)
+            if idx.size == 0:
+                continue
+            requests.setdefault(rule.action, []).append(idx)
+            attempts.setdefault(rule.action, []).append(
+                np.full(idx.size, rule.attempts, dtype=np.int16)
+            )
+        out: dict[str, Request] = {}
+        for action, chunks in requests.items():
+            idx = np.concatenate(chunks)
+            att = np.concatenate(attempts[action])
+            if len(chunks) > 1:
+                # Two rungs asking for the same account: keep the larger number of attempts.
+                order = np.lexsort((-att, idx))
+                idx, att = idx[order], att[order]
+                first = np.ones(idx.size, bool)
+                first[1:] = idx[1:] != idx[:-1]
+                idx, att = idx[first], att[first]
+            out[action] = (idx, att) if action in ("call", "ivr") else idx
+        return out
+
+    @staticmethod
+    def _filter(
+        idx: np.ndarray, rule: LadderRule, segments: np.ndarray | None, view: LenderView
+    ) -> np.ndarray:
+        if idx.size == 0:
+            return idx
+        keep = np.ones(idx.size, bool)
+        if rule.min_balance > 0 or rule.max_balance is not None:
+            balance = view.balance_cents[idx]
+            keep &= balance >= round(rule.min_balance * 100)
+            if rule.max_balance is not None:
+                keep &= balance <= round(rule.max_balance * 100)
+        if segments is not None:
+            keep &= np.isin(view.segment[idx], segments)
+        if rule.min_prior_delinquencies:
+            keep &= view.prior_delinquencies[idx] >= rule.min_prior_delinquencies
+        if rule.min_other_debts:
+            keep &= view.other_debts[idx] >= rule.min_other_debts
+        if rule.only_revealed_strategic:
+            keep &= view.revealed_strategic()[idx]
+        if rule.max_revealed_ability is not None:
+            ability = view.revealed_ability()[idx]
+            keep &= ability <= rule.max_revealed_ability  # NaN (not revealed) compares False
+        return idx[keep]

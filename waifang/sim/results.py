@@ -1,0 +1,79 @@
+"""What one simulated run returns: flat records that become tidy tables at the edge.
+
+Column names are contracts (DESIGN.md section 4): extend, don't rename.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from waifang.sim.rules import RULES
+from waifang.sim.spec import BUCKETS, TREATMENTS
+
+SUMMARY_COLUMNS: tuple[str, ...] = (
+    "collected",
+    "collected_npv",
+    "cost_total",
+    "net_npv",
+    "recovery_rate",
+    "cure_rate",
+    "chargeoff_rate",
+    "visits",
+    "complaints",
+    "violations",
+    "blocked",
+    "opening_balance",
+    "written_off",
+    "outstanding",
+    "accounts",
+    "calls_performed",
+    "calls_dropped",
+    "visits_dropped",
+    "visits_waiting",
+    "legal_cases",
+    "legal_waiting",
+    "agency_placements",
+    "agency_waiting",
+    "departures",
+    *(f"cost_{t}" for t in TREATMENTS if t != "third_party"),
+    "cost_complaints",
+    *(f"blocked_{r}" for r in RULES),
+)
+"""Metrics of one (policy, replication), in currency units and counts."""
+
+DAILY_COLUMNS: tuple[str, ...] = (
+    "day",
+    *(f"bucket_{b}" for b in BUCKETS),
+    "current",
+    "charged_off",
+    "closed",
+    "payments",
+    "collected",
+    *(f"actions_{t}" for t in TREATMENTS),
+    "blocked",
+)
+"""Per-day columns: bucket counts at the end of the day, payments, performed actions."""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """One policy run on one replication."""
+
+    summary: dict[str, float]
+    """Values for :data:`SUMMARY_COLUMNS`."""
+    daily: dict[str, np.ndarray]
+    """Arrays for :data:`DAILY_COLUMNS`, one entry per day."""
+    blocked_by_rule: dict[str, int]
+    """Blocked actions counted by the rule that blocked them (all rules, zeros included)."""
+    violations: int
+    """Actions performed in breach of a rule, re-checked from the audit trail (always 0
+    unless the engine is wrong)."""
+    departures: tuple[str, ...] = ()
+    """Rules loosened against their preset."""
+    audit: dict[str, np.ndarray] | None = None
+    """Full audit log when asked for: columns account (index), day, hour, action, outcome
+    (0 performed, k > 0 blocked by ``RULES[k - 1]``)."""
+    extra: dict[str, object] = field(default_factory=dict)
+    """Anything else worth keeping (per-account arrays for tests, timings)."""

@@ -1,0 +1,412 @@
+"""The typed, frozen description of one simulated world.
+
+Everything the engine reads is declared here as a pydantic model with bounds and a docstring
+per field, ``extra="forbid"`` so that a typo is an error. ``scenarios`` composes these into a
+scenario file; the engine reads them without changing them (spec apart from run).
+
+Money is in the portfolio's currency unit (yuan in the shipped scenarios); the engine keeps
+balances in integer cents. Defaults carry their source: figures from DESIGN.md section 6 are
+named, invented ones are marked *assumption*.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+BUCKETS: tuple[str, ...] = ("1-30", "31-60", "61-90", "91-120", "121-150", "151-180")
+"""Delinquency buckets by days past due; an account at dpd d is in bucket ``(d - 1) // 30``."""
+
+TREATMENTS: tuple[str, ...] = (
+    "sms",
+    "ivr",
+    "call",
+    "freeze",
+    "hardship",
+    "visit",
+    "legal",
+    "agency",
+    "sale",
+    "third_party",
+)
+"""Every action a policy may ask for. ``third_party`` (contacting the borrower's social circle)
+exists only so that a policy asking for it is visibly blocked: it is never performed."""
+
+Treatment = Literal[
+    "sms", "ivr", "call", "freeze", "hardship", "visit", "legal", "agency", "sale", "third_party"
+]
+
+# Monthly roll rates from shared/data/credit_card_monthly_status (DESIGN.md section 6):
+# 1-29 -> 30-59: 1.9 %, 30-59 -> 60-89: 5.2 %, 60-89 -> 90-119: 30 %, 90-119 -> 120-149: 59 %,
+# 120-149 -> 150+: 67 %. If an account in a bucket stays unpaid for 30 days with daily
+# probability 1 - h, the monthly roll rate is (1 - h) ** 30, so h = 1 - roll ** (1 / 30).
+# The 151-180 bucket reuses the 120-149 figure (assumption: the data lumps 150+ together).
+MONTHLY_ROLL_RATES: tuple[float, ...] = (0.019, 0.052, 0.30, 0.59, 0.67, 0.67)
+
+
+def daily_hazard_from_roll_rate(roll_rate: float, days: int = 30) -> float:
+    """Daily payment probability that leaves ``roll_rate`` of a bucket unpaid after ``days``.
+
+    >>> round(daily_hazard_from_roll_rate(0.30), 4)
+    0.0393
+    """
+    return 1.0 - math.exp(math.log(roll_rate) / days)
+
+
+class Spec(BaseModel):
+    """Base of every spec: frozen, no unknown keys, field docstrings become descriptions."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+
+Probability = float  # documented alias; bounds are set per field with Field(ge=0, le=1)
+
+
+# --------------------------------------------------------------------------------------------
+# Portfolio
+# --------------------------------------------------------------------------------------------
+
+
+class Segment(Spec):
+    """A group of accounts drawn from the same distributions."""
+
+    name: str = Field(min_length=1)
+    """Segment name, written to the account tape and used by policy rules."""
+    share: float = Field(gt=0, le=1)
+    """Share of the portfolio's accounts in this segment (shares are normalised)."""
+    balance_median: float = Field(gt=0)
+    """Median outstanding balance (currency); balances are lognormal."""
+    balance_sigma: float = Field(default=0.8, ge=0, le=3)
+    """Log-scale spread of the balance (assumption: 0.8 gives a 10-90 % range of about 7x)."""
+    utilisation: float = Field(default=0.8, gt=0, le=1)
+    """Balance as a share of the credit limit, used to derive the limit."""
+    risk_score_mean: float = Field(default=600, ge=300, le=850)
+    """Mean bureau-style risk score (higher is safer)."""
+    risk_score_sd: float = Field(default=50, ge=0)
+    """Spread of the risk score."""
+    dpd_weights: tuple[float, float, float, float, float, float] = (0.55, 0.2, 0.1, 0.08, 0.04, 0.03)
+    """Weights of the starting bucket (1-30 ... 151-180 dpd); dpd is uniform inside a bucket."""
+    prior_delinquencies_mean: float = Field(default=0.5, ge=0)
+    """Mean number of earlier delinquency episodes (Poisson)."""
+    other_debts_mean: float = Field(default=1.0, ge=0)
+    """Mean number of other lenders the borrower owes (Poisson); multi-lender exposure."""
+    guarantee_share: float = Field(default=0.05, ge=0, le=1)
+    """Share of accounts with a guarantor or collateral."""
+    vulnerable_share: float = Field(default=0.03, ge=0, le=1)
+    """Share of borrowers flagged vulnerable (no field visits)."""
+    contactable_share: float = Field(default=0.85, ge=0, le=1)
+    """Share of accounts with a working phone number."""
+    address_verified_share: float = Field(default=0.7, ge=0, le=1)
+    """Share of accounts whose home address is verified (visits find the borrower more often)."""
+    ability_mean: float = Field(default=0.5, gt=0, lt=1)
+    """Mean latent ability to pay in (0, 1) (Beta distributed; not observed by the lender)."""
+    willingness_mean: float = Field(default=0.6, gt=0, lt=1)
+    """Mean latent willingness to pay in (0, 1) (Beta distributed; not observed)."""
+    latent_concentration: float = Field(default=6.0, gt=0)
+    """Beta concentration a + b of ability and willingness (higher: less spread)."""
+    strategic_share: float = Field(default=0.03, ge=0, le=1)
+    """Share of strategic defaulters: able to pay (ability >= 0.7) but unwilling (0.05)."""
+    region_weights: dict[str, float] | None = None
+    """Weight of each region for this segment; None spreads accounts evenly over all regions."""
+
+
+class PortfolioSpec(Spec):
+    """A synthetic portfolio generated from segments, or an account tape loaded from a file."""
+
+    accounts: int = Field(default=100_000, ge=1, le=50_000_000)
+    """Number of accounts to generate (ignored when ``tape`` is given)."""
+    segments: tuple[Segment, ...] = (Segment(name="all", share=1.0, balance_median=3000.0),)
+    """Segments of the synthetic portfolio."""
+    tape: str | None = None
+    """Path of a CSV or Parquet account tape, relative to the scenario file; see the README."""
+
+
+# --------------------------------------------------------------------------------------------
+# Behaviour
+# --------------------------------------------------------------------------------------------
+
+
+class BehaviourSpec(Spec):
+    """How a borrower pays, rolls, promises, re-defaults and complains, day by day."""
+
+    base_hazard: tuple[float, float, float, float, float, float] = tuple(
+        round(daily_hazard_from_roll_rate(r), 5) for r in MONTHLY_ROLL_RATES
+    )  # type: ignore[assignment]
+    """Daily probability of a payment in each bucket for an average, untreated borrower;
+    derived from the monthly roll rates of shared/data/credit_card_monthly_status as
+    1 - roll ** (1/30)."""
+    ability_weight: float = Field(default=2.0, ge=0)
+    """Log-hazard per unit of ability above 0.5 (assumption)."""
+    willingness_weight: float = Field(default=2.5, ge=0)
+    """Log-hazard per unit of willingness above 0.5 (assumption)."""
+    instalment_share: float = Field(default=1 / 12, gt=0, le=1)
+    """Share of the balance that falls due each 30 days; arrears = balance x share x months
+    past due, capped at the balance (a 12-instalment product, assumption)."""
+    cure_share_low: float = Field(default=0.5, ge=0, le=1)
+    """Share of payments that clear all arrears for a borrower with ability 0 (rest partial)."""
+    cure_share_high: float = Field(default=0.9, ge=0, le=1)
+    """Share of payments that clear all arrears for a borrower with ability 1."""
+    partial_min: float = Field(default=0.2, gt=0, le=1)
+    """Smallest partial payment as a share of arrears (uniform between min and max)."""
+    partial_max: float = Field(default=0.8, gt=0, le=1)
+    """Largest partial payment as a share of arrears."""
+    settlement_min_dpd: int = Field(default=120, ge=1)
+    """From this dpd a paying borrower with low ability may settle instead of curing."""
+    settlement_share: float = Field(default=0.6, gt=0, le=1)
+    """A settlement pays this share of the balance; the rest is written off (assumption)."""
+    settlement_max_ability: float = Field(default=0.35, ge=0, le=1)
+    """Borrowers at or below this ability settle when they pay after ``settlement_min_dpd``."""
+    contact_half_life_days: float = Field(default=4.0, gt=0)
+    """Half-life of a contact's lift on the payment hazard (assumption)."""
+    max_contact_lift: float = Field(default=3.0, ge=0)
+    """Cap on the summed contact lift (hazard at most 1 + this times the base)."""
+    promise_days: int = Field(default=5, ge=1, le=60)
+    """Days between a promise to pay and its due date."""
+    promise_keep_base: float = Field(default=0.3, ge=0, le=1)
+    """Chance a promise is kept for a borrower with ability 0 ..."""
+    promise_keep_ability: float = Field(default=0.5, ge=0, le=1)
+    """... plus this times ability (so ability 1 keeps with 0.8)."""
+    broken_promise_willingness: float = Field(default=0.9, gt=0, le=1)
+    """Willingness is multiplied by this when a promise is broken."""
+    freeze_multiplier: float = Field(default=1.15, gt=0)
+    """Hazard multiplier while the credit line is frozen (borrowers want the line back)."""
+    hardship_multiplier: float = Field(default=2.0, gt=0)
+    """Hazard multiplier while on a hardship / instalment plan (smaller, affordable payments)."""
+    stress: tuple[float, ...] = (1.0,)
+    """Economic stress: hazard multiplier per 30-day month, the last value repeating
+    (below 1 is a downturn)."""
+    income_shock_daily: float = Field(default=0.0005, ge=0, le=1)
+    """Daily chance that a borrower loses income (assumption: about 17 % a year)."""
+    income_shock_ability: float = Field(default=0.5, gt=0, le=1)
+    """Ability is multiplied by this after an income shock."""
+    redefault_daily: float = Field(default=0.004, ge=0, le=1)
+    """Daily chance that a cured account misses a payment again (assumption: about 11 % a
+    month, between the data's 1-29 dpd roll and its re-entry rate)."""
+    chargeoff_recovery_daily: float = Field(default=0.0005, ge=0, le=1)
+    """Daily chance that a charged-off, untreated account pays something back."""
+    complaint_intensity: float = Field(default=0.25, ge=0)
+    """Complaint risk grows by this factor per contact in the recent (decayed) contact count."""
+    dispute_share: float = Field(default=0.3, ge=0, le=1)
+    """Share of complaints that turn into a dispute (no visits until resolved)."""
+    dispute_days: int = Field(default=30, ge=0)
+    """Days a dispute lasts."""
+
+    @model_validator(mode="after")
+    def _check_ranges(self) -> BehaviourSpec:
+        for name, value in zip(BUCKETS, self.base_hazard, strict=True):
+            if not 0 <= value <= 1:
+                raise ValueError(f"base_hazard for bucket {name} must be in [0, 1], got {value}")
+        if self.partial_min > self.partial_max:
+            raise ValueError(
+                f"partial_min {self.partial_min} is above partial_max {self.partial_max}"
+            )
+        if any(s <= 0 for s in self.stress):
+            raise ValueError(f"stress multipliers must be positive, got {list(self.stress)}")
+        return self
+
+
+# --------------------------------------------------------------------------------------------
+# Treatments (cost and effect)
+# --------------------------------------------------------------------------------------------
+
+
+class ContactSpec(Spec):
+    """A contact channel: what one attempt costs and what a connected one does."""
+
+    cost: float = Field(ge=0)
+    """Cost of one attempt (currency)."""
+    connect_probability: float = Field(default=1.0, ge=0, le=1)
+    """Chance that an attempt reaches a contactable borrower."""
+    lift: float = Field(default=0.0, ge=0)
+    """Added relative payment hazard from a connected contact (decays with the half-life)."""
+    promise_probability: float = Field(default=0.0, ge=0, le=1)
+    """Chance that a connected contact yields a promise to pay (times willingness x 2, capped)."""
+    complaint_probability: float = Field(default=0.0, ge=0, le=1)
+    """Complaint chance of a connected contact before the intensity factor."""
+
+
+class VisitSpec(Spec):
+    """A field visit by (at least) two collectors."""
+
+    found_verified: float = Field(default=0.7, ge=0, le=1)
+    """Chance the borrower is met when the address is verified."""
+    found_unverified: float = Field(default=0.3, ge=0, le=1)
+    """Chance the borrower is met when the address is not verified."""
+    lift: float = Field(default=2.0, ge=0)
+    """Added relative hazard after a visit that met the borrower."""
+    promise_probability: float = Field(default=0.5, ge=0, le=1)
+    """Chance a visit that met the borrower yields a promise to pay (times willingness x 2)."""
+    complaint_probability: float = Field(default=0.02, ge=0, le=1)
+    """Complaint chance of a visit that met the borrower, before the intensity factor."""
+
+
+class LegalSpec(Spec):
+    """Legal action: filing, a court delay (see resources), then a judgement."""
+
+    fee: float = Field(default=800.0, ge=0)
+    """Fixed fee per case filed (currency; assumption)."""
+    share: float = Field(default=0.10, ge=0, le=1)
+    """Share of legal recoveries paid to the lawyers."""
+    judgement_recovery: float = Field(default=0.6, ge=0, le=1)
+    """Share of the balance recovered on judgement, times ability (strategic defaulters: 1)."""
+    filing_lift: float = Field(default=1.0, ge=0)
+    """Added relative hazard when served (many settle before the hearing)."""
+
+
+class AgencySpec(Spec):
+    """Placement with a third-party collection agency."""
+
+    contingency_share: float = Field(default=0.25, ge=0, le=1)
+    """Share of agency recoveries kept by the agency as its fee."""
+    daily_hazard: float = Field(default=0.004, ge=0, le=1)
+    """Daily chance a placed account pays (cures, settles or pays part)."""
+    placement_days: int = Field(default=90, ge=1)
+    """Length of a placement."""
+
+
+class TreatmentsSpec(Spec):
+    """Cost and effect of every treatment."""
+
+    sms: ContactSpec = ContactSpec(cost=0.05, lift=0.05, complaint_probability=0.0005)
+    """SMS / app push reminder (cost: assumption)."""
+    ivr: ContactSpec = ContactSpec(
+        cost=0.3, connect_probability=0.3, lift=0.1, promise_probability=0.05,
+        complaint_probability=0.001,
+    )
+    """IVR auto-dial with a recorded message (assumption)."""
+    call: ContactSpec = ContactSpec(
+        cost=3.0, connect_probability=0.35, lift=0.4, promise_probability=0.25,
+        complaint_probability=0.004,
+    )
+    """Agent call; cost is per attempt (assumption; TrueAccord's example lifts a pay
+    probability from 0.05 to 0.07, a relative lift of 0.4)."""
+    freeze_cost: float = Field(default=0.0, ge=0)
+    """Cost of freezing a credit line."""
+    hardship_cost: float = Field(default=20.0, ge=0)
+    """Cost of setting up a hardship / instalment plan."""
+    hardship_days: int = Field(default=90, ge=1)
+    """Length of a hardship plan; dpd does not grow while on it."""
+    visit: VisitSpec = VisitSpec()
+    """Field visit effect; its cost is per region in the resources."""
+    legal: LegalSpec = LegalSpec()
+    """Legal action."""
+    agency: AgencySpec = AgencySpec()
+    """Agency placement."""
+    sale_price: float = Field(default=0.05, ge=0, le=1)
+    """Debt sale at charge-off: price as a share of the balance (assumption)."""
+
+
+# --------------------------------------------------------------------------------------------
+# Resources
+# --------------------------------------------------------------------------------------------
+
+
+class Shift(Spec):
+    """A call-centre shift."""
+
+    start_hour: int = Field(ge=0, le=23)
+    """First hour of the shift (0-23)."""
+    end_hour: int = Field(ge=1, le=24)
+    """Hour the shift ends (exclusive)."""
+    agents: int = Field(ge=0)
+    """Agents on the shift."""
+
+    @model_validator(mode="after")
+    def _order(self) -> Shift:
+        if self.end_hour <= self.start_hour:
+            raise ValueError(f"end_hour {self.end_hour} is not after start_hour {self.start_hour}")
+        return self
+
+
+class CallCentreSpec(Spec):
+    """Agents who make the calls; calls left at the end of the day are dropped."""
+
+    shifts: tuple[Shift, ...] = (Shift(start_hour=9, end_hour=21, agents=200),)
+    """Shifts of the day."""
+    attempts_per_hour: float = Field(default=20.0, gt=0)
+    """Call attempts one agent makes per hour (assumption)."""
+
+
+class RegionSpec(Spec):
+    """Field teams of one region."""
+
+    name: str = Field(min_length=1)
+    """Region name; accounts carry it."""
+    teams: int = Field(default=2, ge=0)
+    """Field teams (of ``collectors_per_team`` collectors each)."""
+    collectors_per_team: int = Field(default=2, ge=1)
+    """Collectors per team; rules may require at least 2 per visit."""
+    start_hour: float = Field(default=8.0, ge=0, lt=24)
+    """When teams start their day."""
+    end_hour: float = Field(default=20.0, gt=0, le=24)
+    """When teams must be done."""
+    travel_hours: float = Field(default=1.0, gt=0)
+    """Mean travel time to a visit (exponential)."""
+    visit_hours: float = Field(default=1.0, gt=0)
+    """Mean time at a visit (exponential)."""
+    visit_cost: float = Field(default=300.0, ge=0)
+    """Cost of one visit in this region (two people's time and travel; assumption)."""
+
+
+class ResourcesSpec(Spec):
+    """Everything that waits or queues."""
+
+    call_centre: CallCentreSpec = CallCentreSpec()
+    """The call centre."""
+    regions: tuple[RegionSpec, ...] = tuple(
+        RegionSpec(name=n) for n in ("north", "east", "south", "west", "central")
+    )
+    """Regions and their field teams."""
+    visit_queue_days: int = Field(default=14, ge=0)
+    """Days a requested visit waits for a free team before it is dropped."""
+    legal_capacity: int = Field(default=2000, ge=0)
+    """Cases the legal team can run at once; further filings wait."""
+    court_delay_days: float = Field(default=90.0, gt=0)
+    """Mean days from filing to judgement (gamma, shape 4)."""
+    agency_capacity: int = Field(default=20_000, ge=0)
+    """Accounts the agencies can hold at once; further placements wait."""
+    agency_vetted: bool = True
+    """Whether the agency used is on the vetted list (rules may require it)."""
+
+    @model_validator(mode="after")
+    def _unique_regions(self) -> ResourcesSpec:
+        names = [r.name for r in self.regions]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"region names must be unique, repeated: {dupes}")
+        if not names:
+            raise ValueError("at least one region is needed")
+        return self
+
+
+# --------------------------------------------------------------------------------------------
+# Economics
+# --------------------------------------------------------------------------------------------
+
+
+class EconomicsSpec(Spec):
+    """Money that is not a treatment's own cost."""
+
+    discount_rate: float = Field(default=0.06, ge=0, le=1)
+    """Annual cost of funds used to discount recoveries to NPV (Chehrazi et al.: 0.06)."""
+    complaint_cost: float = Field(default=200.0, ge=0)
+    """Handling cost of one complaint (assumption)."""
+
+
+class World(Spec):
+    """Everything but the portfolio, the policy and its rules: the model one run reads."""
+
+    days: int = Field(default=180, ge=1, le=3650)
+    """Days simulated."""
+    charge_off_dpd: int = Field(default=180, ge=30, le=720)
+    """Accounts charge off when they reach this many days past due."""
+    behaviour: BehaviourSpec = BehaviourSpec()
+    """Borrower behaviour."""
+    treatments: TreatmentsSpec = TreatmentsSpec()
+    """Cost and effect of the treatments."""
+    resources: ResourcesSpec = ResourcesSpec()
+    """Agents, field teams, courts and agencies."""
+    economics: EconomicsSpec = EconomicsSpec()
+    """Discounting and other costs."""
