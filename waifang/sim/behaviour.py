@@ -1,0 +1,343 @@
+"""How borrowers respond: the daily payment hazard, payments, rolls, promises and complaints.
+
+Everything here is vectorised over accounts. The engine calls the contact methods when an
+action is performed and :meth:`Borrowers.end_of_day` once a day for all accounts.
+
+The daily hazard of a delinquent account is
+
+    h = base[bucket(dpd)] x stress(month) x exp(a_w (ability - .5) + w_w (willingness - .5))
+        x freeze^frozen x hardship^on_plan x (1 + lift) (+ agency hazard when placed)
+
+where ``lift`` is the sum of recent contacts' lifts, decaying with a half-life. The account's
+``dpd`` doubles as the index into a hazard table: 0 is current (cured), 1 .. c-1 delinquent,
+c + 1 charged off (a small recovery hazard) and c + 2 closed (no hazard).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+
+from waifang.sim.economics import Ledger
+from waifang.sim.rng import stream
+from waifang.sim.spec import ContactSpec, World
+from waifang.sim.state import CHARGED_OFF, CLOSED, CURRENT, DELINQUENT, AccountState, Portfolio
+
+
+class Borrowers:
+    """The behaviour model acting on one run's :class:`AccountState`."""
+
+    def __init__(
+        self,
+        world: World,
+        portfolio: Portfolio,
+        state: AccountState,
+        ledger: Ledger,
+        seed: np.random.SeedSequence,
+    ) -> None:
+        self.world = world
+        self.b = world.behaviour
+        self.t = world.treatments
+        self.portfolio = portfolio
+        self.state = state
+        self.ledger = ledger
+        c = world.charge_off_dpd
+        self.charge_off_dpd = c
+        self.charged_off_index = np.int16(c + 1)
+        self.closed_index = np.int16(c + 2)
+        self.rng_pay = stream(seed, "payments")
+        self.rng_amount = stream(seed, "amounts")
+        self.rng_contact = stream(seed, "contacts")
+        self.rng_promise = stream(seed, "promises")
+        self.rng_shock = stream(seed, "shocks")
+        self.decay = np.float32(0.5 ** (1.0 / self.b.contact_half_life_days))
+        n = state.n
+        self.mult = np.ones(n, np.float32)
+        self.refresh(np.arange(n))
+        self.advancing = state.status == DELINQUENT
+        self._hazard = np.empty(n, np.float32)
+        # Accounts at or past the charge-off point at the start charge off at the end of day 0.
+        state.dpd[state.dpd >= c] = c - 1
+        self.promises_due: dict[int, list[np.ndarray]] = defaultdict(list)
+        self.hardship_ends: dict[int, list[np.ndarray]] = defaultdict(list)
+        self.placement_ends: dict[int, list[np.ndarray]] = defaultdict(list)
+        self.placed = np.zeros(n, bool)
+        self.cured_ever = np.zeros(n, bool)
+        self.charged_off_ever = np.zeros(n, bool)
+        self.redefaults = 0
+        self.complaints = 0
+        self.promises_made = 0
+        self.promises_kept = 0
+        self.promises_broken = 0
+
+    # ---------------------------------------------------------------- hazard factors
+    def refresh(self, idx: np.ndarray) -> None:
+        """Recompute the per-account hazard multiplier after its inputs changed."""
+        s, b = self.state, self.b
+        s.refresh_log_factor(idx, b.ability_weight, b.willingness_weight)
+        m = np.exp(s.log_factor[idx])
+        m = np.where(s.frozen[idx], m * b.freeze_multiplier, m)
+        on_plan = s.hardship_until[idx] >= 0
+        self.mult[idx] = np.where(on_plan, m * b.hardship_multiplier, m).astype(np.float32)
+
+    def _hazard_table(self, day: int) -> np.ndarray:
+        b, c = self.b, self.charge_off_dpd
+        stress = b.stress[min(day // 30, len(b.stress) - 1)]
+        table = np.zeros(c + 3, np.float32)
+        buckets = np.minimum((np.arange(1, c) - 1) // 30, 5)
+        table[1:c] = np.asarray(b.base_hazard, np.float32)[buckets] * stress
+        table[c + 1] = b.chargeoff_recovery_daily
+        return table
+
+    # ---------------------------------------------------------------- contacts
+    def contacted(self, channel: ContactSpec, idx: np.ndarray, day: int) -> int:
+        """Apply connected contacts on ``idx``: lift, promises, complaints. Returns complaints."""
+        if idx.size == 0:
+            return 0
+        return self._touch(idx, channel.lift, channel.promise_probability,
+                           channel.complaint_probability, day)
+
+    def _touch(
+        self, idx: np.ndarray, lift: float, promise_p: float, complaint_p: float, day: int
+    ) -> int:
+        s, b = self.state, self.b
+        s.lift[idx] = np.minimum(s.lift[idx] + np.float32(lift), np.float32(b.max_contact_lift))
+        s.recent_contacts[idx] += 1
+        u = self.rng_contact.random((2, idx.size))
+        if promise_p > 0:
+            p = promise_p * np.minimum(1.0, 2.0 * s.willingness[idx])
+            new = idx[(u[0] < p) & (s.promise_due[idx] < day)]
+            if new.size:
+                due = day + b.promise_days
+                s.promise_due[new] = due
+                self.promises_due[due].append(new)
+                self.promises_made += new.size
+        complaints = 0
+        if complaint_p > 0:
+            p = complaint_p * (1.0 + b.complaint_intensity * (s.recent_contacts[idx] - 1))
+            who = idx[u[1] < p]
+            complaints = int(who.size)
+            if complaints:
+                s.complaints[who] += 1
+                self.complaints += complaints
+                self.ledger.complaints(complaints)
+                disputed = who[self.rng_contact.random(who.size) < b.dispute_share]
+                s.disputed_until[disputed] = day + b.dispute_days
+        return complaints
+
+    def visited(self, idx: np.ndarray, day: int) -> np.ndarray:
+        """Visits performed on ``idx``; returns the mask of borrowers met."""
+        s, v = self.state, self.t.visit
+        s.visits[idx] += 1
+        s.last_visit[idx] = day
+        p_found = np.where(self.portfolio.address_verified[idx], v.found_verified,
+                           v.found_unverified)
+        met = self.rng_contact.random(idx.size) < p_found
+        hit = idx[met]
+        s.revealed[hit] = True
+        self._touch(hit, v.lift, v.promise_probability, v.complaint_probability, day)
+        return met
+
+    def freeze(self, idx: np.ndarray) -> np.ndarray:
+        s = self.state
+        new = idx[~s.frozen[idx]]
+        s.frozen[new] = True
+        self.refresh(new)
+        return new
+
+    def start_hardship(self, idx: np.ndarray, day: int) -> np.ndarray:
+        s = self.state
+        new = idx[s.hardship_until[idx] < day]
+        end = day + self.t.hardship_days
+        s.hardship_until[new] = end
+        self.advancing[new] = False
+        self.hardship_ends[end].append(new)
+        self.refresh(new)
+        return new
+
+    def place(self, idx: np.ndarray, day: int, days: int) -> None:
+        self.placed[idx] = True
+        self.state.placed_until[idx] = day + days
+        self.placement_ends[day + days].append(idx)
+
+    def serve_legal(self, idx: np.ndarray, day: int) -> None:
+        self.state.in_legal[idx] = True
+        self._touch(idx, self.t.legal.filing_lift, 0.0, 0.0, day)
+
+    # ---------------------------------------------------------------- money
+    def collect(self, idx: np.ndarray, amount_cents: np.ndarray, day: int) -> None:
+        """Record payments; fees of agencies/lawyers on these accounts are costs."""
+        s = self.state
+        amount_cents = np.minimum(amount_cents, s.balance_cents[idx])
+        s.balance_cents[idx] -= amount_cents
+        s.collected_cents[idx] += amount_cents
+        self.ledger.collect(day, amount_cents)
+        placed = self.placed[idx]
+        if placed.any():
+            self.ledger.spend("agency", float(
+                (amount_cents[placed] * self.t.agency.contingency_share).sum()) / 100.0)
+        legal = s.in_legal[idx] & ~placed
+        if legal.any():
+            self.ledger.spend("legal", float(
+                (amount_cents[legal] * self.t.legal.share).sum()) / 100.0)
+        paid_off = idx[s.balance_cents[idx] == 0]
+        self._close(paid_off)
+
+    def write_off(self, idx: np.ndarray, amount_cents: np.ndarray) -> None:
+        """Give up ``amount_cents`` of the balance (settlement or sale discount)."""
+        s = self.state
+        amount_cents = np.minimum(amount_cents, s.balance_cents[idx])
+        s.balance_cents[idx] -= amount_cents
+        s.written_off_cents[idx] += amount_cents
+        self._close(idx[s.balance_cents[idx] == 0])
+
+    def _close(self, idx: np.ndarray) -> None:
+        s = self.state
+        s.status[idx] = CLOSED
+        s.dpd[idx] = self.closed_index
+        s.promise_due[idx] = -10_000
+        self.advancing[idx] = False
+
+    def _cure(self, idx: np.ndarray) -> None:
+        s = self.state
+        idx = idx[s.status[idx] == DELINQUENT]
+        s.status[idx] = CURRENT
+        s.dpd[idx] = 0
+        s.promise_due[idx] = -10_000
+        self.advancing[idx] = False
+        unfreeze = idx[s.frozen[idx]]
+        s.frozen[unfreeze] = False
+        self.refresh(unfreeze)
+
+    def arrears_cents(self, idx: np.ndarray) -> np.ndarray:
+        s = self.state
+        months = np.ceil(np.minimum(s.dpd[idx], self.charge_off_dpd) / 30.0)
+        due = np.rint(s.balance_cents[idx] * np.minimum(1.0, months * self.b.instalment_share))
+        return np.maximum(due.astype(np.int64), 1)
+
+    def pay(self, idx: np.ndarray, day: int, force_cure: bool = False) -> None:
+        """Delinquent accounts ``idx`` pay today: settle, cure or pay part of the arrears."""
+        s, b = self.state, self.b
+        if idx.size == 0:
+            return
+        ability = s.ability[idx]
+        arrears = self.arrears_cents(idx)
+        balance = s.balance_cents[idx]
+        u = self.rng_amount.random((2, idx.size))
+        settles = (s.dpd[idx] >= b.settlement_min_dpd) & (ability <= b.settlement_max_ability)
+        if force_cure:
+            settles[:] = False
+        p_cure = b.cure_share_low + (b.cure_share_high - b.cure_share_low) * ability
+        cures = ~settles & ((u[0] < p_cure) | force_cure)
+        partial = ~settles & ~cures
+        amount = arrears.copy()
+        amount[settles] = np.rint(balance[settles] * b.settlement_share).astype(np.int64)
+        share = b.partial_min + (b.partial_max - b.partial_min) * u[1][partial]
+        amount[partial] = np.maximum(np.rint(arrears[partial] * share).astype(np.int64), 1)
+        self.collect(idx, amount, day)
+        settled = idx[settles & (s.status[idx] != CLOSED)]
+        self.write_off(settled, s.balance_cents[settled])
+        self.cured_ever[idx[cures]] = True  # includes cures that paid the balance off
+        self._cure(idx[cures & (s.status[idx] == DELINQUENT)])
+
+    def pay_charged_off(self, idx: np.ndarray, day: int) -> None:
+        """Charged-off accounts ``idx`` pay: a settlement of what remains."""
+        s = self.state
+        if idx.size == 0:
+            return
+        amount = np.rint(s.balance_cents[idx] * self.b.settlement_share).astype(np.int64)
+        self.collect(idx, np.maximum(amount, 1), day)
+        rest = idx[s.status[idx] != CLOSED]
+        self.write_off(rest, s.balance_cents[rest])
+
+    def sell(self, idx: np.ndarray, day: int) -> None:
+        """Sell charged-off accounts at the sale price; the rest of the balance is written off."""
+        s = self.state
+        price = np.rint(s.balance_cents[idx] * self.t.sale_price).astype(np.int64)
+        self.collect(idx, price, day)
+        rest = idx[s.status[idx] != CLOSED]
+        self.write_off(rest, s.balance_cents[rest])
+
+    # ---------------------------------------------------------------- the day
+    def end_of_day(self, day: int) -> None:
+        """Payments, promises, shocks, rolls, charge-offs and re-defaults for all accounts."""
+        s, b, c = self.state, self.b, self.charge_off_dpd
+        self._promises(day)
+        u = self.rng_pay.random(s.n, dtype=np.float32)
+        h = self._hazard
+        np.take(self._hazard_table(day), s.dpd, out=h)
+        np.multiply(h, self.mult, out=h)
+        lift = s.lift + np.float32(1.0)
+        np.multiply(h, lift, out=h)
+        placed = np.flatnonzero(self.placed)
+        if placed.size:
+            h[placed] += np.float32(self.t.agency.daily_hazard)
+        payers = np.flatnonzero(u < h)
+        status = s.status[payers]
+        self.pay(payers[status == DELINQUENT], day)
+        self.pay_charged_off(payers[status == CHARGED_OFF], day)
+        # Cured accounts miss a payment again (same uniform: a current account never pays here).
+        redefault = np.flatnonzero((s.dpd == 0) & (u < np.float32(b.redefault_daily)))
+        redefault = redefault[s.status[redefault] == CURRENT]
+        if redefault.size:
+            s.status[redefault] = DELINQUENT
+            self.advancing[redefault] = s.hardship_until[redefault] < day
+            self.redefaults += redefault.size
+        s.dpd += self.advancing
+        charged = np.flatnonzero(s.dpd == c)
+        if charged.size:
+            s.status[charged] = CHARGED_OFF
+            s.dpd[charged] = self.charged_off_index
+            s.chargeoff_day[charged] = day
+            self.advancing[charged] = False
+            self.charged_off_ever[charged] = True
+        self._shocks(day)
+        self._expire(day)
+        s.lift *= self.decay
+        s.recent_contacts *= self.decay
+
+    def _promises(self, day: int) -> None:
+        s, b = self.state, self.b
+        due = self.promises_due.pop(day, None)
+        if not due:
+            return
+        idx = np.concatenate(due)
+        idx = idx[(s.promise_due[idx] == day) & (s.status[idx] == DELINQUENT)]
+        p_keep = b.promise_keep_base + b.promise_keep_ability * s.ability[idx]
+        kept = self.rng_promise.random(idx.size) < p_keep
+        self.promises_kept += int(kept.sum())
+        self.promises_broken += int((~kept).sum())
+        s.promise_due[idx] = -10_000
+        self.pay(idx[kept], day, force_cure=True)
+        broken = idx[~kept]
+        s.willingness[broken] *= np.float32(b.broken_promise_willingness)
+        self.refresh(broken)
+
+    def _shocks(self, day: int) -> None:
+        s, b = self.state, self.b
+        count = self.rng_shock.binomial(s.n, b.income_shock_daily)
+        if count:
+            idx = np.unique(self.rng_shock.integers(0, s.n, count))
+            s.ability[idx] *= np.float32(b.income_shock_ability)
+            self.refresh(idx)
+
+    def _expire(self, day: int) -> None:
+        s = self.state
+        for ends, on_end in ((self.hardship_ends, self._end_hardship),
+                             (self.placement_ends, self._end_placement)):
+            chunks = ends.pop(day, None)
+            if chunks:
+                on_end(np.concatenate(chunks), day)
+
+    def _end_hardship(self, idx: np.ndarray, day: int) -> None:
+        s = self.state
+        idx = idx[s.hardship_until[idx] == day]
+        s.hardship_until[idx] = -10_000
+        self.advancing[idx] = s.status[idx] == DELINQUENT
+        self.refresh(idx)
+
+    def _end_placement(self, idx: np.ndarray, day: int) -> None:
+        s = self.state
+        idx = idx[s.placed_until[idx] == day]
+        self.placed[idx] = False

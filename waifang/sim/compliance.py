@@ -1,0 +1,259 @@
+"""Enforcing the compliance rules before any action, and the audit trail of every action.
+
+:class:`Compliance` holds the per-account counters the rules need (attempts today, connected
+calls today, a 7-day window, the last conversation) and answers, for a batch of accounts and
+a time of day, which of them may be contacted or visited. Whatever it refuses is counted under
+the rule that refused it and written to the :class:`AuditLog`; nothing refused is performed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from waifang.sim.rules import RULES, ComplianceRules
+from waifang.sim.spec import TREATMENTS
+from waifang.sim.state import DELINQUENT, AccountState, Portfolio
+
+RULE_CODE = {name: code for code, name in enumerate(RULES, start=1)}
+ACTION_CODE = {name: code for code, name in enumerate(TREATMENTS)}
+PERFORMED = 0
+
+
+class AuditLog:
+    """Every action asked for, performed or blocked.
+
+    ``counts[day, action, outcome]`` is always kept (outcome 0 = performed, k = blocked by
+    ``RULES[k - 1]``). With ``full=True`` one record per action is kept as well, with what an
+    auditor needs to re-check it: the hour it started and ended, whether a call connected, the
+    account's dpd and its flags (1 disputed, 2 hardship plan, 4 vulnerable) at that moment.
+    :mod:`waifang.sim.audit` re-reads it independently of the engine.
+    """
+
+    COLUMNS = ("account", "day", "hour", "until", "action", "outcome", "connected", "dpd",
+               "flags")
+
+    def __init__(self, days: int, full: bool) -> None:
+        self.counts = np.zeros((days, len(TREATMENTS), len(RULES) + 1), dtype=np.int64)
+        self.full = full
+        self._chunks: list[dict[str, np.ndarray]] = []
+        self.state: AccountState | None = None
+        self.portfolio: Portfolio | None = None
+
+    def watch(self, state: AccountState, portfolio: Portfolio) -> None:
+        """Where the full log reads dpd and flags from."""
+        self.state, self.portfolio = state, portfolio
+
+    def record(
+        self,
+        day: int,
+        action: str,
+        idx: np.ndarray,
+        hour: float | np.ndarray,
+        outcome: np.ndarray,
+        *,
+        until: float | np.ndarray | None = None,
+        connected: np.ndarray | None = None,
+    ) -> None:
+        """Log actions on accounts ``idx`` at ``hour`` of ``day`` with their outcome codes."""
+        if idx.size == 0:
+            return
+        code = ACTION_CODE[action]
+        self.counts[day, code] += np.bincount(outcome, minlength=len(RULES) + 1)
+        if not self.full:
+            return
+        n = idx.size
+        state, portfolio = self.state, self.portfolio
+        assert state is not None and portfolio is not None
+        flags = (
+            (state.disputed_until[idx] >= day).astype(np.int8)
+            | ((state.hardship_until[idx] >= day).astype(np.int8) << 1)
+            | (portfolio.vulnerable[idx].astype(np.int8) << 2)
+        )
+        hours = np.broadcast_to(np.asarray(hour, dtype=np.float32), (n,))
+        self._chunks.append({
+            "account": idx.astype(np.int64),
+            "day": np.full(n, day, np.int32),
+            "hour": hours.copy(),
+            "until": np.broadcast_to(
+                np.asarray(hours if until is None else until, dtype=np.float32), (n,)
+            ).copy(),
+            "action": np.full(n, code, np.int8),
+            "outcome": outcome.astype(np.int8),
+            "connected": np.zeros(n, bool) if connected is None else connected.astype(bool),
+            "dpd": state.dpd[idx].astype(np.int16),
+            "flags": flags.astype(np.int8),
+        })
+
+    def record_blocked(
+        self, day: int, action: str, idx: np.ndarray, hour: float, rule: str
+    ) -> None:
+        self.record(day, action, idx, hour, np.full(idx.size, RULE_CODE[rule], dtype=np.int8))
+
+    def records(self) -> dict[str, np.ndarray]:
+        """The full log as columns (see :attr:`COLUMNS`)."""
+        if not self._chunks:
+            return {
+                "account": np.zeros(0, np.int64), "day": np.zeros(0, np.int32),
+                "hour": np.zeros(0, np.float32), "until": np.zeros(0, np.float32),
+                "action": np.zeros(0, np.int8), "outcome": np.zeros(0, np.int8),
+                "connected": np.zeros(0, bool), "dpd": np.zeros(0, np.int16),
+                "flags": np.zeros(0, np.int8),
+            }
+        return {c: np.concatenate([chunk[c] for chunk in self._chunks]) for c in self.COLUMNS}
+
+    def blocked_by_rule(self) -> dict[str, int]:
+        totals = self.counts.sum(axis=(0, 1))
+        return {rule: int(totals[code]) for rule, code in RULE_CODE.items()}
+
+
+class Compliance:
+    """The rules of one run and the counters they need."""
+
+    def __init__(self, rules: ComplianceRules, n: int, audit: AuditLog) -> None:
+        self.rules = rules
+        self.audit = audit
+        self.attempts_today = np.zeros(n, np.int16)
+        self.connected_today = np.zeros(n, np.int16)
+        self.last_conversation = np.full(n, -10_000, np.int32)
+        self.window = (
+            np.zeros((7, n), np.int8) if rules.max_attempts_per_7_days is not None else None
+        )
+        self.day = 0
+        self.breaches = 0  # actions found performed against a rule by the post-checks
+
+    def new_day(self, day: int) -> None:
+        self.day = day
+        self.attempts_today[:] = 0
+        self.connected_today[:] = 0
+        if self.window is not None:
+            self.window[day % 7] = 0
+
+    def _in_hours(self, hour: float, start: float, end: float) -> bool:
+        return start <= hour < end
+
+    def allow_contact(
+        self, action: str, idx: np.ndarray, hour: float, state: AccountState
+    ) -> np.ndarray:
+        """The subset of ``idx`` that may receive one ``action`` attempt at ``hour`` today.
+
+        Refused attempts are counted and logged here; the caller performs only what is returned
+        and then calls :meth:`record_attempts`.
+        """
+        rules, day = self.rules, self.day
+        if not self._in_hours(hour, rules.contact_start_hour, rules.contact_end_hour):
+            self.audit.record_blocked(day, action, idx, hour, "contact_hours")
+            return idx[:0]
+        checks: list[tuple[str, np.ndarray]] = []
+        if rules.no_contact_hardship:
+            checks.append(("no_contact_hardship", state.hardship_until[idx] >= day))
+        if action in ("call", "ivr"):
+            if rules.max_attempts_per_day is not None:
+                checks.append(
+                    ("attempts_per_day", self.attempts_today[idx] >= rules.max_attempts_per_day)
+                )
+            if rules.max_connected_per_day is not None:
+                checks.append(
+                    ("connected_per_day",
+                     self.connected_today[idx] >= rules.max_connected_per_day)
+                )
+            if self.window is not None:
+                week = self.window[:, idx].sum(axis=0, dtype=np.int32)
+                checks.append(("attempts_per_7_days", week >= rules.max_attempts_per_7_days))
+            if rules.quiet_days_after_conversation:
+                since = day - self.last_conversation[idx]
+                checks.append(
+                    ("quiet_after_conversation",
+                     (since > 0) & (since <= rules.quiet_days_after_conversation))
+                )
+        return idx[self._allowed(action, idx, hour, checks)]
+
+    def _allowed(
+        self, action: str, idx: np.ndarray, hour: float, checks: list[tuple[str, np.ndarray]]
+    ) -> np.ndarray:
+        """Mask over ``idx`` of actions no rule refuses; the refused ones are logged."""
+        if not checks:
+            return np.ones(idx.size, bool)
+        blocked_by = np.zeros(idx.size, np.int8)
+        for rule, refused in checks:
+            # The first rule that refuses an action is the one it is counted under.
+            blocked_by[(blocked_by == 0) & refused] = RULE_CODE[rule]
+        refused_any = blocked_by > 0
+        if refused_any.any():
+            self.audit.record(self.day, action, idx[refused_any], hour, blocked_by[refused_any])
+        return ~refused_any
+
+    def record_attempts(
+        self, action: str, idx: np.ndarray, connected: np.ndarray, hour: float | np.ndarray
+    ) -> None:
+        """Count performed attempts (and connections) and log them as performed."""
+        self.audit.record(self.day, action, idx, hour, np.zeros(idx.size, np.int8),
+                          connected=connected)
+        if action not in ("call", "ivr"):
+            return
+        self.attempts_today[idx] += 1
+        if self.window is not None:
+            self.window[self.day % 7, idx] += 1
+        hit = idx[connected]
+        self.connected_today[hit] += 1
+        if action == "call":
+            self.last_conversation[hit] = self.day
+        # Post-check: a performed attempt must leave every counter within its cap.
+        rules = self.rules
+        over = 0
+        if rules.max_attempts_per_day is not None:
+            over += int(np.count_nonzero(self.attempts_today[idx] > rules.max_attempts_per_day))
+        if rules.max_connected_per_day is not None:
+            over += int(np.count_nonzero(self.connected_today[hit] > rules.max_connected_per_day))
+        self.breaches += over
+
+    def allow_visit(
+        self,
+        idx: np.ndarray,
+        start_hour: np.ndarray | float,
+        end_hour: np.ndarray | float,
+        state: AccountState,
+        portfolio: Portfolio,
+        collectors: int,
+        *,
+        at_request: bool = False,
+    ) -> np.ndarray:
+        """Boolean mask over ``idx``: may a visit run from ``start_hour`` to ``end_hour``?
+
+        At request time (``at_request``) the hours are not known yet and are not checked; the
+        field team checks them again, with everything else, when it is about to start.
+        """
+        rules, day = self.rules, self.day
+        hours_ok = (np.asarray(start_hour) >= rules.visit_start_hour) & (
+            np.asarray(end_hour) <= rules.visit_end_hour
+        )
+        checks: list[tuple[str, np.ndarray]] = []
+        if not at_request:
+            checks.append(("visit_hours", ~np.broadcast_to(hours_ok, idx.shape)))
+        checks.append(("visit_min_dpd", state.dpd[idx] < rules.visit_min_dpd))
+        checks.append(("visit_gap", day - state.last_visit[idx] < rules.visit_min_gap_days))
+        if rules.no_visit_vulnerable:
+            checks.append(("visit_vulnerable", portfolio.vulnerable[idx]))
+        if rules.no_visit_disputed:
+            checks.append(("visit_disputed", state.disputed_until[idx] >= day))
+        if rules.no_visit_hardship or rules.no_contact_hardship:
+            checks.append(("visit_hardship", state.hardship_until[idx] >= day))
+        if collectors < rules.min_collectors_per_visit:
+            checks.append(("visit_collectors", np.ones(idx.size, bool)))
+        if rules.first_visit_notice_days:
+            # A first visit needs notice: send it now if none was sent, and wait the period.
+            never = state.visit_notice[idx] < -1000
+            state.visit_notice[idx[never & (state.visits[idx] == 0)]] = day
+            waiting = (state.visits[idx] == 0) & (
+                day - state.visit_notice[idx] < rules.first_visit_notice_days
+            )
+            checks.append(("visit_notice", waiting))
+        hour = float(np.min(start_hour)) if np.size(start_hour) else 0.0
+        return self._allowed("visit", idx, hour, checks)
+
+    def block_all(self, action: str, idx: np.ndarray, hour: float, rule: str) -> None:
+        self.audit.record_blocked(self.day, action, idx, hour, rule)
+
+
+def live(state: AccountState, idx: np.ndarray) -> np.ndarray:
+    """Accounts of ``idx`` still delinquent (others no longer need the action)."""
+    return idx[state.status[idx] == DELINQUENT]

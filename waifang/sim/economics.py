@@ -1,0 +1,42 @@
+"""The run's money: costs by treatment, collections and their present value.
+
+Collections are kept in integer cents per account (in :class:`AccountState`); the ledger adds
+the run totals that need the day they happened (NPV) and the costs, which are not owed by any
+account.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from waifang.sim.spec import TREATMENTS, EconomicsSpec
+
+
+class Ledger:
+    """Costs by treatment and discounted collections of one run."""
+
+    def __init__(self, economics: EconomicsSpec, days: int) -> None:
+        self.economics = economics
+        # Discount a recovery on day d by (1 + r) ** (-d / 365): annual cost of funds r.
+        self.discount = (1.0 + economics.discount_rate) ** (-np.arange(days + 1) / 365.0)
+        self.costs = {t: 0.0 for t in TREATMENTS if t != "third_party"}
+        self.cost_complaints = 0.0
+        self.collected_npv_cents = 0.0
+        self.collected_by_day = np.zeros(days, np.int64)
+        self.payments_by_day = np.zeros(days, np.int64)
+
+    def spend(self, treatment: str, amount: float) -> None:
+        self.costs[treatment] += float(amount)
+
+    def complaints(self, count: int) -> None:
+        self.cost_complaints += count * self.economics.complaint_cost
+
+    def collect(self, day: int, amount_cents: np.ndarray) -> None:
+        total = int(amount_cents.sum())
+        self.collected_by_day[day] += total
+        self.payments_by_day[day] += int(np.count_nonzero(amount_cents))
+        self.collected_npv_cents += total * float(self.discount[day])
+
+    @property
+    def cost_total(self) -> float:
+        return sum(self.costs.values()) + self.cost_complaints
