@@ -31,7 +31,9 @@ from waifang.errors import InputError
 from waifang.scenarios.schema import Scenario
 from waifang.sim.policy import LadderPolicy
 from waifang.sim.results import DAILY_COLUMNS, SUMMARY_COLUMNS, RunResult
+from waifang.sim.rng import replication_seeds
 from waifang.sim.rules import RULES
+from waifang.sim.spec import TREATMENTS
 
 CONFIDENCE = 0.95
 """Level of every interval in the comparison table."""
@@ -91,16 +93,6 @@ class ScenarioResults:
 # --------------------------------------------------------------------------------------------
 
 
-def replication_seeds(
-    seed: int, replication: int
-) -> tuple[np.random.SeedSequence, np.random.SeedSequence]:
-    """The (portfolio, run) seeds of a replication; the same for every policy."""
-    return (
-        np.random.SeedSequence(seed, spawn_key=(replication, 0)),
-        np.random.SeedSequence(seed, spawn_key=(replication, 1)),
-    )
-
-
 def _engine() -> tuple[Callable[..., Any], Callable[..., RunResult]]:
     """The simulator's portfolio generator and engine, imported only when a run starts."""
     from waifang.sim.engine import simulate
@@ -154,10 +146,24 @@ def run_replication(scenario: Scenario, replication: int, seed: int) -> list[Pol
                 blocked_by_rule=dict(result.blocked_by_rule),
                 violations=int(result.violations),
                 departures=tuple(departures),
-                audit=result.audit if scenario.output.audit == "full" else None,
+                audit=_readable_audit(result.audit, portfolio)
+                if scenario.output.audit == "full"
+                else None,
             )
         )
     return runs
+
+
+def _readable_audit(audit: dict[str, np.ndarray] | None, portfolio) -> dict | None:
+    """The engine's audit columns plus the account id and the action and outcome names."""
+    if audit is None:
+        return None
+    out = dict(audit)
+    out["account_id"] = portfolio.account_id[np.asarray(audit["account"], dtype=np.int64)]
+    out["action_name"] = np.asarray(TREATMENTS, dtype=object)[np.asarray(audit["action"], int)]
+    outcomes = np.asarray(("performed", *RULES), dtype=object)
+    out["outcome_name"] = outcomes[np.asarray(audit["outcome"], dtype=int)]
+    return out
 
 
 # --------------------------------------------------------------------------------------------

@@ -310,12 +310,15 @@ def _fill_latent(
         willingness_mean * concentration, (1 - willingness_mean) * concentration
     )
     drawn_strategic = rng.random(segment.size) < strategic_share
+    strategic_ability = 0.7 + 0.3 * rng.random(segment.size)
     ability = np.where(need_ability, drawn_ability, ability)
     willingness = np.where(need_willingness, drawn_willingness, willingness)
     if not strategic_given:
         strategic = drawn_strategic
-    # A strategic defaulter is able but unwilling (Segment.strategic_share); impose that only
-    # on the traits we drew, never on values the tape gave.
-    ability = np.where(strategic & need_ability, np.maximum(ability, 0.7), ability)
+    # A strategic defaulter is able but unwilling, as in the generator (ability at least
+    # 0.7 to 1, willingness 0.05); imposed only on drawn traits, never on values the tape gave.
+    ability = np.where(
+        strategic & need_ability, np.maximum(ability, strategic_ability), ability
+    )
     willingness = np.where(strategic & need_willingness, 0.05, willingness)
     return ability, willingness, strategic
