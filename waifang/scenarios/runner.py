@@ -38,6 +38,9 @@ from waifang.sim.spec import TREATMENTS
 CONFIDENCE = 0.95
 """Level of every interval in the comparison table."""
 
+DASK_CONNECT_TIMEOUT = "20s"
+"""How long to wait for a Dask scheduler before giving up."""
+
 
 @dataclass(frozen=True)
 class PolicyRun:
@@ -250,7 +253,7 @@ def _run_dask(scenario, reps, seed, address, progress) -> list[list[PolicyRun]]:
             "--scheduler: dask.distributed is not installed (pip install 'waifang[dask]')"
         ) from None
     try:
-        client = Client(address, timeout="20s")
+        client = Client(address, timeout=DASK_CONNECT_TIMEOUT)
     except (OSError, TimeoutError, ValueError) as err:
         raise InputError(f"--scheduler: cannot connect to {address!r} ({err})") from None
     try:
