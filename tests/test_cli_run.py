@@ -164,8 +164,9 @@ def test_full_audit_and_parquet_daily(tiny_scenario_file, tmp_path):
 def test_run_from_an_account_tape(tmp_path):
     rows = ["account_id,balance,dpd,region,segment"]
     for i in range(1, 401):
-        rows.append(f"{1000 + i},{500 + 37 * i},{1 + (i * 7) % 170},{'city' if i % 3 else 'country'},"
-                    f"{'high' if i % 4 == 0 else 'low'}")
+        region = "city" if i % 3 else "country"
+        segment = "high" if i % 4 == 0 else "low"
+        rows.append(f"{1000 + i},{500 + 37 * i},{1 + (i * 7) % 170},{region},{segment}")
     (tmp_path / "tape.csv").write_text("\n".join(rows) + "\n")
     scenario = (Path(__file__).parent / "data" / "small.toml").read_text()
     scenario = scenario.replace("accounts = 3000", 'tape = "tape.csv"').replace("days = 60",

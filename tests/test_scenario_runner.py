@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import math
 
+import fake_engine
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import DATA
 from scipy import stats
 
-import fake_engine
-from conftest import DATA
 from waifang.errors import InputError
 from waifang.scenarios import runner
 from waifang.scenarios.runner import compare, run_scenario, t_interval

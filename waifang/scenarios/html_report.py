@@ -120,17 +120,26 @@ def render_html(results: ScenarioResults) -> str:
     scenario = results.scenario
     key = results.comparison[results.comparison["metric"].isin(_KEY_METRICS)]
     key = key[
-        ["policy", "metric", "mean", "ci_low", "ci_high", "diff_vs_champion", "diff_ci_low",
-         "diff_ci_high"]
+        [
+            "policy",
+            "metric",
+            "mean",
+            "ci_low",
+            "ci_high",
+            "diff_vs_champion",
+            "diff_ci_low",
+            "diff_ci_high",
+        ]
     ]
-    departures = "".join(
-        f"<li><b>{html.escape(p)}</b>: {html.escape('; '.join(d))}</li>"
-        for p, d in results.departures.items()
-        if d
-    ) or "<li>none: every policy runs under the preset's rules</li>"
-    charts = "".join(
-        f"<h2>{html.escape(title)}</h2>\n{img}\n" for title, img in _figures(results)
+    departures = (
+        "".join(
+            f"<li><b>{html.escape(p)}</b>: {html.escape('; '.join(d))}</li>"
+            for p, d in results.departures.items()
+            if d
+        )
+        or "<li>none: every policy runs under the preset's rules</li>"
     )
+    charts = "".join(f"<h2>{html.escape(title)}</h2>\n{img}\n" for title, img in _figures(results))
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>waifang: {html.escape(scenario.name)}</title>

@@ -132,9 +132,7 @@ def manifest(
     path = Path(scenario_file) if scenario_file else results.scenario.path
     digest = hashlib.sha256(path.read_bytes()).hexdigest() if path and path.is_file() else None
     blocked = {
-        policy: {
-            row.rule: int(row.blocked) for row in group.itertuples() if int(row.blocked) > 0
-        }
+        policy: {row.rule: int(row.blocked) for row in group.itertuples() if int(row.blocked) > 0}
         for policy, group in results.blocked_by_rule.groupby("policy", sort=False)
     }
     violations = results.summary.groupby("policy", sort=False)["violations"].sum()

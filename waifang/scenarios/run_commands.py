@@ -158,4 +158,3 @@ def print_comparison(results) -> None:
     for policy, departures in results.departures.items():
         for departure in departures:
             print(f"departure ({policy}): {departure}")
-

@@ -86,9 +86,7 @@ class _Tape:
             mask |= s.astype(str).str.strip().eq("").to_numpy()
         return mask
 
-    def numbers(
-        self, column: str, default: float | None, *, integer: bool = False
-    ) -> np.ndarray:
+    def numbers(self, column: str, default: float | None, *, integer: bool = False) -> np.ndarray:
         """Column as float64; blanks take ``default`` (None: a blank is an error)."""
         if column not in self.frame:
             return np.full(self.n, np.nan if default is None else default, dtype=np.float64)
@@ -317,8 +315,6 @@ def _fill_latent(
         strategic = drawn_strategic
     # A strategic defaulter is able but unwilling, as in the generator (ability at least
     # 0.7 to 1, willingness 0.05); imposed only on drawn traits, never on values the tape gave.
-    ability = np.where(
-        strategic & need_ability, np.maximum(ability, strategic_ability), ability
-    )
+    ability = np.where(strategic & need_ability, np.maximum(ability, strategic_ability), ability)
     willingness = np.where(strategic & need_willingness, 0.05, willingness)
     return ability, willingness, strategic
