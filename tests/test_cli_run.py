@@ -179,3 +179,30 @@ def test_run_from_an_account_tape(tmp_path):
     assert (summary["accounts"] == 400).all()
     expected = sum(500 + 37 * i for i in range(1, 401))
     assert summary["opening_balance"].iloc[0] == pytest.approx(expected)
+
+
+def test_rule_naming_a_segment_the_tape_lacks_fails_before_running(tmp_path, capsys):
+    (tmp_path / "tape.csv").write_text(
+        "account_id,balance,dpd,region,segment\n1,100,10,city,low\n2,900,95,country,low\n"
+    )
+    scenario = (Path(__file__).parent / "data" / "small.toml").read_text()
+    scenario = scenario.replace("accounts = 3000", 'tape = "tape.csv"').replace(
+        "every_days = 3 }", 'every_days = 3, segments = ["vip"] }', 1
+    )
+    path = tmp_path / "tape_scn.toml"
+    path.write_text(scenario)
+    assert main(["run", str(path), "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert "tape_scn.toml: policies[0]" in err and "'vip'" in err
+    assert not (tmp_path / "out" / "summary.csv").exists()
+
+
+def test_bad_tape_is_one_line_from_run(tmp_path, capsys):
+    (tmp_path / "tape.csv").write_text("account_id,balance,dpd,region\n1,-100,10,city\n")
+    scenario = (Path(__file__).parent / "data" / "small.toml").read_text()
+    path = tmp_path / "tape_scn.toml"
+    path.write_text(scenario.replace("accounts = 3000", 'tape = "tape.csv"'))
+    assert main(["run", str(path), "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert "tape.csv: column 'balance': negative balance in data row 1" in err

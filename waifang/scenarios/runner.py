@@ -6,6 +6,9 @@ replication. The unit of parallel work is one replication (its portfolio is gene
 every policy runs on it); the results are put back in (replication, policy) order, so the
 tables are identical on 1 worker, a process pool or a Dask cluster.
 
+With ``workers > 1`` the replications run in fresh (spawned) processes: a script that calls
+:func:`run_scenario` must do so under ``if __name__ == "__main__":`` (notebooks need nothing).
+
 Examples
 --------
 >>> from waifang.scenarios import load_scenario, run_scenario   # doctest: +SKIP
@@ -193,7 +196,8 @@ def run_scenario(
         Processes on this machine (1: run here, in this process).
     scheduler
         Address of a Dask distributed scheduler (``tcp://host:8786``); replications run on
-        its workers, which must be able to import waifang. Overrides ``workers``.
+        its workers, which must be able to import waifang (and read the account tape, if
+        the scenario has one, at the same path). Overrides ``workers``.
     progress
         Called with (replications done, replications) as replications finish.
     """
@@ -207,6 +211,7 @@ def run_scenario(
         raise InputError(f"--workers: must be at least 1 (got {workers})")
     # Resolve every policy's rules before any work starts, so a bad override fails fast.
     departures = {p.name: scenario.rules_for(i)[1] for i, p in enumerate(scenario.policies)}
+    _check_tape(scenario)
     started = datetime.now(timezone.utc)
     reps = list(range(replications))
     if scheduler:
@@ -230,6 +235,19 @@ def run_scenario(
         departures=departures,
         started=started,
     )
+
+
+def _check_tape(scenario: Scenario) -> None:
+    """Read the tape once here, so that a bad tape or a rule naming a segment the tape lacks
+    fails in one line before any worker starts."""
+    if scenario.tape_path() is None:
+        return
+    portfolio = build_portfolio(scenario, np.random.default_rng(0))
+    for i, spec in enumerate(scenario.policies):
+        try:
+            LadderPolicy(spec, portfolio.segment_names)
+        except InputError as err:
+            raise InputError(f"{scenario.path}: policies[{i}]: {err}") from None
 
 
 def _run_pool(scenario, reps, seed, workers, progress) -> list[list[PolicyRun]]:
