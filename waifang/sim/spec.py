@@ -102,7 +102,7 @@ class Segment(Spec):
     """Share of accounts whose home address is verified (visits find the borrower more often)."""
     ability_mean: float = Field(default=0.5, gt=0, lt=1)
     """Mean latent ability to pay in (0, 1) (Beta distributed; not observed by the lender)."""
-    willingness_mean: float = Field(default=0.6, gt=0, lt=1)
+    willingness_mean: float = Field(default=0.5, gt=0, lt=1)
     """Mean latent willingness to pay in (0, 1) (Beta distributed; not observed)."""
     latent_concentration: float = Field(default=6.0, gt=0)
     """Beta concentration a + b of ability and willingness (higher: less spread)."""
