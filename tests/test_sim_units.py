@@ -145,3 +145,17 @@ def test_court_and_agency_capacity_make_requests_wait():
     assert r.summary["legal_waiting"] > 0
     assert r.summary["agency_placements"] == 5
     assert r.summary["cost_legal"] >= 3 * world.treatments.legal.fee
+
+
+def test_ladder_pauses_on_a_hardship_plan_unless_told_otherwise():
+    p = flat_portfolio(3, dpd=np.array([31, 31, 40]))
+    view, state = _view(p)
+    state.hardship_until[1] = 10
+    spec = PolicySpec(name="t", rules=(
+        LadderRule(action="sms", dpd_min=31, every_days=3),
+        LadderRule(action="ivr", dpd_min=31, every_days=3, during_hardship=True),
+    ))
+    out = LadderPolicy(spec, ("all",))(view, day=5)
+    assert out["sms"].tolist() == [0, 2]
+    assert out["ivr"][0].tolist() == [0, 1, 2]
+    assert LadderPolicy(spec, ("all",))(view, day=11)["sms"].tolist() == [0, 1, 2]
