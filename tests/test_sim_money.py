@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from helpers import flat_portfolio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -110,3 +111,18 @@ def test_policies_share_borrower_luck():
     assert b.summary["blocked_third_party"] > 0
     for key in ("collected", "cure_rate", "chargeoff_rate"):
         assert a.summary[key] == b.summary[key]
+
+
+def test_terminal_value_counts_cured_and_likely_cures_only():
+    from waifang.sim.engine import terminal_value_cents
+    from waifang.sim.state import AccountState, CURRENT, DELINQUENT
+
+    p = flat_portfolio(4, dpd=np.array([0, 10, 170, 100]), balance=100.0)
+    state = AccountState.from_portfolio(p, 0.0, 0.0)
+    state.status[:] = [CURRENT, DELINQUENT, DELINQUENT, CHARGED_OFF]
+    world = World()
+    rolls = [0.019, 0.052, 0.30, 0.59, 0.67, 0.67]
+    first = 1 - np.prod(rolls)  # bucket 1-30: cures unless it rolls through all six
+    last = 1 - rolls[-1]  # bucket 151-180
+    expected = 0.9 * 10_000 * (1 + first + last)
+    assert terminal_value_cents(state, world) == pytest.approx(expected)

@@ -398,6 +398,10 @@ class EconomicsSpec(Spec):
     """Annual cost of funds used to discount recoveries to NPV (Chehrazi et al.: 0.06)."""
     complaint_cost: float = Field(default=200.0, ge=0)
     """Handling cost of one complaint (assumption)."""
+    current_balance_value: float = Field(default=0.9, ge=0, le=1)
+    """Share of a cured (current) account's balance counted as worth collecting at the
+    horizon (assumption); a delinquent balance counts this times the chance its bucket cures
+    before charge-off by the data's roll rates; charged-off balances count nothing."""
 
 
 class World(Spec):
