@@ -91,15 +91,16 @@ class Borrowers:
         return table
 
     # ---------------------------------------------------------------- contacts
-    def contacted(self, channel: ContactSpec, idx: np.ndarray, day: int) -> int:
+    def contacted(self, channel: ContactSpec, idx: np.ndarray, day: int, hour: float) -> int:
         """Apply connected contacts on ``idx``: lift, promises, complaints. Returns complaints."""
         if idx.size == 0:
             return 0
         return self._touch(idx, channel.lift, channel.promise_probability,
-                           channel.complaint_probability, day)
+                           channel.complaint_probability, day, hour)
 
     def _touch(
-        self, idx: np.ndarray, lift: float, promise_p: float, complaint_p: float, day: int
+        self, idx: np.ndarray, lift: float, promise_p: float, complaint_p: float, day: int,
+        hour: float,
     ) -> int:
         s, b = self.state, self.b
         s.lift[idx] = np.minimum(s.lift[idx] + np.float32(lift), np.float32(b.max_contact_lift))
@@ -124,9 +125,10 @@ class Borrowers:
                 self.ledger.complaints(complaints)
                 disputed = who[self.rng_contact.random(who.size) < b.dispute_share]
                 s.disputed_until[disputed] = day + b.dispute_days
+                s.disputed_at[disputed] = day * 24.0 + hour
         return complaints
 
-    def visited(self, idx: np.ndarray, day: int) -> np.ndarray:
+    def visited(self, idx: np.ndarray, day: int, hour: float) -> np.ndarray:
         """Visits performed on ``idx``; returns the mask of borrowers met."""
         s, v = self.state, self.t.visit
         s.visits[idx] += 1
@@ -136,7 +138,7 @@ class Borrowers:
         met = self.rng_contact.random(idx.size) < p_found
         hit = idx[met]
         s.revealed[hit] = True
-        self._touch(hit, v.lift, v.promise_probability, v.complaint_probability, day)
+        self._touch(hit, v.lift, v.promise_probability, v.complaint_probability, day, hour)
         return met
 
     def freeze(self, idx: np.ndarray) -> np.ndarray:
@@ -161,9 +163,9 @@ class Borrowers:
         self.state.placed_until[idx] = day + days
         self.placement_ends[day + days].append(idx)
 
-    def serve_legal(self, idx: np.ndarray, day: int) -> None:
+    def serve_legal(self, idx: np.ndarray, day: int, hour: float) -> None:
         self.state.in_legal[idx] = True
-        self._touch(idx, self.t.legal.filing_lift, 0.0, 0.0, day)
+        self._touch(idx, self.t.legal.filing_lift, 0.0, 0.0, day, hour)
 
     # ---------------------------------------------------------------- money
     def collect(self, idx: np.ndarray, amount_cents: np.ndarray, day: int) -> None:

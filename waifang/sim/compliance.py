@@ -64,8 +64,11 @@ class AuditLog:
         n = idx.size
         state, portfolio = self.state, self.portfolio
         assert state is not None and portfolio is not None
+        # Disputed at the moment the action began (a dispute can start during the day).
+        began = day * 24.0 + np.asarray(hour, dtype=np.float64)
+        disputed = (state.disputed_until[idx] >= day) & (state.disputed_at[idx] <= began)
         flags = (
-            (state.disputed_until[idx] >= day).astype(np.int8)
+            disputed.astype(np.int8)
             | ((state.hardship_until[idx] >= day).astype(np.int8) << 1)
             | (portfolio.vulnerable[idx].astype(np.int8) << 2)
         )

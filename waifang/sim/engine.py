@@ -34,7 +34,7 @@ from waifang.sim.resources import (
 )
 from waifang.sim.results import RunResult
 from waifang.sim.rules import RULES, ComplianceRules
-from waifang.sim.spec import BUCKETS, TREATMENTS, World
+from waifang.sim.spec import BUCKETS, MONTHLY_ROLL_RATES, TREATMENTS, World
 from waifang.sim.state import CHARGED_OFF, CLOSED, CURRENT, DELINQUENT, AccountState, LenderView, Portfolio
 
 SMS_HOUR = 10.0
@@ -171,6 +171,8 @@ class _Run:
                 f"money not conserved: opening {opening} != collected {collected} + written off "
                 f"{written_off} + outstanding {outstanding} (cents)"
             )
+        terminal = terminal_value_cents(s, world) / 100.0
+        terminal_npv = terminal * float(ledger.discount[world.days])
         performed = self.audit.counts[:, :, 0]
         blocked = self.audit.blocked_by_rule()
         violations = self.compliance.breaches
@@ -186,6 +188,8 @@ class _Run:
             "collected_npv": ledger.collected_npv_cents / 100.0,
             "cost_total": ledger.cost_total,
             "net_npv": ledger.collected_npv_cents / 100.0 - ledger.cost_total,
+            "terminal_value": terminal,
+            "net_value": ledger.collected_npv_cents / 100.0 + terminal_npv - ledger.cost_total,
             "recovery_rate": collected / opening if opening else 0.0,
             "cure_rate": float(b.cured_ever.mean()),
             "chargeoff_rate": float(b.charged_off_ever.mean()),
@@ -235,6 +239,26 @@ class _Run:
         }
         return RunResult(summary=summary, daily=daily, blocked_by_rule=blocked,
                          violations=violations, audit=audit_records, extra=extra)
+
+
+def terminal_value_cents(state: AccountState, world: World) -> float:
+    """What the balances left at the horizon are worth (cents, undiscounted).
+
+    A current balance counts ``current_balance_value`` of its face. A delinquent balance in
+    bucket b counts that times the chance of curing before charge-off when rolling at the
+    data's monthly roll rates from b on: 1 - roll_b x ... x roll_last. Charged-off balances
+    count nothing (their recoveries, if any, are collected within the horizon).
+    """
+    value = world.economics.current_balance_value
+    rolls = np.array(MONTHLY_ROLL_RATES)
+    cure_chance = 1.0 - np.cumprod(rolls[::-1])[::-1]
+    c = world.charge_off_dpd
+    dpd = state.dpd
+    current = state.status == CURRENT
+    delinquent = state.status == DELINQUENT
+    bucket = np.minimum((np.clip(dpd, 1, c) - 1) // 30, len(rolls) - 1)
+    worth = np.where(current, value, 0.0) + np.where(delinquent, value * cure_chance[bucket], 0.0)
+    return float((state.balance_cents * worth).sum())
 
 
 def simulate(

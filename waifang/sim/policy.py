@@ -51,6 +51,9 @@ class LadderRule(Spec):
     """Only accounts a visit has shown to be able but unwilling to pay."""
     max_revealed_ability: float | None = Field(default=None, ge=0, le=1)
     """Only accounts a visit has shown to have at most this ability (e.g. hardship offers)."""
+    during_hardship: bool = False
+    """Also act on accounts on a hardship plan (their dpd is frozen, so a cadence rung would
+    otherwise fire every day or never; by default the ladder pauses while a plan runs)."""
 
     @model_validator(mode="after")
     def _range(self) -> LadderRule:
@@ -103,11 +106,17 @@ class LadderPolicy:
     def __call__(self, view: LenderView, day: int) -> dict[str, Request]:
         dpd = view.dpd
         status = view.status
+        on_plan = view.hardship_until >= day
+        delinquent = status == DELINQUENT
+        off_plan = delinquent & ~on_plan if on_plan.any() else delinquent
         requests: dict[str, list[np.ndarray]] = {}
         attempts: dict[str, list[np.ndarray]] = {}
         for rule, segments in zip(self.spec.rules, self._segments, strict=True):
             # Sale applies at charge-off; every other rung applies to delinquent accounts.
-            live = status == (CHARGED_OFF if rule.action == "sale" else DELINQUENT)
+            if rule.action == "sale":
+                live = status == CHARGED_OFF
+            else:
+                live = delinquent if rule.during_hardship else off_plan
             if rule.action == "sale":
                 mask = live
             else:

@@ -40,14 +40,19 @@ Treatment = Literal[
 
 # Monthly roll rates from shared/data/credit_card_monthly_status (DESIGN.md section 6):
 # 1-29 -> 30-59: 1.9 %, 30-59 -> 60-89: 5.2 %, 60-89 -> 90-119: 30 %, 90-119 -> 120-149: 59 %,
-# 120-149 -> 150+: 67 %. If an account in a bucket stays unpaid for 30 days with daily
-# probability 1 - h, the monthly roll rate is (1 - h) ** 30, so h = 1 - roll ** (1 / 30).
-# The 151-180 bucket reuses the 120-149 figure (assumption: the data lumps 150+ together).
+# 120-149 -> 150+: 67 %. An account rolls when it goes 30 days without clearing its arrears.
+# If it clears them on a day with probability q, the monthly roll rate is (1 - q) ** 30, so
+# q = 1 - roll ** (1 / 30). Only a share of payments clear the arrears (the rest are partial),
+# so the payment hazard is q divided by the average borrower's cure share (0.7 with the
+# defaults below). The 151-180 bucket reuses the 120-149 figure (assumption: the data lumps
+# 150+ together). tests/test_calibration_data.py recomputes the rates from the file and checks
+# that an untreated average borrower rolls at them.
 MONTHLY_ROLL_RATES: tuple[float, ...] = (0.019, 0.052, 0.30, 0.59, 0.67, 0.67)
+AVERAGE_CURE_SHARE = 0.7
 
 
 def daily_hazard_from_roll_rate(roll_rate: float, days: int = 30) -> float:
-    """Daily payment probability that leaves ``roll_rate`` of a bucket unpaid after ``days``.
+    """Daily probability of clearing arrears that leaves ``roll_rate`` unpaid after ``days``.
 
     >>> round(daily_hazard_from_roll_rate(0.30), 4)
     0.0393
@@ -102,7 +107,7 @@ class Segment(Spec):
     """Share of accounts whose home address is verified (visits find the borrower more often)."""
     ability_mean: float = Field(default=0.5, gt=0, lt=1)
     """Mean latent ability to pay in (0, 1) (Beta distributed; not observed by the lender)."""
-    willingness_mean: float = Field(default=0.6, gt=0, lt=1)
+    willingness_mean: float = Field(default=0.5, gt=0, lt=1)
     """Mean latent willingness to pay in (0, 1) (Beta distributed; not observed)."""
     latent_concentration: float = Field(default=6.0, gt=0)
     """Beta concentration a + b of ability and willingness (higher: less spread)."""
@@ -132,11 +137,11 @@ class BehaviourSpec(Spec):
     """How a borrower pays, rolls, promises, re-defaults and complains, day by day."""
 
     base_hazard: tuple[float, float, float, float, float, float] = tuple(
-        round(daily_hazard_from_roll_rate(r), 5) for r in MONTHLY_ROLL_RATES
+        round(daily_hazard_from_roll_rate(r) / AVERAGE_CURE_SHARE, 5) for r in MONTHLY_ROLL_RATES
     )  # type: ignore[assignment]
-    """Daily probability of a payment in each bucket for an average, untreated borrower;
-    derived from the monthly roll rates of shared/data/credit_card_monthly_status as
-    1 - roll ** (1/30)."""
+    """Daily probability of a payment in each bucket for an average (ability and willingness
+    0.5), untreated borrower; from the monthly roll rates of
+    shared/data/credit_card_monthly_status as (1 - roll ** (1/30)) / 0.7."""
     ability_weight: float = Field(default=2.0, ge=0)
     """Log-hazard per unit of ability above 0.5 (assumption)."""
     willingness_weight: float = Field(default=2.5, ge=0)
@@ -393,6 +398,10 @@ class EconomicsSpec(Spec):
     """Annual cost of funds used to discount recoveries to NPV (Chehrazi et al.: 0.06)."""
     complaint_cost: float = Field(default=200.0, ge=0)
     """Handling cost of one complaint (assumption)."""
+    current_balance_value: float = Field(default=0.9, ge=0, le=1)
+    """Share of a cured (current) account's balance counted as worth collecting at the
+    horizon (assumption); a delinquent balance counts this times the chance its bucket cures
+    before charge-off by the data's roll rates; charged-off balances count nothing."""
 
 
 class World(Spec):
