@@ -22,6 +22,8 @@ _KEY_METRICS = (
     "collected_npv",
     "cost_total",
     "net_npv",
+    "terminal_value",
+    "net_value",
     "recovery_rate",
     "cure_rate",
     "chargeoff_rate",
@@ -53,14 +55,16 @@ def _figures(results: ScenarioResults) -> list[tuple[str, str]]:
     comparison = results.comparison.set_index(["policy", "metric"])
     charts = []
 
-    # Net NPV with its interval.
-    fig, ax = plt.subplots(figsize=(7, 3.2))
-    means = [comparison.loc[(p, "net_npv"), "mean"] for p in policies]
-    lows = [comparison.loc[(p, "net_npv"), "ci_low"] for p in policies]
-    err = [m - lo if np.isfinite(lo) else 0.0 for m, lo in zip(means, lows, strict=True)]
-    ax.barh(policies, means, xerr=err, color="#4472c4", capsize=4)
-    ax.invert_yaxis()
-    ax.set_xlabel("net NPV (mean over replications, 95 % CI)")
+    # Net NPV (and net value, when the engine reports it) with its interval.
+    metrics = [m for m in ("net_npv", "net_value") if (policies[0], m) in comparison.index]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.2), squeeze=False)
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        means = [comparison.loc[(p, metric), "mean"] for p in policies]
+        lows = [comparison.loc[(p, metric), "ci_low"] for p in policies]
+        err = [m - lo if np.isfinite(lo) else 0.0 for m, lo in zip(means, lows, strict=True)]
+        ax.barh(policies, means, xerr=err, color="#4472c4", capsize=4)
+        ax.invert_yaxis()
+        ax.set_xlabel(f"{metric} (mean, 95 % CI)")
     charts.append(("Net NPV by policy", _png(fig)))
 
     # Bucket occupancy over time.

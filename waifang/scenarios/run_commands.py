@@ -97,6 +97,13 @@ def run_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def money(value: float) -> str:
+    """Currency for a table cell: millions as ``166.35M``, smaller amounts in full."""
+    if abs(value) >= 1e6:
+        return f"{value / 1e6:,.2f}M"
+    return f"{value:,.0f}"
+
+
 def print_comparison(results) -> None:
     """The per-policy table and the compliance line, on stdout."""
     from rich.console import Console
@@ -110,12 +117,15 @@ def print_comparison(results) -> None:
     def plus_minus(policy: str, metric: str, centre: str, low: str) -> str:
         row = comparison.loc[(policy, metric)]
         if row[low] != row[low]:  # NaN: a single replication has no interval
-            return f"{row[centre]:,.0f}"
-        return f"{row[centre]:,.0f} ± {row[centre] - row[low]:,.0f}"
+            return money(row[centre])
+        return f"{money(row[centre])} ± {money(row[centre] - row[low])}"
 
+    # net_value (net NPV plus the value of balances still open at the horizon) is shown when
+    # the engine reports it: a policy that cures more is not penalised for collecting later.
+    has_net_value = (results.policies[0], "net_value") in comparison.index
     table = Table(
         title=f"{results.scenario.name}: {results.replications} replications, seed "
-        f"{results.seed} (means; ± is the 95 % CI half-width)"
+        f"{results.seed} (means; ± is the 95 % CI half-width; M = million)"
     )
     for header in (
         "policy",
@@ -123,6 +133,7 @@ def print_comparison(results) -> None:
         "cost",
         "net NPV",
         f"Δ net NPV vs {results.scenario.champion}",
+        *(("net value",) if has_net_value else ()),
         "recovery",
         "visits",
         "complaints",
@@ -133,12 +144,13 @@ def print_comparison(results) -> None:
     for policy in results.policies:
         table.add_row(
             policy,
-            f"{mean(policy, 'collected'):,.0f}",
-            f"{mean(policy, 'cost_total'):,.0f}",
+            money(mean(policy, "collected")),
+            money(mean(policy, "cost_total")),
             plus_minus(policy, "net_npv", "mean", "ci_low"),
             "—"
             if policy == results.scenario.champion
             else plus_minus(policy, "net_npv", "diff_vs_champion", "diff_ci_low"),
+            *((plus_minus(policy, "net_value", "mean", "ci_low"),) if has_net_value else ()),
             f"{mean(policy, 'recovery_rate'):.1%}",
             f"{mean(policy, 'visits'):,.0f}",
             f"{mean(policy, 'complaints'):,.1f}",
