@@ -177,6 +177,8 @@ def test_run_from_an_account_tape(tmp_path):
     assert main(["run", str(path), "--out", str(out), "--quiet"]) == 0
     summary = pd.read_csv(out / "summary.csv")
     assert (summary["accounts"] == 400).all()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["tape_file"].endswith("tape.csv") and len(manifest["tape_sha256"]) == 64
     expected = sum(500 + 37 * i for i in range(1, 401))
     assert summary["opening_balance"].iloc[0] == pytest.approx(expected)
 
@@ -206,3 +208,5 @@ def test_bad_tape_is_one_line_from_run(tmp_path, capsys):
     assert main(["run", str(path), "--out", str(tmp_path / "out")]) == 1
     err = capsys.readouterr().err
     assert "tape.csv: column 'balance': negative balance in data row 1" in err
+    assert main(["validate", str(path)]) == 1  # validate reads the tape too
+    assert "negative balance in data row 1" in capsys.readouterr().err

@@ -135,11 +135,14 @@ def manifest(
         policy: {row.rule: int(row.blocked) for row in group.itertuples() if int(row.blocked) > 0}
         for policy, group in results.blocked_by_rule.groupby("policy", sort=False)
     }
+    tape = results.scenario.tape_path()
     violations = results.summary.groupby("policy", sort=False)["violations"].sum()
     return {
         "scenario": results.scenario.name,
         "scenario_file": str(path.resolve()) if path else None,
         "scenario_sha256": digest,
+        "tape_file": str(tape.resolve()) if tape else None,
+        "tape_sha256": hashlib.sha256(tape.read_bytes()).hexdigest() if tape else None,
         "seed": results.seed,
         "replications": results.replications,
         "workers": results.workers,

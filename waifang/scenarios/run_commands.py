@@ -62,9 +62,11 @@ def scenario_path(file: str) -> Path:
 
 
 def validate_command(args: argparse.Namespace) -> int:
+    from waifang.scenarios.runner import check_tape
     from waifang.scenarios.schema import load_scenario
 
-    load_scenario(scenario_path(args.file))
+    scenario = load_scenario(scenario_path(args.file))
+    check_tape(scenario)  # a tape is read in full: bad rows are found now, not mid-run
     print("ok")
     return 0
 

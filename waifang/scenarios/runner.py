@@ -211,7 +211,7 @@ def run_scenario(
         raise InputError(f"--workers: must be at least 1 (got {workers})")
     # Resolve every policy's rules before any work starts, so a bad override fails fast.
     departures = {p.name: scenario.rules_for(i)[1] for i, p in enumerate(scenario.policies)}
-    _check_tape(scenario)
+    check_tape(scenario)
     started = datetime.now(timezone.utc)
     reps = list(range(replications))
     if scheduler:
@@ -237,7 +237,7 @@ def run_scenario(
     )
 
 
-def _check_tape(scenario: Scenario) -> None:
+def check_tape(scenario: Scenario) -> None:
     """Read the tape once here, so that a bad tape or a rule naming a segment the tape lacks
     fails in one line before any worker starts."""
     if scenario.tape_path() is None:
