@@ -103,6 +103,7 @@ class Scenario(Spec):
     """Output options."""
 
     _path: Path | None = PrivateAttr(default=None)
+    _base_dir: Path | None = PrivateAttr(default=None)  # absolute: workers may run elsewhere
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Scenario:
@@ -166,8 +167,8 @@ class Scenario(Spec):
         if self.portfolio.tape is None:
             return None
         tape = Path(self.portfolio.tape)
-        if not tape.is_absolute() and self._path is not None:
-            tape = self._path.parent / tape
+        if not tape.is_absolute() and self._base_dir is not None:
+            tape = self._base_dir / tape
         return tape
 
     def rules_for(self, index: int) -> tuple[ComplianceRules, tuple[str, ...]]:
@@ -252,6 +253,7 @@ def scenario_from_dict(data: Mapping[str, Any], path: str | Path | None = None) 
         raise InputError(where + describe_validation_error(err, Scenario)) from None
     if path is not None:
         scenario._path = Path(path)
+        scenario._base_dir = Path(path).resolve().parent
     for i in range(len(scenario.policies)):
         scenario.rules_for(i)
     tape = scenario.tape_path()
