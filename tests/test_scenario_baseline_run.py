@@ -1,0 +1,41 @@
+"""The shipped baseline, end to end through the CLI (one replication of 100,000 accounts):
+the policies behave as their descriptions say."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from waifang.scenarios.cli import main
+
+
+@pytest.mark.slow
+def test_baseline_runs_and_its_policies_do_what_they_say(tmp_path, capsys):
+    out = tmp_path / "baseline"
+    assert main(["run", "baseline", "--replications", "1", "--out", str(out), "--quiet"]) == 0
+    assert "0 performed in breach" in capsys.readouterr().out
+    summary = pd.read_csv(out / "summary.csv").set_index("policy")
+    blocked = pd.read_csv(out / "blocked.csv").set_index(["policy", "rule"])["blocked"]
+    assert (summary["accounts"] == 100_000).all()
+    assert (summary["violations"] == 0).all()
+    # digital_only: no human contact at all.
+    digital = summary.loc["digital_only"]
+    assert digital["visits"] == 0 and digital["cost_call"] == 0 and digital["cost_visit"] == 0
+    # early_visits asks for visits from 60 dpd under the cn rules: those are blocked ...
+    assert blocked[("early_visits", "visit_min_dpd")] > 20 * blocked[("ladder", "visit_min_dpd")]
+    # ... and allowed (as a flagged departure) when the policy loosens the rule.
+    assert (
+        blocked[("early_visits_allowed", "visit_min_dpd")]
+        < blocked[("early_visits", "visit_min_dpd")] / 10
+    )
+    assert summary.loc["early_visits_allowed", "visits"] > summary.loc["ladder", "visits"]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["scenario_file"].endswith("waifang/scenarios/baseline.toml")
+    assert manifest["departures"] == {
+        "ladder": [],
+        "digital_only": [],
+        "early_visits": [],
+        "early_visits_allowed": ["visit_min_dpd: 60 is looser than the cn preset (90)"],
+    }
