@@ -142,7 +142,9 @@ def manifest(
         "scenario_file": str(path.resolve()) if path else None,
         "scenario_sha256": digest,
         "tape_file": str(tape.resolve()) if tape else None,
-        "tape_sha256": hashlib.sha256(tape.read_bytes()).hexdigest() if tape else None,
+        "tape_sha256": hashlib.sha256(tape.read_bytes()).hexdigest()
+        if tape and tape.is_file()
+        else None,
         "seed": results.seed,
         "replications": results.replications,
         "workers": results.workers,
