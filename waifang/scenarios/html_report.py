@@ -117,24 +117,55 @@ def _table(frame: pd.DataFrame) -> str:
     return frame.to_html(index=False, float_format=lambda v: f"{v:,.4g}", border=0)
 
 
+def _number(value: float) -> str:
+    if abs(value) >= 1e6:
+        return f"{value / 1e6:,.2f}M"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.4g}"
+
+
+def _cell(mean: float, low: float, high: float) -> str:
+    if not np.isfinite(low):
+        return _number(mean)
+    return f"{_number(mean)} [{_number(low)}, {_number(high)}]"
+
+
+def _key_tables(results: ScenarioResults) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Wide tables, one row per policy: the key metrics' means and paired differences."""
+    comparison = results.comparison.set_index(["policy", "metric"])
+    metrics = [m for m in _KEY_METRICS if (results.policies[0], m) in comparison.index]
+    means, differences = [], []
+    for policy in results.policies:
+        rows = [comparison.loc[(policy, m)] for m in metrics]
+        means.append(
+            {"policy": policy}
+            | {
+                m: _cell(r["mean"], r["ci_low"], r["ci_high"])
+                for m, r in zip(metrics, rows, strict=True)
+            }
+        )
+        differences.append(
+            {"policy": policy}
+            | {
+                m: _cell(r["diff_vs_champion"], r["diff_ci_low"], r["diff_ci_high"])
+                for m, r in zip(metrics, rows, strict=True)
+            }
+        )
+    return pd.DataFrame(means), pd.DataFrame(differences)
+
+
 def render_html(results: ScenarioResults) -> str:
     """The whole report as one HTML string."""
     from waifang.scenarios.report import compliance_statement
 
     scenario = results.scenario
-    key = results.comparison[results.comparison["metric"].isin(_KEY_METRICS)]
-    key = key[
-        [
-            "policy",
-            "metric",
-            "mean",
-            "ci_low",
-            "ci_high",
-            "diff_vs_champion",
-            "diff_ci_low",
-            "diff_ci_high",
-        ]
-    ]
+    means, differences = _key_tables(results)
+    blocked = results.blocked_by_rule.pivot_table(
+        index="policy", columns="rule", values="blocked", sort=False
+    ).loc[list(results.policies)]
+    blocked = blocked.loc[:, (blocked > 0).any()].reset_index()
+    blocked.columns.name = None
     departures = (
         "".join(
             f"<li><b>{html.escape(p)}</b>: {html.escape('; '.join(d))}</li>"
@@ -163,7 +194,11 @@ champion <b>{html.escape(scenario.champion)}</b> (differences are paired by repl
 <p>Departures from the {html.escape(scenario.compliance.preset)} preset:</p>
 <ul>{departures}</ul>
 {charts}
-<h2>Key metrics</h2>
-{_table(key)}
+<h2>Blocked actions by policy and rule (all replications)</h2>
+{_table(blocked) if len(blocked.columns) > 1 else "<p>none</p>"}
+<h2>Key metrics: mean over replications [95 % CI]</h2>
+{_table(means)}
+<h2>Paired difference vs {html.escape(scenario.champion)} [95 % CI]</h2>
+{_table(differences)}
 </body></html>
 """
