@@ -56,13 +56,14 @@ class Borrowers:
         self.mult = np.ones(n, np.float32)
         self.refresh(np.arange(n))
         self.advancing = state.status == DELINQUENT
-        self._hazard = np.empty(n, np.float32)
+        self._uniform = np.empty(n, np.float32)
         # Accounts at or past the charge-off point at the start charge off at the end of day 0.
         state.dpd[state.dpd >= c] = c - 1
         self.promises_due: dict[int, list[np.ndarray]] = defaultdict(list)
         self.hardship_ends: dict[int, list[np.ndarray]] = defaultdict(list)
         self.placement_ends: dict[int, list[np.ndarray]] = defaultdict(list)
         self.placed = np.zeros(n, bool)
+        self.placed_count = 0
         self.cured_ever = np.zeros(n, bool)
         self.charged_off_ever = np.zeros(n, bool)
         self.redefaults = 0
@@ -160,6 +161,7 @@ class Borrowers:
 
     def place(self, idx: np.ndarray, day: int, days: int) -> None:
         self.placed[idx] = True
+        self.placed_count += idx.size
         self.state.placed_until[idx] = day + days
         self.placement_ends[day + days].append(idx)
 
@@ -266,21 +268,23 @@ class Borrowers:
         """Payments, promises, shocks, rolls, charge-offs and re-defaults for all accounts."""
         s, b, c = self.state, self.b, self.charge_off_dpd
         self._promises(day)
-        u = self.rng_pay.random(s.n, dtype=np.float32)
-        h = self._hazard
-        np.take(self._hazard_table(day), s.dpd, out=h)
-        np.multiply(h, self.mult, out=h)
-        lift = s.lift + np.float32(1.0)
-        np.multiply(h, lift, out=h)
-        placed = np.flatnonzero(self.placed)
-        if placed.size:
-            h[placed] += np.float32(self.t.agency.daily_hazard)
-        payers = np.flatnonzero(u < h)
+        # One uniform per account per day, drawn for every account whatever its state, so that
+        # two policies see the same borrower luck (common random numbers).
+        u = self.rng_pay.random(s.n, dtype=np.float32, out=self._uniform)
+        # Only delinquent and charged-off accounts can pay: status codes 0 and 2.
+        active = np.flatnonzero((s.status & 1) == 0)
+        h = self._hazard_table(day)[s.dpd[active]]
+        h *= self.mult[active]
+        h *= s.lift[active] + np.float32(1.0)
+        if self.placed_count:
+            h += np.where(self.placed[active], np.float32(self.t.agency.daily_hazard),
+                          np.float32(0.0))
+        payers = active[u[active] < h]
         status = s.status[payers]
         self.pay(payers[status == DELINQUENT], day)
         self.pay_charged_off(payers[status == CHARGED_OFF], day)
         # Cured accounts miss a payment again (same uniform: a current account never pays here).
-        redefault = np.flatnonzero((s.dpd == 0) & (u < np.float32(b.redefault_daily)))
+        redefault = np.flatnonzero(u < np.float32(b.redefault_daily))
         redefault = redefault[s.status[redefault] == CURRENT]
         if redefault.size:
             s.status[redefault] = DELINQUENT
@@ -343,3 +347,4 @@ class Borrowers:
         s = self.state
         idx = idx[s.placed_until[idx] == day]
         self.placed[idx] = False
+        self.placed_count -= idx.size

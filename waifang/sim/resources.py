@@ -353,7 +353,7 @@ class Agencies:
         state = ctx.state
         status = state.status[self.waiting]
         self.waiting = self.waiting[(status == DELINQUENT) | (status == CHARGED_OFF)]
-        free = max(0, self.capacity - int(np.count_nonzero(ctx.borrowers.placed)))
+        free = max(0, self.capacity - ctx.borrowers.placed_count)
         placed, self.waiting = self.waiting[:free], self.waiting[free:]
         if placed.size:
             ctx.compliance.audit.record(day, "agency", placed, 9.0,
