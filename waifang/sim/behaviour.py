@@ -96,11 +96,17 @@ class Borrowers:
         """Apply connected contacts on ``idx``: lift, promises, complaints. Returns complaints."""
         if idx.size == 0:
             return 0
-        return self._touch(idx, channel.lift, channel.promise_probability,
-                           channel.complaint_probability, day, hour)
+        return self._touch(
+            idx, channel.lift, channel.promise_probability, channel.complaint_probability, day, hour
+        )
 
     def _touch(
-        self, idx: np.ndarray, lift: float, promise_p: float, complaint_p: float, day: int,
+        self,
+        idx: np.ndarray,
+        lift: float,
+        promise_p: float,
+        complaint_p: float,
+        day: int,
         hour: float,
     ) -> int:
         s, b = self.state, self.b
@@ -134,8 +140,9 @@ class Borrowers:
         s, v = self.state, self.t.visit
         s.visits[idx] += 1
         s.last_visit[idx] = day
-        p_found = np.where(self.portfolio.address_verified[idx], v.found_verified,
-                           v.found_unverified)
+        p_found = np.where(
+            self.portfolio.address_verified[idx], v.found_verified, v.found_unverified
+        )
         met = self.rng_contact.random(idx.size) < p_found
         hit = idx[met]
         s.revealed[hit] = True
@@ -179,12 +186,15 @@ class Borrowers:
         self.ledger.collect(day, amount_cents)
         placed = self.placed[idx]
         if placed.any():
-            self.ledger.spend("agency", float(
-                (amount_cents[placed] * self.t.agency.contingency_share).sum()) / 100.0)
+            self.ledger.spend(
+                "agency",
+                float((amount_cents[placed] * self.t.agency.contingency_share).sum()) / 100.0,
+            )
         legal = s.in_legal[idx] & ~placed
         if legal.any():
-            self.ledger.spend("legal", float(
-                (amount_cents[legal] * self.t.legal.share).sum()) / 100.0)
+            self.ledger.spend(
+                "legal", float((amount_cents[legal] * self.t.legal.share).sum()) / 100.0
+            )
         paid_off = idx[s.balance_cents[idx] == 0]
         self._close(paid_off)
 
@@ -277,8 +287,9 @@ class Borrowers:
         h *= self.mult[active]
         h *= s.lift[active] + np.float32(1.0)
         if self.placed_count:
-            h += np.where(self.placed[active], np.float32(self.t.agency.daily_hazard),
-                          np.float32(0.0))
+            h += np.where(
+                self.placed[active], np.float32(self.t.agency.daily_hazard), np.float32(0.0)
+            )
         payers = active[u[active] < h]
         status = s.status[payers]
         self.pay(payers[status == DELINQUENT], day)
@@ -329,9 +340,10 @@ class Borrowers:
             self.refresh(idx)
 
     def _expire(self, day: int) -> None:
-        s = self.state
-        for ends, on_end in ((self.hardship_ends, self._end_hardship),
-                             (self.placement_ends, self._end_placement)):
+        for ends, on_end in (
+            (self.hardship_ends, self._end_hardship),
+            (self.placement_ends, self._end_placement),
+        ):
             chunks = ends.pop(day, None)
             if chunks:
                 on_end(np.concatenate(chunks), day)

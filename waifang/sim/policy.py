@@ -20,7 +20,7 @@ from pydantic import Field, model_validator
 from waifang.sim.spec import Spec, Treatment
 from waifang.sim.state import CHARGED_OFF, DELINQUENT, LenderView
 
-Request = Union[np.ndarray, tuple[np.ndarray, np.ndarray]]
+Request = Union[np.ndarray, tuple[np.ndarray, np.ndarray]]  # noqa: UP007 (a runtime alias)
 Policy = Callable[[LenderView, int], Mapping[str, Request]]
 
 
