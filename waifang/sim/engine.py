@@ -98,10 +98,10 @@ class _Run:
         self.agencies = Agencies(ctx)
         c = world.charge_off_dpd
         self.histogram = np.zeros((world.days, c + 3), np.int64)
-        bucket_edges = [1 + 30 * k for k in range(len(BUCKETS))] + [c]
-        self.bucket_slices = [
-            slice(lo, min(hi, c)) for lo, hi in zip(bucket_edges[:-1], bucket_edges[1:], strict=True)
-        ]
+        # dpd 1-30, 31-60, ...; the last bucket takes everything up to the charge-off point.
+        starts = [1 + 30 * k for k in range(len(BUCKETS))]
+        ends = [*starts[1:], c]
+        self.bucket_slices = [slice(lo, min(hi, c)) for lo, hi in zip(starts, ends, strict=True)]
 
     # ------------------------------------------------------------------ the day
     def dispatch(self, requests: Mapping[str, Request], day: int) -> None:
