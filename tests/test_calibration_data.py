@@ -18,7 +18,9 @@ from waifang.sim import LadderPolicy, PolicySpec, World, resolve_rules
 from waifang.sim.engine import simulate
 from waifang.sim.spec import BehaviourSpec
 
-DATA = Path(__file__).resolve().parents[2] / "shared/data/credit_card_monthly_status/credit_record.csv"
+DATA = (
+    Path(__file__).resolve().parents[2] / "shared/data/credit_card_monthly_status/credit_record.csv"
+)
 # Status codes of the file: 0 = 1-29 dpd, 1 = 30-59, 2 = 60-89, 3 = 90-119, 4 = 120-149.
 STATUS_OF_BUCKET = ["0", "1", "2", "3", "4"]
 
@@ -51,12 +53,21 @@ def test_untreated_average_borrower_rolls_at_the_data_rate(roll_rates, bucket):
     rate, pairs = roll_rates[bucket]
     n = 20_000
     start = 1 + 30 * bucket  # first day of the bucket
-    world = World(days=30, behaviour=BehaviourSpec(redefault_daily=0.0, income_shock_daily=0.0,
-                                                   settlement_max_ability=0.0))
+    world = World(
+        days=30,
+        behaviour=BehaviourSpec(
+            redefault_daily=0.0, income_shock_daily=0.0, settlement_max_ability=0.0
+        ),
+    )
     portfolio = flat_portfolio(n, dpd=start)
     rules, _ = resolve_rules("cn")
-    result = simulate(world, portfolio, LadderPolicy(PolicySpec(name="none"), ("all",)), rules,
-                      seed=np.random.SeedSequence(bucket))
+    result = simulate(
+        world,
+        portfolio,
+        LadderPolicy(PolicySpec(name="none"), ("all",)),
+        rules,
+        seed=np.random.SeedSequence(bucket),
+    )
     names = ["1-30", "31-60", "61-90", "91-120", "121-150", "151-180"]
     rolled = result.daily[f"bucket_{names[bucket + 1]}"][29] / n
     # Sampling error of the simulation and of the data's estimate, plus the rounding of the

@@ -40,8 +40,9 @@ def constant_hazard_world(days: int) -> World:
 def run(portfolio, days, seed=11):
     rules, _ = resolve_rules("cn")
     policy = LadderPolicy(PolicySpec(name="nothing"), portfolio.segment_names)
-    return simulate(constant_hazard_world(days), portfolio, policy, rules,
-                    seed=np.random.SeedSequence(seed))
+    return simulate(
+        constant_hazard_world(days), portfolio, policy, rules, seed=np.random.SeedSequence(seed)
+    )
 
 
 def chain_occupancy(start_dpd: np.ndarray, days: int) -> np.ndarray:
@@ -86,7 +87,7 @@ def test_bucket_occupancy_follows_the_absorbing_chain():
     names = ["1-30", "31-60", "61-90", "91-120", "121-150", "151-180"]
     for day in (0, 9, 30, 59, 90, 119):
         for name, (lo, hi) in zip(names, edges, strict=True):
-            p = expected[day, lo:min(hi, CHARGE_OFF)].sum()
+            p = expected[day, lo : min(hi, CHARGE_OFF)].sum()
             observed = result.daily[f"bucket_{name}"][day]
             sd = np.sqrt(n * p * (1 - p)) + 1e-9
             assert abs(observed - n * p) <= 5 * sd + 1, (day, name, observed, n * p)

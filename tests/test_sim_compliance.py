@@ -17,10 +17,13 @@ from waifang.sim.spec import CallCentreSpec, RegionSpec, ResourcesSpec, Shift
 # A call centre open round the clock with room for every attempt, and plenty of field teams:
 # whatever is refused below is refused by a rule, not by capacity.
 GREEDY_RESOURCES = ResourcesSpec(
-    call_centre=CallCentreSpec(shifts=(Shift(start_hour=0, end_hour=24, agents=500),),
-                               attempts_per_hour=100),
-    regions=tuple(RegionSpec(name=n, teams=20, start_hour=6, end_hour=23)
-                  for n in ("north", "east", "south", "west", "central")),
+    call_centre=CallCentreSpec(
+        shifts=(Shift(start_hour=0, end_hour=24, agents=500),), attempts_per_hour=100
+    ),
+    regions=tuple(
+        RegionSpec(name=n, teams=20, start_hour=6, end_hour=23)
+        for n in ("north", "east", "south", "west", "central")
+    ),
     agency_vetted=False,
 )
 
@@ -43,8 +46,15 @@ def greedy_run(preset: str, n: int = 600, days: int = 40, seed: int = 3, overrid
     portfolio = flat_portfolio(n, dpd=rng.integers(1, 170, n), vulnerable_share=0.1, seed=seed)
     rules, departures = resolve_rules(preset, overrides)
     world = World(days=days, resources=GREEDY_RESOURCES)
-    result = simulate(world, portfolio, LadderPolicy(GREEDY, portfolio.segment_names), rules,
-                      seed=np.random.SeedSequence(seed), departures=departures, audit="full")
+    result = simulate(
+        world,
+        portfolio,
+        LadderPolicy(GREEDY, portfolio.segment_names),
+        rules,
+        seed=np.random.SeedSequence(seed),
+        departures=departures,
+        audit="full",
+    )
     return result, rules, portfolio
 
 
@@ -63,8 +73,7 @@ def test_greedy_policy_is_blocked_and_never_breaches(preset):
     assert check_audit(result.audit, rules, portfolio) == []
     blocked = result.blocked_by_rule
     assert result.summary["blocked"] == sum(blocked.values()) > 0
-    for rule in ("contact_hours", "visit_min_dpd", "visit_gap", "third_party",
-                 "unvetted_agency"):
+    for rule in ("contact_hours", "visit_min_dpd", "visit_gap", "third_party", "unvetted_agency"):
         assert blocked[rule] > 0, rule
     log = result.audit
     # Our own count from the log, independent of the engine and of check_audit.
@@ -74,8 +83,9 @@ def test_greedy_policy_is_blocked_and_never_breaches(preset):
     if rules.max_connected_per_day is not None:
         counts = per_account_day(log, ("call", "ivr"), log["connected"])
         assert counts.max() <= rules.max_connected_per_day
-    contact = (log["outcome"] == 0) & np.isin(log["action"], [ACTION_CODE[a] for a in
-                                                              ("sms", "ivr", "call")])
+    contact = (log["outcome"] == 0) & np.isin(
+        log["action"], [ACTION_CODE[a] for a in ("sms", "ivr", "call")]
+    )
     assert np.all(log["hour"][contact] >= rules.contact_start_hour)
     assert np.all(log["hour"][contact] < rules.contact_end_hour)
     visits = (log["outcome"] == 0) & (log["action"] == ACTION_CODE["visit"])
@@ -124,11 +134,23 @@ def test_caps_never_exceeded_for_any_rules(preset, attempts, cap, start, seed):
     rules, departures = resolve_rules(preset, overrides)
     rng = np.random.default_rng(seed)
     portfolio = flat_portfolio(150, dpd=rng.integers(1, 120, 150), seed=seed)
-    policy = PolicySpec(name="p", rules=(LadderRule(action="call", attempts=attempts),
-                                         LadderRule(action="ivr", attempts=attempts)))
+    policy = PolicySpec(
+        name="p",
+        rules=(
+            LadderRule(action="call", attempts=attempts),
+            LadderRule(action="ivr", attempts=attempts),
+        ),
+    )
     world = World(days=15, resources=GREEDY_RESOURCES)
-    result = simulate(world, portfolio, LadderPolicy(policy, ("all",)), rules,
-                      seed=np.random.SeedSequence(seed), departures=departures, audit="full")
+    result = simulate(
+        world,
+        portfolio,
+        LadderPolicy(policy, ("all",)),
+        rules,
+        seed=np.random.SeedSequence(seed),
+        departures=departures,
+        audit="full",
+    )
     assert result.violations == 0
     assert check_audit(result.audit, rules, portfolio) == []
     assert per_account_day(result.audit, ("call", "ivr")).max() <= cap or cap == 0

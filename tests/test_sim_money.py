@@ -56,42 +56,63 @@ def test_every_cent_is_collected_written_off_or_outstanding(
     world = World(
         days=70,
         charge_off_dpd=120,
-        behaviour=BehaviourSpec(base_hazard=(hazard,) * 6, instalment_share=instalment,
-                                settlement_share=settlement, settlement_min_dpd=40),
-        treatments=TreatmentsSpec(sale_price=sale, legal=LegalSpec(judgement_recovery=judgement),
-                                  agency=AgencySpec(daily_hazard=agency_hazard)),
+        behaviour=BehaviourSpec(
+            base_hazard=(hazard,) * 6,
+            instalment_share=instalment,
+            settlement_share=settlement,
+            settlement_min_dpd=40,
+        ),
+        treatments=TreatmentsSpec(
+            sale_price=sale,
+            legal=LegalSpec(judgement_recovery=judgement),
+            agency=AgencySpec(daily_hazard=agency_hazard),
+        ),
         resources=ResourcesSpec(court_delay_days=court_days),
     )
     rng = np.random.default_rng(seed)
     n = 300
     portfolio = flat_portfolio(n, dpd=rng.integers(1, 119, n), seed=seed)
-    portfolio = type(portfolio)(**{**portfolio.__dict__,
-                                   "balance": np.round(rng.lognormal(7, 1, n), 2),
-                                   "ability": rng.random(n).astype(np.float32)})
+    portfolio = type(portfolio)(
+        **{
+            **portfolio.__dict__,
+            "balance": np.round(rng.lognormal(7, 1, n), 2),
+            "ability": rng.random(n).astype(np.float32),
+        }
+    )
     rules, _ = resolve_rules("cn")
-    result = simulate(world, portfolio, LadderPolicy(LADDER, ("all",)), rules,
-                      seed=np.random.SeedSequence(seed))
+    result = simulate(
+        world, portfolio, LadderPolicy(LADDER, ("all",)), rules, seed=np.random.SeedSequence(seed)
+    )
     s = result.extra["state"]
     assert np.all(s.balance_cents >= 0) and np.all(s.collected_cents >= 0)
     assert np.array_equal(s.opening_cents, np.rint(portfolio.balance * 100).astype(np.int64))
-    assert np.array_equal(s.opening_cents, s.collected_cents + s.written_off_cents + s.balance_cents)
+    assert np.array_equal(
+        s.opening_cents, s.collected_cents + s.written_off_cents + s.balance_cents
+    )
     charged_left = s.balance_cents[s.status == CHARGED_OFF].sum()
     summary = result.summary
     assert round(summary["written_off"] * 100) == s.written_off_cents.sum() + charged_left
     assert round(summary["collected"] * 100) == s.collected_cents.sum()
     assert abs(result.daily["collected"].sum() - summary["collected"]) < 1e-6 * max(
-        1.0, summary["collected"])
+        1.0, summary["collected"]
+    )
     assert summary["net_npv"] == summary["collected_npv"] - summary["cost_total"]
 
 
 def _baseline_run(seed: int, policy=LADDER, accounts: int = 3000):
     world = World(days=60)
     names = tuple(r.name for r in world.resources.regions)
-    portfolio = generate_portfolio(PortfolioSpec(accounts=accounts), names,
-                                   np.random.default_rng(seed))
+    portfolio = generate_portfolio(
+        PortfolioSpec(accounts=accounts), names, np.random.default_rng(seed)
+    )
     rules, _ = resolve_rules("cn")
-    return simulate(world, portfolio, LadderPolicy(policy, portfolio.segment_names), rules,
-                    seed=np.random.SeedSequence(seed))
+    return simulate(
+        world,
+        portfolio,
+        LadderPolicy(policy, portfolio.segment_names),
+        rules,
+        seed=np.random.SeedSequence(seed),
+    )
 
 
 def test_same_seed_same_numbers_other_seed_other_numbers():
@@ -115,7 +136,7 @@ def test_policies_share_borrower_luck():
 
 def test_terminal_value_counts_cured_and_likely_cures_only():
     from waifang.sim.engine import terminal_value_cents
-    from waifang.sim.state import AccountState, CURRENT, DELINQUENT
+    from waifang.sim.state import CURRENT, DELINQUENT, AccountState
 
     p = flat_portfolio(4, dpd=np.array([0, 10, 170, 100]), balance=100.0)
     state = AccountState.from_portfolio(p, 0.0, 0.0)

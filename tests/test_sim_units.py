@@ -12,11 +12,11 @@ from waifang.sim.compliance import ACTION_CODE
 from waifang.sim.engine import simulate
 from waifang.sim.rng import replication_seeds, stream
 from waifang.sim.spec import (
+    BUCKETS,
     CallCentreSpec,
     RegionSpec,
     ResourcesSpec,
     Shift,
-    BUCKETS,
     daily_hazard_from_roll_rate,
 )
 from waifang.sim.state import AccountState, LenderView
@@ -28,8 +28,9 @@ def test_resolve_rules_flags_only_loosened_overrides():
     )
     assert rules.visit_min_dpd == 120 and rules.max_attempts_per_day == 8
     assert departures == ("max_attempts_per_day: 8 is looser than the cn preset (6)",)
-    _, departures = resolve_rules("us_reg_f", {"max_attempts_per_7_days": None,
-                                               "no_visit_vulnerable": False})
+    _, departures = resolve_rules(
+        "us_reg_f", {"max_attempts_per_7_days": None, "no_visit_vulnerable": False}
+    )
     assert len(departures) == 2
 
 
@@ -70,13 +71,16 @@ def test_ladder_selects_by_dpd_cadence_balance_and_keeps_most_attempts():
     p = flat_portfolio(6, dpd=np.array([1, 3, 4, 16, 17, 95]))
     p = type(p)(**{**p.__dict__, "balance": np.array([10, 10, 10, 10, 10, 900.0])})
     view, state = _view(p)
-    spec = PolicySpec(name="t", rules=(
-        LadderRule(action="sms", dpd_min=1, dpd_max=15, every_days=3),
-        LadderRule(action="call", dpd_min=16, dpd_max=89, attempts=2),
-        LadderRule(action="call", dpd_min=17, dpd_max=17, attempts=5),
-        LadderRule(action="visit", dpd_min=90, min_balance=500),
-        LadderRule(action="visit", dpd_min=1, max_balance=5),
-    ))
+    spec = PolicySpec(
+        name="t",
+        rules=(
+            LadderRule(action="sms", dpd_min=1, dpd_max=15, every_days=3),
+            LadderRule(action="call", dpd_min=16, dpd_max=89, attempts=2),
+            LadderRule(action="call", dpd_min=17, dpd_max=17, attempts=5),
+            LadderRule(action="visit", dpd_min=90, min_balance=500),
+            LadderRule(action="visit", dpd_min=1, max_balance=5),
+        ),
+    )
     out = LadderPolicy(spec, ("all",))(view, day=0)
     assert out["sms"].tolist() == [0, 2]  # dpd 1 and 4: 0 and 3 days after dpd_min
     idx, attempts = out["call"]
@@ -95,14 +99,26 @@ def test_lender_cannot_see_latent_traits():
 
 def _run(world, portfolio, rules_spec, preset="cn", audit="full", seed=1, overrides=None):
     rules, _ = resolve_rules(preset, overrides)
-    return simulate(world, portfolio, LadderPolicy(rules_spec, portfolio.segment_names), rules,
-                    seed=np.random.SeedSequence(seed), audit=audit)
+    return simulate(
+        world,
+        portfolio,
+        LadderPolicy(rules_spec, portfolio.segment_names),
+        rules,
+        seed=np.random.SeedSequence(seed),
+        audit=audit,
+    )
 
 
 def test_call_centre_capacity_drops_the_rest_exactly():
     # One agent, 10 attempts an hour, 2 hours: 20 attempts a day; 100 accounts ask for one each.
-    world = World(days=3, resources=ResourcesSpec(call_centre=CallCentreSpec(
-        shifts=(Shift(start_hour=9, end_hour=11, agents=1),), attempts_per_hour=10)))
+    world = World(
+        days=3,
+        resources=ResourcesSpec(
+            call_centre=CallCentreSpec(
+                shifts=(Shift(start_hour=9, end_hour=11, agents=1),), attempts_per_hour=10
+            )
+        ),
+    )
     p = flat_portfolio(100, dpd=20)
     spec = PolicySpec(name="c", rules=(LadderRule(action="call", dpd_min=1),))
     r = _run(world, p, spec)
@@ -115,8 +131,9 @@ def test_call_centre_capacity_drops_the_rest_exactly():
 
 
 def test_field_team_starts_only_visits_it_can_finish_in_allowed_hours():
-    region = RegionSpec(name="north", teams=1, start_hour=6, end_hour=23,
-                        travel_hours=0.7, visit_hours=0.8)
+    region = RegionSpec(
+        name="north", teams=1, start_hour=6, end_hour=23, travel_hours=0.7, visit_hours=0.8
+    )
     world = World(days=20, resources=ResourcesSpec(regions=(region,)))
     p = flat_portfolio(400, dpd=100, regions=("north",))
     spec = PolicySpec(name="v", rules=(LadderRule(action="visit", dpd_min=90),))
@@ -135,11 +152,14 @@ def test_field_team_starts_only_visits_it_can_finish_in_allowed_hours():
 
 
 def test_court_and_agency_capacity_make_requests_wait():
-    world = World(days=20, resources=ResourcesSpec(legal_capacity=3, court_delay_days=200,
-                                                   agency_capacity=5))
+    world = World(
+        days=20, resources=ResourcesSpec(legal_capacity=3, court_delay_days=200, agency_capacity=5)
+    )
     p = flat_portfolio(50, dpd=150)
-    spec = PolicySpec(name="l", rules=(LadderRule(action="legal", dpd_min=100),
-                                       LadderRule(action="agency", dpd_min=100)))
+    spec = PolicySpec(
+        name="l",
+        rules=(LadderRule(action="legal", dpd_min=100), LadderRule(action="agency", dpd_min=100)),
+    )
     r = _run(world, p, spec, audit="counts")
     assert r.summary["legal_cases"] == 3
     assert r.summary["legal_waiting"] > 0
@@ -151,10 +171,13 @@ def test_ladder_pauses_on_a_hardship_plan_unless_told_otherwise():
     p = flat_portfolio(3, dpd=np.array([31, 31, 40]))
     view, state = _view(p)
     state.hardship_until[1] = 10
-    spec = PolicySpec(name="t", rules=(
-        LadderRule(action="sms", dpd_min=31, every_days=3),
-        LadderRule(action="ivr", dpd_min=31, every_days=3, during_hardship=True),
-    ))
+    spec = PolicySpec(
+        name="t",
+        rules=(
+            LadderRule(action="sms", dpd_min=31, every_days=3),
+            LadderRule(action="ivr", dpd_min=31, every_days=3, during_hardship=True),
+        ),
+    )
     out = LadderPolicy(spec, ("all",))(view, day=5)
     assert out["sms"].tolist() == [0, 2]
     assert out["ivr"][0].tolist() == [0, 1, 2]

@@ -20,7 +20,7 @@ from pydantic import Field, model_validator
 from waifang.sim.spec import Spec, Treatment
 from waifang.sim.state import CHARGED_OFF, DELINQUENT, LenderView
 
-Request = Union[np.ndarray, tuple[np.ndarray, np.ndarray]]
+Request = Union[np.ndarray, tuple[np.ndarray, np.ndarray]]  # noqa: UP007 (a runtime alias)
 Policy = Callable[[LenderView, int], Mapping[str, Request]]
 
 
@@ -106,22 +106,24 @@ class LadderPolicy:
     def __call__(self, view: LenderView, day: int) -> dict[str, Request]:
         dpd = view.dpd
         status = view.status
-        on_plan = view.hardship_until >= day
-        delinquent = status == DELINQUENT
-        off_plan = delinquent & ~on_plan if on_plan.any() else delinquent
+        # Rungs look only at delinquent accounts (most of a book is current after a month), and
+        # by default not at those on a hardship plan.
+        delinquent = np.flatnonzero(status == DELINQUENT)
+        on_plan = view.hardship_until[delinquent] >= day
+        off_plan = delinquent[~on_plan] if on_plan.any() else delinquent
+        dpd_of = {id(delinquent): dpd[delinquent]}
+        if off_plan is not delinquent:
+            dpd_of[id(off_plan)] = dpd[off_plan]
         requests: dict[str, list[np.ndarray]] = {}
         attempts: dict[str, list[np.ndarray]] = {}
         for rule, segments in zip(self.spec.rules, self._segments, strict=True):
             # Sale applies at charge-off; every other rung applies to delinquent accounts.
             if rule.action == "sale":
-                live = status == CHARGED_OFF
+                idx = np.flatnonzero(status == CHARGED_OFF)
             else:
                 live = delinquent if rule.during_hardship else off_plan
-            if rule.action == "sale":
-                mask = live
-            else:
-                mask = live & (dpd >= rule.dpd_min) & (dpd <= rule.dpd_max)
-            idx = np.flatnonzero(mask)
+                live_dpd = dpd_of[id(live)]
+                idx = live[(live_dpd >= rule.dpd_min) & (live_dpd <= rule.dpd_max)]
             if rule.every_days > 1 and idx.size:
                 idx = idx[(dpd[idx] - rule.dpd_min) % rule.every_days == 0]
             idx = self._filter(idx, rule, segments, view)

@@ -213,7 +213,11 @@ class FieldRegion:
         fits = finish <= self.end  # a team's trips fit as a prefix: the cumsum only grows
         started = np.flatnonzero(fits)
         allowed = ctx.compliance.allow_visit(
-            candidates[started], arrive[started], finish[started], state, ctx.portfolio,
+            candidates[started],
+            arrive[started],
+            finish[started],
+            state,
+            ctx.portfolio,
             spec.collectors_per_team,
         )
         done = started[allowed]
@@ -227,13 +231,15 @@ class FieldRegion:
         late_dispute &= state.disputed_at[candidates[done]] >= day * HOURS + self.start
         if ctx.compliance.rules.no_visit_disputed and late_dispute.any():
             off = done[late_dispute]
-            ctx.compliance.audit.record_blocked(day, "visit", candidates[off],
-                                                float(arrive[off].min()), "visit_disputed")
+            ctx.compliance.audit.record_blocked(
+                day, "visit", candidates[off], float(arrive[off].min()), "visit_disputed"
+            )
             refused = np.concatenate([refused, off])
             done = done[~late_dispute]
         accounts = candidates[done]
-        ctx.compliance.audit.record(day, "visit", accounts, arrive[done],
-                                    np.zeros(done.size, np.int8), until=finish[done])
+        ctx.compliance.audit.record(
+            day, "visit", accounts, arrive[done], np.zeros(done.size, np.int8), until=finish[done]
+        )
         ctx.ledger.spend("visit", done.size * spec.visit_cost)
         ctx.counters.visits_performed += done.size
         ctx.borrowers.visited(accounts, day, float(self.end))
@@ -353,10 +359,9 @@ class Agencies:
         state = ctx.state
         status = state.status[self.waiting]
         self.waiting = self.waiting[(status == DELINQUENT) | (status == CHARGED_OFF)]
-        free = max(0, self.capacity - int(np.count_nonzero(ctx.borrowers.placed)))
+        free = max(0, self.capacity - ctx.borrowers.placed_count)
         placed, self.waiting = self.waiting[:free], self.waiting[free:]
         if placed.size:
-            ctx.compliance.audit.record(day, "agency", placed, 9.0,
-                                        np.zeros(placed.size, np.int8))
+            ctx.compliance.audit.record(day, "agency", placed, 9.0, np.zeros(placed.size, np.int8))
             ctx.borrowers.place(placed, day, ctx.world.treatments.agency.placement_days)
             ctx.counters.agency_placements += placed.size

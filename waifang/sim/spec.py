@@ -91,7 +91,14 @@ class Segment(Spec):
     """Mean bureau-style risk score (higher is safer)."""
     risk_score_sd: float = Field(default=50, ge=0)
     """Spread of the risk score."""
-    dpd_weights: tuple[float, float, float, float, float, float] = (0.55, 0.2, 0.1, 0.08, 0.04, 0.03)
+    dpd_weights: tuple[float, float, float, float, float, float] = (
+        0.55,
+        0.2,
+        0.1,
+        0.08,
+        0.04,
+        0.03,
+    )
     """Weights of the starting bucket (1-30 ... 151-180 dpd); dpd is uniform inside a bucket."""
     prior_delinquencies_mean: float = Field(default=0.5, ge=0)
     """Mean number of earlier delinquency episodes (Poisson)."""
@@ -277,12 +284,18 @@ class TreatmentsSpec(Spec):
     sms: ContactSpec = ContactSpec(cost=0.05, lift=0.05, complaint_probability=0.0005)
     """SMS / app push reminder (cost: assumption)."""
     ivr: ContactSpec = ContactSpec(
-        cost=0.3, connect_probability=0.3, lift=0.1, promise_probability=0.05,
+        cost=0.3,
+        connect_probability=0.3,
+        lift=0.1,
+        promise_probability=0.05,
         complaint_probability=0.001,
     )
     """IVR auto-dial with a recorded message (assumption)."""
     call: ContactSpec = ContactSpec(
-        cost=3.0, connect_probability=0.35, lift=0.4, promise_probability=0.25,
+        cost=3.0,
+        connect_probability=0.35,
+        lift=0.4,
+        promise_probability=0.25,
         complaint_probability=0.004,
     )
     """Agent call; cost is per attempt (assumption; TrueAccord's example lifts a pay

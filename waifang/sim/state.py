@@ -178,12 +178,30 @@ class LenderView:
 
     def __getattr__(self, name: str) -> np.ndarray:
         observable = {
-            "region", "segment", "risk_score", "prior_delinquencies", "other_debts", "guarantee",
-            "vulnerable", "contactable", "address_verified", "account_id", "credit_limit",
+            "region",
+            "segment",
+            "risk_score",
+            "prior_delinquencies",
+            "other_debts",
+            "guarantee",
+            "vulnerable",
+            "contactable",
+            "address_verified",
+            "account_id",
+            "credit_limit",
         }
         tracked = {
-            "frozen", "hardship_until", "disputed_until", "last_visit", "visits", "complaints",
-            "revealed", "in_legal", "placed_until", "visit_queued", "promise_due",
+            "frozen",
+            "hardship_until",
+            "disputed_until",
+            "last_visit",
+            "visits",
+            "complaints",
+            "revealed",
+            "in_legal",
+            "placed_until",
+            "visit_queued",
+            "promise_due",
         }
         if name in observable:
             return getattr(self.portfolio, name)
