@@ -10,6 +10,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from waifang.scenarios.runner import ScenarioResults
 
 BUILTIN_NAME = "baseline"
 
@@ -106,7 +110,7 @@ def money(value: float) -> str:
     return f"{value:,.0f}"
 
 
-def print_comparison(results) -> None:
+def print_comparison(results: ScenarioResults) -> None:
     """The per-policy table and the compliance line, on stdout."""
     from rich.console import Console
     from rich.table import Table

@@ -37,6 +37,7 @@ from waifang.sim.results import DAILY_COLUMNS, SUMMARY_COLUMNS, RunResult
 from waifang.sim.rng import replication_seeds
 from waifang.sim.rules import RULES
 from waifang.sim.spec import TREATMENTS
+from waifang.sim.state import Portfolio
 
 CONFIDENCE = 0.95
 """Level of every interval in the comparison table."""
@@ -107,7 +108,7 @@ def _engine() -> tuple[Callable[..., Any], Callable[..., RunResult]]:
     return generate_portfolio, simulate
 
 
-def build_portfolio(scenario: Scenario, rng: np.random.Generator):
+def build_portfolio(scenario: Scenario, rng: np.random.Generator) -> Portfolio:
     """The replication's accounts: the tape (latent traits drawn with ``rng``) or generated."""
     generate_portfolio, _ = _engine()
     tape = scenario.tape_path()
@@ -160,7 +161,9 @@ def run_replication(scenario: Scenario, replication: int, seed: int) -> list[Pol
     return runs
 
 
-def _readable_audit(audit: dict[str, np.ndarray] | None, portfolio) -> dict | None:
+def _readable_audit(
+    audit: dict[str, np.ndarray] | None, portfolio: Portfolio
+) -> dict[str, np.ndarray] | None:
     """The engine's audit columns plus the account id and the action and outcome names."""
     if audit is None:
         return None
