@@ -133,3 +133,14 @@ def test_unreachable_scheduler_is_an_input_error(tiny, monkeypatch):
     monkeypatch.setattr(runner, "DASK_CONNECT_TIMEOUT", "1s")
     with pytest.raises(InputError, match="--scheduler: cannot connect"):
         runner._run_dask(scenario, [0], 1, "tcp://127.0.0.1:1", None)
+
+
+def test_an_engine_result_missing_a_contract_column_is_a_loud_bug(monkeypatch, small_path):
+    def simulate(*args, **kwargs):
+        result = fake_engine.simulate(*args, **kwargs)
+        del result.summary["net_npv"]
+        return result
+
+    monkeypatch.setattr(runner, "_engine", lambda: (fake_engine.generate_portfolio, simulate))
+    with pytest.raises(RuntimeError, match=r"lacks \['net_npv'\]"):
+        run_scenario(load_scenario(small_path), replications=1)
