@@ -7,16 +7,18 @@ capacities, quotas; K is ~100 while accounts number ~10^5) tie accounts together
 and ``L(lam) = lam . b + sum_accounts max(0, max_j q_j)`` bounds the optimum from above for any
 ``lam`` (Lagrangian relaxation; its minimum equals the LP relaxation's optimum).
 
-How the prices are found -- a working-set LP:
+How the prices are found -- column generation on the LP relaxation:
 
 1. Prices from a small random sample of accounts with the coupling limits scaled to the
    sample (by the law of large numbers they are close to the full problem's prices).
-2. Under the current prices, accounts whose best choice clearly beats their second best are
-   fixed; the few thousand closest calls form the working set, whose LP (with the limits left
-   over by the fixed accounts) is solved exactly by HiGHS from sparse arrays.
-3. Its duals are new prices. When ``L(prices)`` equals the value of the combined primal
-   solution, that solution is the LP optimum -- proven by the bound itself, not assumed; if
-   not, the working set grows and step 2 repeats.
+2. Under the current prices most accounts have a clear best: they enter the restricted LP
+   with that one column (or not at all when nothing pays), and need no "one option" row.
+   The accounts with the closest calls enter with all their options. HiGHS solves this
+   restricted LP exactly from sparse arrays; it is a few times smaller than the full LP.
+3. Its duals are new prices. The restricted LP's solution is feasible for the full LP, so
+   when ``L(prices)`` equals its value it is the LP optimum -- proven by the bound itself,
+   not assumed. If not, the close calls under the new prices join (columns are only added)
+   and step 2 repeats.
 
 The LP optimum of a basic solution has at most K fractional accounts. Rounding them down and
 filling what is left greedily gives an integer plan; if the gap to ``L`` is still above the
@@ -26,6 +28,7 @@ bound is ``min L(lam)`` over the rounds, so the gap is proven.
 
 from __future__ import annotations
 
+import logging
 import time
 
 import numpy as np
@@ -44,6 +47,8 @@ from waifang.optimise.result import (
 )
 
 SOLVER_NAME = "decompose/highs"
+LP_ALGORITHM = "simplex"
+log = logging.getLogger(__name__)
 
 
 def solve_decomposed(
@@ -51,9 +56,10 @@ def solve_decomposed(
     *,
     gap: float = 1e-4,
     time_limit: float | None = None,
-    working_accounts: int = 4000,
+    working_accounts: int = 8000,
     sample_accounts: int = 6000,
-    max_rounds: int = 8,
+    max_rounds: int = 10,
+    growth: float = 1.5,
     seed: int = 0,
 ) -> Result:
     """Solve by pricing the coupling rows (see the module docstring); returns a checked Result.
@@ -62,87 +68,76 @@ def solve_decomposed(
     ----------
     gap : relative gap target between the plan and the proven bound.
     time_limit : seconds for the whole solve; the MIP polish uses what is left.
-    working_accounts : size of the first working set (it doubles while the LP is unproven).
+    working_accounts : accounts that enter the first restricted LP with all their options
+        (doubles each round while the LP is unproven).
     sample_accounts : accounts in the random sample that gives the first prices.
     seed : seeds the sample, so the same problem gives the same plan.
     """
     t0 = time.perf_counter()
     deadline = None if time_limit is None else t0 + time_limit
-    c = problem.coupling
-    A = c.A
-    b = c.b
+    c = problem.coupling  # built here (and timed as build) if not yet
     p = problem.profit
     n_acc = problem.n_accounts
-    starts = problem.account_starts
     build_seconds = time.perf_counter() - t0
     if problem.n_candidates == 0:
-        return make_result(
-            problem, Status.OPTIMAL, [], bound=0.0, solver=SOLVER_NAME, seconds=0.0
-        )
+        return make_result(problem, Status.OPTIMAL, [], bound=0.0, solver=SOLVER_NAME, seconds=0.0)
 
     rng = np.random.default_rng(seed)
     if n_acc <= max(working_accounts, sample_accounts):
-        prices = np.zeros(len(b))
-        size = n_acc
+        prices, size = np.zeros(len(c.b)), n_acc
     else:
-        prices = _sample_prices(problem, sample_accounts, rng)
-        size = working_accounts
+        prices, size = _sample_prices(problem, sample_accounts, rng), working_accounts
 
-    best_bound, best_prices = np.inf, prices
-    lp = None
-    for _ in range(max_rounds):
-        q = priced_profit(problem, prices)
-        work, fixed_rows = _split(problem, q, size)
-        lp = _working_lp(problem, work, fixed_rows)
-        if lp is None:  # the fixed accounts alone break a limit: widen the working set
+    best_bound, best_prices, lp, best_primal = np.inf, prices, None, -np.inf
+    lp_tolerance = max(gap / 10, 1e-9)  # the LP only needs to serve the integer gap target
+    for round_ in range(max_rounds):
+        close, fixed = _split(problem, priced_profit(problem, prices), size)
+        found = _restricted_lp(problem, close, fixed)
+        if found is None:
             if size >= n_acc:
-                return make_result(
-                    problem,
-                    Status.INFEASIBLE,
-                    None,
-                    bound=float("nan"),
-                    solver=SOLVER_NAME,
-                    seconds=time.perf_counter() - t0,
-                    build_seconds=build_seconds,
-                    message="the LP relaxation is infeasible: the quotas cannot all be met",
-                )
-            size = min(n_acc, size * 4)
+                break
+            size = n_acc  # only a minimum quota can make it infeasible: try everything
             continue
-        rows_w, x_w, new_prices = lp
-        primal = p[fixed_rows].sum() + p[rows_w] @ x_w
+        rows, x, new_prices = found
+        primal = float(p[fixed].sum() + p[rows] @ x)
+        if primal > best_primal:
+            best_primal, lp = primal, (np.concatenate([fixed, rows]), np.r_[np.ones(len(fixed)), x])
         bound = lagrangian_bound(problem, new_prices)
         if bound < best_bound:
             best_bound, best_prices = bound, new_prices
         prices = new_prices
-        if best_bound - primal <= 1e-9 * max(1.0, abs(best_bound)):
+        log.debug(
+            "round %d: %d fixed, %d working columns, LP %.8g, bound %.8g (%.2fs)",
+            round_, len(fixed), len(rows), best_primal, best_bound, time.perf_counter() - t0,
+        )
+        if best_bound - best_primal <= lp_tolerance * max(1.0, abs(best_bound)):
             break
         if size >= n_acc:
             break  # the full LP: its value is the optimum up to solver tolerance
-        size = min(n_acc, size * 2)
+        if deadline is not None and time.perf_counter() > t0 + 0.5 * (deadline - t0):
+            break  # keep half the time for the integer plan; the bound stays valid
+        size = min(n_acc, int(size * growth))
+    if lp is None:
+        return make_result(
+            problem, Status.INFEASIBLE, None, bound=float("nan"), solver=SOLVER_NAME,
+            seconds=time.perf_counter() - t0, build_seconds=build_seconds,
+            message="the LP relaxation is infeasible: the quotas cannot all be met",
+        )
 
-    if lp is None:  # never got a working LP within max_rounds: solve the full LP once
-        work, fixed_rows = _split(problem, priced_profit(problem, prices), n_acc)
-        lp = _working_lp(problem, work, fixed_rows)
-        if lp is None:
-            return make_result(
-                problem, Status.INFEASIBLE, None, bound=float("nan"), solver=SOLVER_NAME,
-                seconds=time.perf_counter() - t0, build_seconds=build_seconds,
-                message="the LP relaxation is infeasible: the quotas cannot all be met",
-            )
-        best_prices = lp[2]
-        best_bound = min(best_bound, lagrangian_bound(problem, best_prices))
-    rows_w, x_w, _ = lp
-    integral = rows_w[x_w > 1 - 1e-7]
-    chosen = np.concatenate([fixed_rows, integral])
+    rows, x = lp
+    chosen = rows[x > 1 - 1e-7]
     q = priced_profit(problem, best_prices)
-    chosen = greedy_fill(problem, chosen, candidates=rows_w, order_key=q[rows_w])
+    # Fill what rounding left over from the accounts the LP considered, best priced first.
+    in_lp = np.zeros(n_acc, dtype=bool)
+    in_lp[problem.account[rows]] = True
+    fill = np.flatnonzero(in_lp[problem.account])
+    chosen = greedy_fill(problem, chosen, candidates=fill, order_key=q[fill])
     objective = float(p[chosen].sum())
     rel_gap = (best_bound - objective) / max(abs(best_bound), 1.0)
     broken = bool(check_plan(problem, chosen))  # rounding down can miss a minimum quota
     if (broken or rel_gap > gap) and (deadline is None or time.perf_counter() < deadline):
-        polished, mip_bound = _polish(problem, rows_w, fixed_rows, chosen, gap, best_bound, deadline)
-        if len(rows_w) == problem.n_candidates:
-            # Nothing was held fixed: the polish MIP was the whole problem, its bound is global.
+        polished, mip_bound, whole = _polish(problem, rows, x, chosen, gap, best_bound, deadline)
+        if whole:  # nothing was held fixed: the polish MIP was the whole problem
             best_bound = min(best_bound, mip_bound)
         if polished is not None and (broken or p[polished].sum() > objective):
             chosen = polished
@@ -165,76 +160,113 @@ def _sample_prices(problem: Problem, size: int, rng: np.random.Generator) -> np.
     pick = np.zeros(n_acc, dtype=bool)
     pick[rng.choice(n_acc, size=size, replace=False)] = True
     rows = np.flatnonzero(pick[problem.account])
-    fraction = size / n_acc
     sol = solve_arrays(
-        problem.profit[rows], problem.account[rows], problem.coupling.A[:, rows],
-        problem.coupling.b * fraction,
+        problem.profit[rows],
+        problem.account[rows],
+        problem.coupling.A[:, rows],
+        problem.coupling.b * (size / n_acc),
     )
     return sol.coupling_prices if sol.ok else np.zeros(len(problem.coupling.b))
 
 
 def _split(problem: Problem, q: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """The ``size`` accounts with the closest calls under prices (working set), and the best
-    row of every other account whose best is worth taking (fixed as chosen)."""
+    """Under priced profits ``q``: the ``size`` accounts with the closest calls (a boolean mask
+    over accounts), and the best row of every other account whose best pays (held chosen)."""
     n_acc = problem.n_accounts
-    starts = problem.account_starts
     top = account_best(problem, q)  # max(0, best q)
-    # Second best among {nothing, the other rows}: mask each account's (first) best row.
     is_top = q == top[problem.account]
     first_top = np.zeros(len(q), dtype=bool)
     top_rows = np.flatnonzero(is_top)
     if len(top_rows):
         _, first = np.unique(problem.account[top_rows], return_index=True)
         first_top[top_rows[first]] = True
-    masked = np.where(first_top, -np.inf, q)
-    second = np.maximum.reduceat(masked, starts)
+    # Second best among {nothing, the other rows}.
+    second = np.maximum.reduceat(np.where(first_top, -np.inf, q), problem.account_starts)
     has_row_top = np.zeros(n_acc, dtype=bool)
     has_row_top[problem.account[first_top]] = True
-    second = np.where(has_row_top, np.maximum(second, 0.0), second)  # nothing is an option
+    second = np.where(has_row_top, np.maximum(second, 0.0), second)
     margin = top - second
-    if size >= n_acc:
-        work = np.ones(n_acc, dtype=bool)
-    else:
-        work = np.zeros(n_acc, dtype=bool)
-        work[np.argpartition(margin, size)[:size]] = True
-    fixed_rows = np.flatnonzero(first_top & (q > 0) & ~work[problem.account])
-    work_acc = np.flatnonzero(work)
-    return work_acc, fixed_rows
+    close = np.ones(n_acc, dtype=bool)
+    if size < n_acc:
+        close[:] = False
+        close[np.argpartition(margin, size)[:size]] = True
+    fixed = np.flatnonzero(first_top & (q > 0) & ~close[problem.account])
+    fixed = _release_overuse(problem, fixed, close, margin)
+    return close, fixed
 
 
-def _working_lp(problem: Problem, work_acc: np.ndarray, fixed_rows: np.ndarray):
-    """Solve the LP of the working accounts under the limits the fixed rows leave over."""
+def _release_overuse(problem, fixed, close, margin, slack=1.25, extra=20):
+    """Move held accounts into the close set (``close`` is updated) until the held rows leave
+    every limit with room: on each overused row, the closest calls go first."""
     c = problem.coupling
-    in_work = np.zeros(problem.n_accounts, dtype=bool)
-    in_work[work_acc] = True
-    rows_w = np.flatnonzero(in_work[problem.account])
-    residual = c.b - np.asarray(c.A[:, fixed_rows].sum(axis=1)).ravel()
-    sol = solve_arrays(problem.profit[rows_w], problem.account[rows_w], c.A[:, rows_w], residual)
-    if not sol.ok:
-        return None
-    return rows_w, np.clip(sol.x, 0.0, 1.0), sol.coupling_prices
+    by_row = _row_major(problem)
+    for _ in range(3):
+        residual = c.b - np.asarray(c.A[:, fixed].sum(axis=1)).ravel()
+        over = np.flatnonzero(residual < 0)
+        if not len(over):
+            break
+        is_fixed = np.zeros(problem.n_candidates, dtype=bool)
+        is_fixed[fixed] = True
+        for k in over:
+            lo, hi = by_row.indptr[k], by_row.indptr[k + 1]
+            cols, coef = by_row.indices[lo:hi], by_row.data[lo:hi]
+            keep = is_fixed[cols] & (coef > 0)
+            cols, coef = cols[keep], coef[keep]
+            order = np.argsort(margin[problem.account[cols]], kind="stable")
+            need = np.searchsorted(np.cumsum(coef[order]), -residual[k] * slack) + 1 + extra
+            close[problem.account[cols[order[:need]]]] = True
+        fixed = fixed[~close[problem.account[fixed]]]
+    return fixed
 
 
-def _polish(problem, rows_w, fixed_rows, start_chosen, gap, bound, deadline):
-    """MIP over the working accounts with the fixed accounts held: (plan or None, its bound)."""
+def _row_major(problem: Problem):
+    """The coupling matrix by rows, cached on the (read-only) problem."""
+    cache = problem.__dict__.setdefault("_decompose_cache", {})
+    if "csr" not in cache:
+        cache["csr"] = problem.coupling.A.tocsr()
+    return cache["csr"]
+
+
+def _restricted_lp(problem: Problem, close: np.ndarray, fixed: np.ndarray):
+    """LP relaxation over the close accounts, under the limits the held rows leave over:
+    (rows, x, coupling prices), or None if infeasible."""
     c = problem.coupling
-    residual = c.b - np.asarray(c.A[:, fixed_rows].sum(axis=1)).ravel()
-    start = np.isin(rows_w, start_chosen).astype(np.float64)
-    fixed_value = problem.profit[fixed_rows].sum()
-    # Absolute slack the global gap target allows, expressed relative to the sub-MIP.
-    sub_bound = max(bound - fixed_value, 1.0)
-    sub_gap = max(gap * max(abs(bound), 1.0) / sub_bound * 0.5, 1e-9)
-    remaining = None if deadline is None else deadline - time.perf_counter()
+    rows = np.flatnonzero(close[problem.account])
+    residual = c.b - np.asarray(c.A[:, fixed].sum(axis=1)).ravel()
     sol = solve_arrays(
-        problem.profit[rows_w],
-        problem.account[rows_w],
-        c.A[:, rows_w],
-        residual,
-        integer=True,
-        time_limit=remaining,
-        mip_gap=sub_gap,
-        start=start,
+        problem.profit[rows], problem.account[rows], c.A[:, rows], residual,
+        algorithm=LP_ALGORITHM,
     )
     if not sol.ok:
-        return None, sol.mip_bound
-    return np.concatenate([fixed_rows, rows_w[sol.x > 0.5]]), sol.mip_bound
+        return None
+    return rows, np.clip(sol.x, 0.0, 1.0), sol.coupling_prices
+
+
+def _polish(problem, rows, x, start_chosen, gap, bound, deadline):
+    """MIP over the accounts the LP left fractional or torn between options, with every
+    other account held at its LP value. Returns (plan or None, MIP bound, whole problem?)."""
+    c = problem.coupling
+    acc = problem.account[rows]
+    frac = (x > 1e-7) & (x < 1 - 1e-7)
+    _, counts = np.unique(acc, return_counts=True)
+    open_acc = np.zeros(problem.n_accounts, dtype=bool)
+    open_acc[acc[frac]] = True
+    multi = np.zeros(problem.n_accounts, dtype=bool)
+    multi[np.unique(acc)[counts > 1]] = True
+    open_acc |= multi
+    held = rows[(x > 1 - 1e-7) & ~open_acc[acc]]
+    sub = np.flatnonzero(open_acc[problem.account])
+    whole = len(sub) == problem.n_candidates
+    residual = c.b - np.asarray(c.A[:, held].sum(axis=1)).ravel()
+    fixed_value = problem.profit[held].sum()
+    # The global gap target as an absolute slack, relative to the sub-problem's size.
+    sub_gap = max(gap * max(abs(bound), 1.0) / max(bound - fixed_value, 1.0) * 0.5, 1e-9)
+    remaining = None if deadline is None else deadline - time.perf_counter()
+    sol = solve_arrays(
+        problem.profit[sub], problem.account[sub], c.A[:, sub], residual,
+        integer=True, time_limit=remaining, mip_gap=sub_gap,
+        start=np.isin(sub, start_chosen).astype(np.float64),
+    )
+    if not sol.ok:
+        return None, sol.mip_bound, whole
+    return np.concatenate([held, sub[sol.x > 0.5]]), sol.mip_bound, whole

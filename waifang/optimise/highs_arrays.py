@@ -26,7 +26,7 @@ class ArraySolution:
     x: np.ndarray
     objective: float
     coupling_prices: np.ndarray  # shadow prices of the coupling rows, >= 0
-    account_prices: np.ndarray  # shadow prices of the one-option rows, >= 0
+    account_prices: np.ndarray  # shadow prices of the one-option rows of multi-column accounts
     mip_bound: float  # proven upper bound of a MIP (inf for an LP or when unknown)
     model_status: str
 
@@ -42,6 +42,7 @@ def solve_arrays(
     mip_gap: float = 1e-6,
     start: np.ndarray | None = None,
     threads: int | None = None,
+    algorithm: str = "choose",
 ) -> ArraySolution:
     """Solve the model over candidate columns ``profit`` whose accounts are ``account``.
 
@@ -49,9 +50,15 @@ def solve_arrays(
     infinite ``b`` are dropped by the caller or passed as free rows.
     """
     n = len(profit)
-    accounts, local = np.unique(account, return_inverse=True)
-    m_acc = len(accounts)
-    one = sp.csc_matrix((np.ones(n), (local, np.arange(n))), shape=(m_acc, n))
+    accounts, local, counts = np.unique(account, return_inverse=True, return_counts=True)
+    # An account with a single column needs no "one option" row: the bound x <= 1 does it.
+    multi = counts[local] > 1
+    row_of = np.cumsum(counts > 1) - 1
+    m_acc = int((counts > 1).sum())
+    one = sp.csc_matrix(
+        (np.ones(int(multi.sum())), (row_of[local[multi]], np.flatnonzero(multi))),
+        shape=(m_acc, n),
+    )
     M = sp.vstack([one, sp.csc_matrix(A)], format="csc")
     M.sort_indices()
     k = A.shape[0]
@@ -65,6 +72,8 @@ def solve_arrays(
         h.setOptionValue("time_limit", float(max(time_limit, 0.1)))
     if integer:
         h.setOptionValue("mip_rel_gap", float(mip_gap))
+    else:
+        h.setOptionValue("solver", algorithm)
     integrality = np.full(n, 1 if integer else 0, dtype=np.int32)
     h.passModel(
         n,
