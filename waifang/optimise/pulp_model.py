@@ -17,6 +17,9 @@ Example
 
 from __future__ import annotations
 
+import os
+import re
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -119,11 +122,17 @@ def solve_pulp(
     build_seconds = time.perf_counter() - t0
     t1 = time.perf_counter()
     mip_solver = pulp_solver(solver, gap=gap, time_limit=time_limit, msg=msg)
-    model.lp.solve(mip_solver)
+    with tempfile.TemporaryDirectory() as tmp:
+        if isinstance(mip_solver, pulp.COIN_CMD):  # CBC: read its bound from the log
+            mip_solver.optionsDict["logPath"] = os.path.join(tmp, "cbc.log")
+        model.lp.solve(mip_solver)
+        log_text = _read(mip_solver.optionsDict.get("logPath"))
     status_text = pulp.LpStatus[model.lp.status]
     sol_status = model.lp.sol_status
     chosen = np.flatnonzero([(v.varValue or 0.0) > 0.5 for v in model.x])
     solver_bound = _solver_bound(model, mip_solver)
+    if log_text is not None:
+        solver_bound = _cbc_bound(log_text, model, gap)
     if status_text == "Infeasible":
         status = Status.INFEASIBLE
     elif sol_status in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible):
@@ -164,6 +173,27 @@ def _solver_bound(model: PulpModel, solver: pulp.LpSolver) -> float | None:
         return None
     # pulp hands HiGHS the minimisation of -objective.
     return -float(dual_bound)
+
+
+def _read(path: str | None) -> str | None:
+    if path is None or not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        return fh.read()
+
+
+def _cbc_bound(log_text: str, model: PulpModel, gap: float) -> float | None:
+    """CBC's proven bound from its log (it minimises -objective): "best possible" when it
+    stopped early, or the incumbent within its gap tolerance when the search completed."""
+    objective = pulp.value(model.lp.objective)
+    if objective is None:
+        return None
+    possible = re.findall(r"best possible (-?[0-9.eE+-]+)", log_text)
+    if "Search completed" in log_text or "Result - Optimal solution found" in log_text:
+        return float(objective) + gap * max(abs(float(objective)), 1.0)
+    if possible:
+        return -float(possible[-1])
+    return None
 
 
 def _relaxation_prices(model: PulpModel, solver: str, msg: bool) -> tuple[np.ndarray, float]:

@@ -179,7 +179,9 @@ def make_result(
     q = priced_profit(problem, prices)
     pi = account_best(problem, q)
     reduced = q - pi[problem.account] if problem.n_candidates else q
-    chosen_arr = np.sort(np.asarray([] if chosen is None else chosen, dtype=np.int64))
+    if chosen is None or not status.has_plan:
+        chosen = []  # whatever values a solver left behind are not a plan
+    chosen_arr = np.sort(np.asarray(chosen, dtype=np.int64))
     objective = float("nan")
     gap = float("nan")
     if status.has_plan:
