@@ -143,7 +143,9 @@ def solve_decomposed(
     rel_gap = (best_bound - objective) / max(abs(best_bound), 1.0)
     broken = bool(check_plan(problem, chosen))  # rounding down can miss a minimum quota
     if (broken or rel_gap > gap) and (deadline is None or time.perf_counter() < deadline):
-        polished, mip_bound, whole = _polish(problem, rows, x, chosen, gap, best_bound, deadline)
+        polished, mip_bound, whole = _polish(
+            problem, rows, x, chosen, gap, best_bound, deadline, everything=size >= n_acc
+        )
         if whole:  # nothing was held fixed: the polish MIP was the whole problem
             best_bound = min(best_bound, mip_bound)
         if polished is not None and (broken or p[polished].sum() > objective):
@@ -249,7 +251,7 @@ def _restricted_lp(problem: Problem, close: np.ndarray, fixed: np.ndarray):
     return rows, np.clip(sol.x, 0.0, 1.0), sol.coupling_prices
 
 
-def _polish(problem, rows, x, start_chosen, gap, bound, deadline):
+def _polish(problem, rows, x, start_chosen, gap, bound, deadline, everything=False):
     """MIP over the accounts the LP left fractional or torn between options, with every
     other account held at its LP value. Returns (plan or None, MIP bound, whole problem?)."""
     c = problem.coupling
@@ -261,6 +263,8 @@ def _polish(problem, rows, x, start_chosen, gap, bound, deadline):
     multi = np.zeros(problem.n_accounts, dtype=bool)
     multi[np.unique(acc)[counts > 1]] = True
     open_acc |= multi
+    if everything:  # the LP saw every account: polish the whole problem, so its bound counts
+        open_acc[:] = True
     held = rows[(x > 1 - 1e-7) & ~open_acc[acc]]
     sub = np.flatnonzero(open_acc[problem.account])
     whole = len(sub) == problem.n_candidates

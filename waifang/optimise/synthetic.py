@@ -40,6 +40,7 @@ def synthetic_instance(
     tightness: float = 0.6,
     seed: int = 0,
     segments: bool = True,
+    budget_share: float = 0.99,
 ) -> Instance:
     """A random instance of ``n_accounts x len(options)`` candidate rows (3 or 4 options per
     account) in which the budget and every capacity bind.
@@ -88,17 +89,21 @@ def synthetic_instance(
     first[1:] = acc[order][1:] != acc[order][:-1]
     best = order[first & (profit[order] > 0)]
     capacities = []
+    capacity_cost = 0.0  # cost of filling every count limit with its most profitable accounts
     for r in range(n_regions):
         for o in range(k):
             sel = best[(reg[best] == r) & (opt[best] == o)]
             # Costly field work is scarcer than the budget alone would make it.
-            share = tightness * {"visit": 0.6, "legal": 0.45}.get(options[o], 1.0)
+            share = tightness * {"visit": 0.45, "legal": 0.3}.get(options[o], 1.0)
             limit = max(1.0, np.floor(share * len(sel)))
             hours_limit = None
             if options[o] == "visit":  # about the hours of `limit` average visits
                 hours_limit = max(1.0, np.round(0.93 * limit * hours[sel].mean(), 1))
+            top = sel[np.argsort(-profit[sel], kind="stable")[: int(limit)]]
+            capacity_cost += cost[top].sum()
             capacities.append(
                 Capacity(f"R{r:02d}", options[o], limit=float(limit), hours_limit=hours_limit)
             )
-    budget = float(np.round(tightness * 0.57 * cost[best].sum(), 2))
+    # Below what the capacities alone would spend, so the budget binds too.
+    budget = float(np.round(budget_share * capacity_cost, 2))
     return Instance(frame, tuple(capacities), budget)
