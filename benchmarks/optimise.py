@@ -151,16 +151,20 @@ def main(argv=None) -> int:
             f"  greedy rule: objective {fast['greedy']:,.0f} ({fast['greedy_seconds']:.1f}s), "
             f"short of the optimiser by {100 * short:.2f}%"
         )
-        summary.update({
-            f"fast_{tag}_s": round(total, 2), f"gap_{tag}": f"{fast['gap']:.1e}",
-            f"peak_{tag}_mb": round(fast["peak_mb"]), f"greedy_short_{tag}_pct":
-            round(100 * short, 2),
-        })
+        summary.update(
+            {
+                f"fast_{tag}_s": round(total, 2),
+                f"gap_{tag}": f"{fast['gap']:.1e}",
+                f"peak_{tag}_mb": round(fast["peak_mb"]),
+                f"greedy_short_{tag}_pct": round(100 * short, 2),
+            }
+        )
         if rows in ref_sizes:
             ref = in_child(run_reference, rows, args.gap, args.seed, args.reference_time_limit)
             ref_total = ref["build"] + ref["solve"]
-            limit_note = " (hit the time limit: ratio is a lower bound)" if ref[
-                "hit_time_limit"] else ""
+            limit_note = (
+                " (hit the time limit: ratio is a lower bound)" if ref["hit_time_limit"] else ""
+            )
             print(
                 f"  reference pulp+CBC: build {ref['build']:.2f}s, solve {ref['solve']:.2f}s, "
                 f"status {ref['status']}, objective {ref['objective']:,.0f} (feasible by our "
@@ -171,10 +175,12 @@ def main(argv=None) -> int:
                 f"{ref['solve'] / fast['solve']:.1f}x; objective fast/reference "
                 f"{fast['objective'] / ref['objective']:.6f}"
             )
-            summary.update({
-                f"cbc_{tag}_s": round(ref_total, 2),
-                f"speedup_{tag}": round(ref_total / total, 1),
-            })
+            summary.update(
+                {
+                    f"cbc_{tag}_s": round(ref_total, 2),
+                    f"speedup_{tag}": round(ref_total / total, 1),
+                }
+            )
     print("\nsummary " + " ".join(f"{k}={v}" for k, v in summary.items()))
     return 0
 

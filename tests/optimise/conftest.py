@@ -115,8 +115,12 @@ def dense_model(frame, caps, budget):
 
 def milp_optimum(frame, caps, budget):
     profit, A, ub = dense_model(frame, caps, budget)
-    res = milp(-profit, constraints=LinearConstraint(A, -np.inf, ub),
-               integrality=np.ones(len(profit)), bounds=Bounds(0, 1))
+    res = milp(
+        -profit,
+        constraints=LinearConstraint(A, -np.inf, ub),
+        integrality=np.ones(len(profit)),
+        bounds=Bounds(0, 1),
+    )
     assert res.success
     return -res.fun
 
@@ -131,8 +135,9 @@ def lp_optimum(frame, caps, budget):
 def brute_force(frame, caps, budget):
     """Best objective over every assignment (each account: nothing or one of its rows)."""
     profit, A, ub = dense_model(frame, caps, budget)
-    groups = [np.flatnonzero(frame["account_id"].to_numpy() == a)
-              for a in frame["account_id"].unique()]
+    groups = [
+        np.flatnonzero(frame["account_id"].to_numpy() == a) for a in frame["account_id"].unique()
+    ]
     best = 0.0
     for pick in itertools.product(*[[None, *g] for g in groups]):
         x = np.zeros(len(profit))

@@ -65,7 +65,5 @@ def test_reduced_costs_are_dual_feasible_and_zero_on_lp_support(backend):
         assert np.min(np.abs(result.reduced_costs[rows])) <= 1e-7 * scale
     # Strong duality: the bound from these prices equals the LP optimum.
     lp = lp_optimum(frame, caps, budget)
-    prices_bound = (
-        result.shadow_prices @ problem.coupling.b + result.account_prices.sum()
-    )
+    prices_bound = result.shadow_prices @ problem.coupling.b + result.account_prices.sum()
     assert prices_bound == pytest.approx(lp, rel=1e-6)

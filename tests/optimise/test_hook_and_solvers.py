@@ -13,9 +13,15 @@ from waifang.optimise.result import Status
 from waifang.optimise.solve import solve
 from waifang.optimise.synthetic import synthetic_instance
 
-FRAME = pd.DataFrame({
-    "account_id": ["a", "b", "c"], "option": ["visit"] * 3, "region": ["n"] * 3,
-    "value": [100.0, 80.0, 60.0], "cost": [10.0, 10.0, 10.0]})
+FRAME = pd.DataFrame(
+    {
+        "account_id": ["a", "b", "c"],
+        "option": ["visit"] * 3,
+        "region": ["n"] * 3,
+        "value": [100.0, 80.0, 60.0],
+        "cost": [10.0, 10.0, 10.0],
+    }
+)
 
 
 def test_hook_sees_the_model_and_its_constraint_counts():
@@ -25,8 +31,9 @@ def test_hook_sees_the_model_and_its_constraint_counts():
     def hook(model):
         seen["names"] = set(model.coupling)
         # A business rule the spec does not have: account "a" may not be visited.
-        a_rows = [j for j in range(problem.n_candidates) if problem.account_ids[
-            problem.account[j]] == "a"]
+        a_rows = [
+            j for j in range(problem.n_candidates) if problem.account_ids[problem.account[j]] == "a"
+        ]
         model.lp += pulp.lpSum(model.x[j] for j in a_rows) == 0, "no_visit_a"
 
     result = solve(problem, backend="pulp", hook=hook, gap=1e-9)

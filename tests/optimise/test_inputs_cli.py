@@ -42,15 +42,26 @@ def run(capsys, *argv):
 
 def test_cli_writes_plan_and_json(files, capsys):
     tmp, c, k = files
-    code, out, err = run(capsys, "optimise", "--candidates", c, "--capacity", k,
-                         "--budget", 900, "--out", tmp / "PLAN.csv")
+    code, out, err = run(
+        capsys,
+        "optimise",
+        "--candidates",
+        c,
+        "--capacity",
+        k,
+        "--budget",
+        900,
+        "--out",
+        tmp / "PLAN.csv",
+    )
     assert code == 0, err
     plan = pd.read_csv(tmp / "PLAN.csv")
     assert list(plan.columns) == ["account_id", "option", "value", "cost", "reason"]
     # By hand: one north visit slot -> a takes the visit (1420) and b nothing, or b the visit
     # (780) and a legal (600) = 1380 < 1420. c: visit 320 vs agency 240; budget 900 - 420
     # leaves 480 >= 380, so c visits. Total 1420 + 320 = 1740.
-    assert set(zip(plan.account_id, plan.option)) == {("a", "visit"), ("c", "visit")}
+    chosen = set(zip(plan.account_id, plan.option, strict=True))
+    assert chosen == {("a", "visit"), ("c", "visit")}
     assert all(r.startswith("chosen: value ") for r in plan.reason)
     summary = json.loads((tmp / "PLAN.json").read_text())
     for key in ("objective", "bound", "gap", "status", "solver", "seconds", "duals"):
@@ -62,8 +73,20 @@ def test_cli_writes_plan_and_json(files, capsys):
 
 def test_cli_reasons_for_every_candidate(files, capsys):
     tmp, c, k = files
-    code, _, err = run(capsys, "optimise", "--candidates", c, "--capacity", k, "--budget",
-                       900, "--out", tmp / "PLAN.csv", "--reasons", tmp / "R.csv")
+    code, _, err = run(
+        capsys,
+        "optimise",
+        "--candidates",
+        c,
+        "--capacity",
+        k,
+        "--budget",
+        900,
+        "--out",
+        tmp / "PLAN.csv",
+        "--reasons",
+        tmp / "R.csv",
+    )
     assert code == 0, err
     reasons = pd.read_csv(tmp / "R.csv")
     assert len(reasons) == 5
@@ -78,17 +101,35 @@ def test_cli_reasons_for_every_candidate(files, capsys):
     [
         (None, "-5", "--budget must be non-negative, got -5"),
         (None, "lots", "--budget must be a number, got 'lots'"),
-        (("C", "b,visit,north,1200,420,2,old", "b,visit,north,12x0,420,2,old"), "900",
-         "row 4, column 'value' is not a finite number: '12x0'"),
-        (("C", "c,agency,south,300,60,0,old", "c,agency,south,300,60,0,old\n"
-          "a,visit,north,5,5,1,young"), "900",
-         "duplicate (account_id, option) = (a, visit) in rows 2 and 7"),
-        (("K", "south,visit,,10", "south,visit,,10\nsouth,drone,3,"), "900",
-         "row 4, column 'option': capacity for unknown option 'drone'"),
-        (("K", "north,visit,1,", "north,visit,one,"), "900",
-         "row 2, column 'limit': 'one' is not a non-negative number"),
-        (("C", "c,agency,south,300,60,0,old", "c,agency,south,300,-60,0,old"), "900",
-         "row 6, column 'cost' is negative (-60)"),
+        (
+            ("C", "b,visit,north,1200,420,2,old", "b,visit,north,12x0,420,2,old"),
+            "900",
+            "row 4, column 'value' is not a finite number: '12x0'",
+        ),
+        (
+            (
+                "C",
+                "c,agency,south,300,60,0,old",
+                "c,agency,south,300,60,0,old\na,visit,north,5,5,1,young",
+            ),
+            "900",
+            "duplicate (account_id, option) = (a, visit) in rows 2 and 7",
+        ),
+        (
+            ("K", "south,visit,,10", "south,visit,,10\nsouth,drone,3,"),
+            "900",
+            "row 4, column 'option': capacity for unknown option 'drone'",
+        ),
+        (
+            ("K", "north,visit,1,", "north,visit,one,"),
+            "900",
+            "row 2, column 'limit': 'one' is not a non-negative number",
+        ),
+        (
+            ("C", "c,agency,south,300,60,0,old", "c,agency,south,300,-60,0,old"),
+            "900",
+            "row 6, column 'cost' is negative (-60)",
+        ),
     ],
 )
 def test_bad_input_is_one_named_line_and_exit_1(files, capsys, edit, budget, expected):
@@ -97,8 +138,18 @@ def test_bad_input_is_one_named_line_and_exit_1(files, capsys, edit, budget, exp
         which, old, new = edit
         path = c if which == "C" else k
         path.write_text(path.read_text().replace(old, new))
-    code, out, err = run(capsys, "optimise", "--candidates", c, "--capacity", k,
-                         "--budget", budget, "--out", tmp / "PLAN.csv")
+    code, out, err = run(
+        capsys,
+        "optimise",
+        "--candidates",
+        c,
+        "--capacity",
+        k,
+        "--budget",
+        budget,
+        "--out",
+        tmp / "PLAN.csv",
+    )
     assert code == 1
     assert err.count("\n") == 1 and err.startswith("error: ")
     assert expected in err
@@ -113,8 +164,20 @@ def test_quota_above_capacity_names_both(files, capsys):
     q = tmp / "Q.csv"
     q.write_text("segment,option,min_count\nold,visit,2\n")
     k.write_text("region,option,limit\nnorth,visit,1\nsouth,visit,0\n")
-    code, _, err = run(capsys, "optimise", "--candidates", c, "--capacity", k, "--quotas", q,
-                       "--budget", 900, "--out", tmp / "PLAN.csv")
+    code, _, err = run(
+        capsys,
+        "optimise",
+        "--candidates",
+        c,
+        "--capacity",
+        k,
+        "--quotas",
+        q,
+        "--budget",
+        900,
+        "--out",
+        tmp / "PLAN.csv",
+    )
     assert code == 1
     assert "quota 1 (segment old, option visit): min_count 2 exceeds the capacity 1" in err
 
@@ -125,8 +188,20 @@ def test_infeasible_quotas_found_by_the_solver(files, capsys):
     # Each quota alone fits; together they need 2 north visits with 1 slot.
     q.write_text("segment,option,min_count\nold,visit,1\nyoung,visit,1\n")
     k.write_text("region,option,limit\nnorth,visit,1\nsouth,visit,0\n")
-    code, _, err = run(capsys, "optimise", "--candidates", c, "--capacity", k, "--quotas", q,
-                       "--budget", 900, "--out", tmp / "PLAN.csv")
+    code, _, err = run(
+        capsys,
+        "optimise",
+        "--candidates",
+        c,
+        "--capacity",
+        k,
+        "--quotas",
+        q,
+        "--budget",
+        900,
+        "--out",
+        tmp / "PLAN.csv",
+    )
     assert code == 1
     assert "no plan satisfies the constraints" in err
 
@@ -134,18 +209,50 @@ def test_infeasible_quotas_found_by_the_solver(files, capsys):
 def test_debug_shows_traceback(files):
     tmp, c, k = files
     with pytest.raises(InputError):
-        main(["--debug", "optimise", "--candidates", str(c), "--capacity", str(k),
-              "--budget", "-1", "--out", str(tmp / "PLAN.csv")])
+        main(
+            [
+                "--debug",
+                "optimise",
+                "--candidates",
+                str(c),
+                "--capacity",
+                str(k),
+                "--budget",
+                "-1",
+                "--out",
+                str(tmp / "PLAN.csv"),
+            ]
+        )
 
 
 def test_missing_file_and_column(files, capsys):
     tmp, c, k = files
-    code, _, err = run(capsys, "optimise", "--candidates", tmp / "nope.csv", "--capacity", k,
-                       "--budget", 1, "--out", tmp / "PLAN.csv")
+    code, _, err = run(
+        capsys,
+        "optimise",
+        "--candidates",
+        tmp / "nope.csv",
+        "--capacity",
+        k,
+        "--budget",
+        1,
+        "--out",
+        tmp / "PLAN.csv",
+    )
     assert code == 1 and "nope.csv: no such file" in err
     c.write_text(CANDIDATES.replace("cost", "price"))
-    code, _, err = run(capsys, "optimise", "--candidates", c, "--capacity", k,
-                       "--budget", 1, "--out", tmp / "PLAN.csv")
+    code, _, err = run(
+        capsys,
+        "optimise",
+        "--candidates",
+        c,
+        "--capacity",
+        k,
+        "--budget",
+        1,
+        "--out",
+        tmp / "PLAN.csv",
+    )
     assert code == 1 and "missing column(s) cost" in err
 
 

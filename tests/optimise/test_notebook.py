@@ -14,11 +14,17 @@ NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "visit_budget_fro
 
 def test_visit_budget_frontier_notebook_executes():
     nb = nbformat.read(NOTEBOOK, as_version=4)
-    client = nbclient.NotebookClient(nb, timeout=60, kernel_name="python3",
-                                     resources={"metadata": {"path": str(NOTEBOOK.parent)}})
+    client = nbclient.NotebookClient(
+        nb,
+        timeout=60,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(NOTEBOOK.parent)}},
+    )
     client.execute()
     text = "".join(
-        out.get("text", "") for cell in nb.cells if cell.cell_type == "code"
+        out.get("text", "")
+        for cell in nb.cells
+        if cell.cell_type == "code"
         for out in cell.get("outputs", [])
     )
     assert "An extra field team is worth most in" in text

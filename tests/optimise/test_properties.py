@@ -27,8 +27,10 @@ def _independent_check(problem, chosen):
     assert len(set(problem.account[chosen])) == len(chosen)
     assert problem.cost[chosen].sum() <= problem.budget + 1e-6
     for cap in problem.capacities:
-        sel = chosen[(np.asarray(problem.regions)[problem.region[chosen]] == cap.region)
-                     & (np.asarray(problem.options)[problem.option[chosen]] == cap.option)]
+        sel = chosen[
+            (np.asarray(problem.regions)[problem.region[chosen]] == cap.region)
+            & (np.asarray(problem.options)[problem.option[chosen]] == cap.option)
+        ]
         if cap.limit is not None:
             assert len(sel) <= cap.limit + 1e-9
         if cap.hours_limit is not None:
@@ -39,8 +41,7 @@ def _independent_check(problem, chosen):
 @given(instances, st.sampled_from(["pulp", "decompose"]))
 def test_plan_feasible_and_never_worse_than_greedy(instance, backend):
     seed, n_accounts, n_options, n_regions, share = instance
-    _, _, _, problem = random_problem(seed, n_accounts, n_options, n_regions,
-                                      budget_share=share)
+    _, _, _, problem = random_problem(seed, n_accounts, n_options, n_regions, budget_share=share)
     result = solve(problem, backend=backend, gap=1e-9)
     assert result.status.has_plan
     assert check_plan(problem, result.chosen) == []
@@ -56,8 +57,7 @@ def test_plan_feasible_and_never_worse_than_greedy(instance, backend):
 @given(instances)
 def test_check_plan_catches_every_broken_constraint(instance):
     seed, n_accounts, n_options, n_regions, share = instance
-    _, _, _, problem = random_problem(seed, n_accounts, n_options, n_regions,
-                                      budget_share=share)
+    _, _, _, problem = random_problem(seed, n_accounts, n_options, n_regions, budget_share=share)
     everything = np.arange(problem.n_candidates)
     # Taking every row breaks "one option per account" when an account has two rows, and
     # the budget when it is below the total cost: the check must say so.

@@ -16,9 +16,11 @@ def frame(rows):
 
 
 def test_budget_picks_best_pair_not_best_ratio(backend):
-    # Net values 90, 60, 50 at costs 10, 5, 5, budget 10: taking a (90) beats b + c (110)? No:
-    # b + c = 60 + 50 = 110 > 90, so both small ones are chosen -- by hand.
-    f = frame([["a", "visit", "n", 100, 10], ["b", "visit", "n", 65, 5], ["c", "visit", "n", 55, 5]])
+    # Net values 90, 60, 50 at costs 10, 5, 5 and budget 10: either a alone (90) or b and c
+    # together (60 + 50 = 110). By hand: b + c.
+    f = frame(
+        [["a", "visit", "n", 100, 10], ["b", "visit", "n", 65, 5], ["c", "visit", "n", 55, 5]]
+    )
     p = make_problem(f, [], budget=10)
     r = backend(p)
     assert r.status is Status.OPTIMAL
@@ -30,8 +32,9 @@ def test_budget_picks_best_pair_not_best_ratio(backend):
 def test_one_option_per_account_and_capacity(backend):
     # Account a: visit 100-30=70 or legal 60-10=50; b: visit 80-30=50. One visit slot in n.
     # Best: a legal (50) + b visit (50) = 100 beats a visit (70) + nothing for b.
-    f = frame([["a", "visit", "n", 100, 30], ["a", "legal", "n", 60, 10],
-               ["b", "visit", "n", 80, 30]])
+    f = frame(
+        [["a", "visit", "n", 100, 30], ["a", "legal", "n", 60, 10], ["b", "visit", "n", 80, 30]]
+    )
     p = make_problem(f, [Capacity("n", "visit", limit=1)], budget=1000)
     r = backend(p)
     got = {(p.account_ids[p.account[j]], p.options[p.option[j]]) for j in r.chosen}
@@ -42,10 +45,16 @@ def test_one_option_per_account_and_capacity(backend):
 def test_hours_limit_and_unlimited_pair(backend):
     # Visits take 3 and 2 hours with 4 hours available: only one fits, the better (a: 50).
     # Region s has no capacity row, so both its agency rows are taken.
-    f = pd.DataFrame({
-        "account_id": ["a", "b", "c", "d"], "option": ["visit", "visit", "agency", "agency"],
-        "region": ["n", "n", "s", "s"], "value": [80, 60, 30, 25], "cost": [30, 30, 5, 5],
-        "hours": [3, 2, 0, 0]})
+    f = pd.DataFrame(
+        {
+            "account_id": ["a", "b", "c", "d"],
+            "option": ["visit", "visit", "agency", "agency"],
+            "region": ["n", "n", "s", "s"],
+            "value": [80, 60, 30, 25],
+            "cost": [30, 30, 5, 5],
+            "hours": [3, 2, 0, 0],
+        }
+    )
     p = make_problem(f, [Capacity("n", "visit", hours_limit=4)], budget=1000)
     r = backend(p)
     assert sorted(p.account_ids[p.account[r.chosen]]) == ["a", "c", "d"]
@@ -53,21 +62,28 @@ def test_hours_limit_and_unlimited_pair(backend):
 
 
 def test_exclusions_remove_candidates(backend):
-    f = frame([["a", "visit", "n", 100, 10], ["a", "legal", "n", 90, 10],
-               ["b", "visit", "n", 50, 10]])
-    p = make_problem(f, [], budget=100, exclusions=Exclusions(
-        accounts=frozenset({"b"}), pairs=frozenset({("a", "visit")})))
+    f = frame(
+        [["a", "visit", "n", 100, 10], ["a", "legal", "n", 90, 10], ["b", "visit", "n", 50, 10]]
+    )
+    p = make_problem(
+        f,
+        [],
+        budget=100,
+        exclusions=Exclusions(accounts=frozenset({"b"}), pairs=frozenset({("a", "visit")})),
+    )
     assert p.n_excluded == 2
     r = backend(p)
     assert [p.label(j) for j in r.chosen] == ["a/legal"]
 
 
 def test_min_quota_forces_a_segment(backend):
-    f = frame([["a", "visit", "n", 100, 10], ["b", "visit", "n", 40, 10],
-               ["c", "visit", "n", 90, 10]])
+    f = frame(
+        [["a", "visit", "n", 100, 10], ["b", "visit", "n", 40, 10], ["c", "visit", "n", 90, 10]]
+    )
     f["segment"] = ["x", "y", "x"]
-    p = make_problem(f, [Capacity("n", "visit", limit=2)], budget=100,
-                     quotas=[Quota("y", "visit", min_count=1)])
+    p = make_problem(
+        f, [Capacity("n", "visit", limit=2)], budget=100, quotas=[Quota("y", "visit", min_count=1)]
+    )
     r = backend(p)
     # Without the quota: a + c = 170; with it: a + b = 120.
     assert sorted(p.account_ids[p.account[r.chosen]]) == ["a", "b"]
@@ -111,8 +127,8 @@ def test_medium_against_independent_milp(backend, seed):
 def test_backends_agree_on_a_decomposed_size():
     """Large enough that the decomposition holds accounts fixed and polishes a sub-MIP."""
     from waifang.optimise.decompose import solve_decomposed
-    from waifang.optimise.synthetic import synthetic_instance
     from waifang.optimise.solve import solve
+    from waifang.optimise.synthetic import synthetic_instance
 
     inst = synthetic_instance(1200, n_regions=3, seed=5)
     p = make_problem(inst.candidates, inst.capacities, inst.budget)
@@ -129,8 +145,12 @@ def test_backends_agree_on_a_decomposed_size():
 def test_infeasible_quota_reported(backend):
     f = frame([["a", "visit", "n", 100, 10], ["b", "visit", "n", 40, 10]])
     f["segment"] = ["x", "y"]
-    p = make_problem(f, [Capacity("n", "visit", limit=1)], budget=100,
-                     quotas=[Quota("x", "visit", min_count=1), Quota("y", "visit", min_count=1)])
+    p = make_problem(
+        f,
+        [Capacity("n", "visit", limit=1)],
+        budget=100,
+        quotas=[Quota("x", "visit", min_count=1), Quota("y", "visit", min_count=1)],
+    )
     r = backend(p)
     assert r.status is Status.INFEASIBLE
     assert len(r.chosen) == 0

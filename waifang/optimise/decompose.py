@@ -90,8 +90,11 @@ def solve_decomposed(
     else:
         prices = smoothed_prices(problem, _sample_prices(problem, sample_accounts, rng))
         size = working_accounts
-        log.debug("smoothed prices: bound %.8g (%.2fs)", lagrangian_bound(problem, prices),
-                  time.perf_counter() - t0)
+        log.debug(
+            "smoothed prices: bound %.8g (%.2fs)",
+            lagrangian_bound(problem, prices),
+            time.perf_counter() - t0,
+        )
 
     best_bound, best_prices, lp, best_primal = np.inf, prices, None, -np.inf
     if size < n_acc:
@@ -115,7 +118,12 @@ def solve_decomposed(
         prices = new_prices
         log.debug(
             "round %d: %d fixed, %d working columns, LP %.8g, bound %.8g (%.2fs)",
-            round_, len(fixed), len(rows), best_primal, best_bound, time.perf_counter() - t0,
+            round_,
+            len(fixed),
+            len(rows),
+            best_primal,
+            best_bound,
+            time.perf_counter() - t0,
         )
         if best_bound - best_primal <= lp_tolerance * max(1.0, abs(best_bound)):
             break
@@ -126,8 +134,13 @@ def solve_decomposed(
         size = min(n_acc, int(size * growth))
     if lp is None:
         return make_result(
-            problem, Status.INFEASIBLE, None, bound=float("nan"), solver=SOLVER_NAME,
-            seconds=time.perf_counter() - t0, build_seconds=build_seconds,
+            problem,
+            Status.INFEASIBLE,
+            None,
+            bound=float("nan"),
+            solver=SOLVER_NAME,
+            seconds=time.perf_counter() - t0,
+            build_seconds=build_seconds,
             message="the LP relaxation is infeasible: the quotas cannot all be met",
         )
 
@@ -243,7 +256,10 @@ def _restricted_lp(problem: Problem, close: np.ndarray, fixed: np.ndarray):
     rows = np.flatnonzero(close[problem.account])
     residual = c.b - np.asarray(c.A[:, fixed].sum(axis=1)).ravel()
     sol = solve_arrays(
-        problem.profit[rows], problem.account[rows], c.A[:, rows], residual,
+        problem.profit[rows],
+        problem.account[rows],
+        c.A[:, rows],
+        residual,
         algorithm=LP_ALGORITHM,
     )
     if not sol.ok:
@@ -274,8 +290,13 @@ def _polish(problem, rows, x, start_chosen, gap, bound, deadline, everything=Fal
     sub_gap = max(gap * max(abs(bound), 1.0) / max(bound - fixed_value, 1.0) * 0.5, 1e-9)
     remaining = None if deadline is None else deadline - time.perf_counter()
     sol = solve_arrays(
-        problem.profit[sub], problem.account[sub], c.A[:, sub], residual,
-        integer=True, time_limit=remaining, mip_gap=sub_gap,
+        problem.profit[sub],
+        problem.account[sub],
+        c.A[:, sub],
+        residual,
+        integer=True,
+        time_limit=remaining,
+        mip_gap=sub_gap,
         start=np.isin(sub, start_chosen).astype(np.float64),
     )
     if not sol.ok:

@@ -117,8 +117,11 @@ def _plot(table: pd.DataFrame, path: Path) -> None:
         ax1.plot(part["budget"], part["net_value"], marker="o", label=label)
         ax2.plot(part["budget"], part["budget_price"], marker="o", label=label)
     ax1.set(xlabel="budget", ylabel="net value (value - cost)", title="Net value vs budget")
-    ax2.set(xlabel="budget", ylabel="extra net value per unit of budget",
-            title="Marginal value of budget")
+    ax2.set(
+        xlabel="budget",
+        ylabel="extra net value per unit of budget",
+        title="Marginal value of budget",
+    )
     for ax in (ax1, ax2):
         ax.grid(alpha=0.3)
         ax.legend()

@@ -225,7 +225,9 @@ def make_problem(
     frame = frame[keep]
     numeric = {k: v[keep] for k, v in numeric.items()}
 
-    account_ids, account = np.unique(frame["account_id"].astype(str).to_numpy(), return_inverse=True)
+    account_ids, account = np.unique(
+        frame["account_id"].astype(str).to_numpy(), return_inverse=True
+    )
     option = np.searchsorted(options, frame["option"].astype(str).to_numpy())
     region = np.searchsorted(regions, frame["region"].astype(str).to_numpy())
     if "segment" in frame.columns:
@@ -294,8 +296,7 @@ def _check_capacities(
         where = f"capacity {i + 1} ({cap.region}, {cap.option})"
         if cap.option not in options:
             raise InputError(
-                f"{where}: unknown option '{cap.option}'; the candidates have "
-                f"{', '.join(options)}"
+                f"{where}: unknown option '{cap.option}'; the candidates have {', '.join(options)}"
             )
         if cap.region not in regions:
             raise InputError(f"{where}: unknown region '{cap.region}'; no candidate is in it")

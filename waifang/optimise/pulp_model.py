@@ -56,9 +56,7 @@ def build_pulp_model(problem: Problem) -> PulpModel:
     # At most one option per account.
     one_per_account = []
     for a, start in enumerate(problem.account_starts):
-        stop = (
-            problem.account_starts[a + 1] if a + 1 < problem.n_accounts else problem.n_candidates
-        )
+        stop = problem.account_starts[a + 1] if a + 1 < problem.n_accounts else problem.n_candidates
         con = pulp.lpSum(x[j] for j in range(start, stop)) <= 1
         lp += con, f"one_option_{a}"
         one_per_account.append(lp.constraints[f"one_option_{a}"])

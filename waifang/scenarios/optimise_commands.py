@@ -36,11 +36,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     _problem_arguments(fr)
     fr.add_argument(
-        "--budgets", required=True,
+        "--budgets",
+        required=True,
         help="START:STOP:N (N evenly spaced budgets) or a comma-separated list",
     )
     fr.add_argument(
-        "--capacity-scales", default="1",
+        "--capacity-scales",
+        default="1",
         help="comma-separated multipliers of the option's capacity (default 1)",
     )
     fr.add_argument("--option", default="visit", help="option whose capacity is scaled")
@@ -49,11 +51,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _problem_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--candidates", required=True, help="C.csv: account_id, option, region, "
-                   "value, cost[, hours][, segment]")
+    p.add_argument(
+        "--candidates",
+        required=True,
+        help="C.csv: account_id, option, region, value, cost[, hours][, segment]",
+    )
     p.add_argument("--capacity", help="K.csv: region, option, limit[, hours_limit]")
-    p.add_argument("--quotas", help="Q.csv: segment, option[, min_count, max_count, "
-                   "min_share, max_share]")
+    p.add_argument(
+        "--quotas", help="Q.csv: segment, option[, min_count, max_count, min_share, max_share]"
+    )
     p.add_argument("--exclusions", help="X.csv: account_id[, option] or option")
     p.add_argument("--gap", default="1e-4", help="relative gap target (default 1e-4)")
     p.add_argument("--time-limit", default=None, help="seconds per solve")
@@ -68,8 +74,13 @@ def run_optimise(args: argparse.Namespace) -> int:
     from waifang.optimise.solve import solve
 
     problem = _load(args, _budget(args.budget), load_problem)
-    result = solve(problem, backend=args.backend, solver=args.solver, gap=_gap(args.gap),
-                   time_limit=_time_limit(args.time_limit))
+    result = solve(
+        problem,
+        backend=args.backend,
+        solver=args.solver,
+        gap=_gap(args.gap),
+        time_limit=_time_limit(args.time_limit),
+    )
     if result.status is Status.INFEASIBLE:
         raise InfeasibleError(f"no plan satisfies the constraints: {result.message}".rstrip(": "))
     if not result.status.has_plan:
@@ -93,17 +104,25 @@ def run_frontier(args: argparse.Namespace) -> int:
 
     budgets = _budget_list(args.budgets)
     problem = _load(args, max(budgets), load_problem)
-    table = budget_frontier(problem, budgets, capacity_scales=_float_list(args.capacity_scales),
-                            option=args.option, gap=_gap(args.gap), backend=args.backend,
-                            solver=args.solver, time_limit=_time_limit(args.time_limit))
+    table = budget_frontier(
+        problem,
+        budgets,
+        capacity_scales=_float_list(args.capacity_scales),
+        option=args.option,
+        gap=_gap(args.gap),
+        backend=args.backend,
+        solver=args.solver,
+        time_limit=_time_limit(args.time_limit),
+    )
     csv_path, png_path = save_frontier(table, args.out)
     print(f"{len(table)} frontier points -> {csv_path}, {png_path}")
     return 0
 
 
 def _load(args, budget, load_problem):
-    return load_problem(args.candidates, args.capacity, budget, quotas=args.quotas,
-                        exclusions=args.exclusions)
+    return load_problem(
+        args.candidates, args.capacity, budget, quotas=args.quotas, exclusions=args.exclusions
+    )
 
 
 # Parsed in the handlers, not as argparse types: argparse would turn an InputError into a
