@@ -280,3 +280,29 @@ def test_failed_write_leaves_no_partial_file(tmp_path):
         atomic_write(target, crash)
     assert target.read_text() == "old plan\n"
     assert [p.name for p in tmp_path.iterdir()] == ["PLAN.csv"]
+
+
+def test_exclusions_file_removes_candidates(files, capsys):
+    tmp, c, k = files
+    x = tmp / "X.csv"
+    x.write_text("account_id,option\na,\nc,visit\n")
+    code, _, err = run(
+        capsys,
+        "optimise",
+        "--candidates",
+        c,
+        "--capacity",
+        k,
+        "--exclusions",
+        x,
+        "--budget",
+        900,
+        "--out",
+        tmp / "PLAN.csv",
+    )
+    assert code == 0, err
+    plan = pd.read_csv(tmp / "PLAN.csv")
+    # a is excluded entirely and c may not be visited: b visits, c goes to the agency.
+    assert set(zip(plan.account_id, plan.option, strict=True)) == {("b", "visit"), ("c", "agency")}
+    summary = json.loads((tmp / "PLAN.json").read_text())
+    assert summary["n_excluded"] == 3
