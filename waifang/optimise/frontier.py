@@ -57,8 +57,9 @@ def budget_frontier(
     """Solve at every (capacity scale, budget); one tidy row per point.
 
     Columns: ``capacity_scale, budget, net_value, bound, gap, status, budget_price,
-    spent, n_chosen, n_<option>`` and ``slot_price[<region>]`` for each region with a count
-    limit on ``option``.
+    spent, n_chosen, n_<option>`` and ``slot_price[<region>]`` (value of one more ``option``
+    slot) and ``hour_price[<region>]`` (of one more field hour) for each region with such a
+    limit.
     """
     if option not in problem.options:
         raise InputError(f"option '{option}' is not among the candidates' options")
@@ -69,11 +70,8 @@ def budget_frontier(
     for scale in capacity_scales:
         scaled = scale_capacity(problem, option, scale)
         names = scaled.coupling.names
-        slot_rows = {
-            name[len("capacity[") : name.index("/")]: k
-            for k, name in enumerate(names)
-            if name.startswith("capacity[") and name.endswith(f"/{option}].count")
-        }
+        slot_rows = _rows_of(names, option, "count")
+        hour_rows = _rows_of(names, option, "hours")
         for budget in budgets:
             p = scaled.with_budget(budget)
             result = solve(p, backend=backend, solver=solver, gap=gap, time_limit=time_limit)
@@ -91,8 +89,19 @@ def budget_frontier(
             }
             for region, k in sorted(slot_rows.items()):
                 record[f"slot_price[{region}]"] = float(result.shadow_prices[k])
+            for region, k in sorted(hour_rows.items()):
+                record[f"hour_price[{region}]"] = float(result.shadow_prices[k])
             records.append(record)
     return pd.DataFrame.from_records(records)
+
+
+def _rows_of(names, option: str, kind: str) -> dict[str, int]:
+    """Region -> coupling row of that region's ``option`` capacity of the given kind."""
+    return {
+        name[len("capacity[") : name.index("/")]: k
+        for k, name in enumerate(names)
+        if name.startswith("capacity[") and name.endswith(f"/{option}].{kind}")
+    }
 
 
 def save_frontier(table: pd.DataFrame, csv_path: str | Path, png_path: str | Path | None = None):
