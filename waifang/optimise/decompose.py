@@ -23,8 +23,9 @@ How the prices are found:
 
 The LP optimum of a basic solution has at most K fractional accounts. Rounding them down and
 filling what is left greedily gives an integer plan; if the gap to ``L`` is still above the
-target, a MIP over the working set (HiGHS, fixed accounts held) polishes it. The reported
-bound is ``min L(lam)`` over the rounds, so the gap is proven.
+target, a MIP over the accounts the LP left open (HiGHS, the others held) polishes it. The
+reported bound is ``min L(lam)`` over the rounds (or the polish MIP's bound when it covered
+the whole problem), so the gap is proven.
 """
 
 from __future__ import annotations
@@ -70,8 +71,10 @@ def solve_decomposed(
     ----------
     gap : relative gap target between the plan and the proven bound.
     time_limit : seconds for the whole solve; the MIP polish uses what is left.
-    working_accounts : accounts that enter the first restricted LP with all their options
-        (doubles each round while the LP is unproven).
+    working_accounts : closest-call accounts in the first working-set LP (the set grows by
+        ``growth`` each round while the LP optimum is unproven). Problems with no more
+        accounts than this (or than ``sample_accounts``) get the full LP at once.
+    max_rounds, growth : limits of the working-set loop.
     sample_accounts : accounts in the random sample that gives the first prices.
     seed : seeds the sample, so the same problem gives the same plan.
     """
