@@ -7,7 +7,8 @@ that run's own):
 
 * the fast path: validate + build the problem, then the decomposition (smoothed Lagrangian
   prices, working-set LP in HiGHS from sparse arrays, rounding, greedy fill, MIP polish);
-* the greedy rule (net value per unit of cost), to show how far it falls short;
+* the greedy rule (net value per unit of cost; and, for contrast, by net value), to show
+  how far it falls short;
 * at 10 k and 100 k the reference: the same instance built as a plain pulp model and solved
   by CBC with the same relative gap target.
 
@@ -53,6 +54,7 @@ def run_fast(rows: int, gap: float, seed: int) -> dict:
     t2 = time.perf_counter()
     greedy_value = plan_objective(problem, greedy(problem))
     greedy_seconds = time.perf_counter() - t2
+    greedy_net_value = plan_objective(problem, greedy(problem, rule="net"))
     c = problem.coupling
     used = np.asarray(c.A[:, result.chosen].sum(axis=1)).ravel()
     at_limit = used >= c.b - 1e-6 * np.maximum(1.0, c.b) - 1.0 * (np.array(c.kinds) == "count")
@@ -75,6 +77,7 @@ def run_fast(rows: int, gap: float, seed: int) -> dict:
         "peak_mb": peak,
         "greedy": greedy_value,
         "greedy_seconds": greedy_seconds,
+        "greedy_net": greedy_net_value,
         "budget_price": result.budget_price,
         "capacities_priced": sum(caps.values()),
         "capacities": len(caps),
@@ -148,8 +151,13 @@ def main(argv=None) -> int:
             f"{fast['bound']:,.0f}, gap {fast['gap']:.2e}, peak memory {fast['peak_mb']:,.0f} MB"
         )
         print(
-            f"  greedy rule: objective {fast['greedy']:,.0f} ({fast['greedy_seconds']:.1f}s), "
-            f"short of the optimiser by {100 * short:.2f}%"
+            f"  greedy rule (net/cost): objective {fast['greedy']:,.0f} "
+            f"({fast['greedy_seconds']:.1f}s), short of the optimiser by {100 * short:.2f}%"
+        )
+        short_net = (fast["objective"] - fast["greedy_net"]) / fast["objective"]
+        print(
+            f"  greedy by net value instead: objective {fast['greedy_net']:,.0f}, short by "
+            f"{100 * short_net:.2f}%"
         )
         summary.update(
             {
@@ -157,6 +165,7 @@ def main(argv=None) -> int:
                 f"gap_{tag}": f"{fast['gap']:.1e}",
                 f"peak_{tag}_mb": round(fast["peak_mb"]),
                 f"greedy_short_{tag}_pct": round(100 * short, 2),
+                f"greedy_net_short_{tag}_pct": round(100 * short_net, 2),
             }
         )
         if rows in ref_sizes:

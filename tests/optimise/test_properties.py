@@ -46,9 +46,10 @@ def test_plan_feasible_and_never_worse_than_greedy(instance, backend):
     assert result.status.has_plan
     assert check_plan(problem, result.chosen) == []
     _independent_check(problem, result.chosen)
-    baseline = greedy(problem)
-    assert check_plan(problem, baseline) == []
-    assert result.objective >= plan_objective(problem, baseline) - 1e-6
+    for rule in ("ratio", "net"):
+        baseline = greedy(problem, rule=rule)
+        assert check_plan(problem, baseline) == []
+        assert result.objective >= plan_objective(problem, baseline) - 1e-6
     assert result.bound >= result.objective - 1e-9
     assert result.objective >= 0  # choosing nothing is always feasible here
 

@@ -18,11 +18,20 @@ from waifang.optimise.problem import Problem
 _TOL = 1e-9
 
 
-def greedy(problem: Problem) -> np.ndarray:
-    """Chosen rows of the greedy rule: best ``(value - cost) / cost`` first, while it fits."""
+def greedy(problem: Problem, rule: str = "ratio") -> np.ndarray:
+    """Chosen rows of a greedy rule, taking each candidate that still fits, best first.
+
+    ``rule="ratio"`` ranks by net value per unit of cost, ``(value - cost) / cost`` (the
+    classic knapsack heuristic); ``rule="net"`` ranks by net value ``value - cost``.
+    """
     p = problem.profit
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(problem.cost > 0, p / problem.cost, np.inf)
+    if rule == "ratio":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(problem.cost > 0, p / problem.cost, np.inf)
+    elif rule == "net":
+        ratio = p
+    else:
+        raise ValueError(f"rule must be 'ratio' or 'net', got {rule!r}")
     rows = np.flatnonzero(p > 0)
     # Highest ratio first; ties broken by larger net value, then row order (deterministic).
     order = rows[np.lexsort((rows, -p[rows], -ratio[rows]))]
