@@ -179,7 +179,7 @@ def test_quota_above_capacity_names_both(files, capsys):
         tmp / "PLAN.csv",
     )
     assert code == 1
-    assert "quota 1 (segment old, option visit): min_count 2 exceeds the capacity 1" in err
+    assert "Q.csv: row 2 (segment old, option visit): min_count 2 exceeds the capacity 1" in err
 
 
 def test_infeasible_quotas_found_by_the_solver(files, capsys):
@@ -204,6 +204,8 @@ def test_infeasible_quotas_found_by_the_solver(files, capsys):
     )
     assert code == 1
     assert "no plan satisfies the constraints" in err
+    assert "Q.csv: row 2 (segment old, option visit) min_count 1; " in err
+    assert "Q.csv: row 3 (segment young, option visit) min_count 1 cannot all be met" in err
 
 
 def test_debug_shows_traceback(files):

@@ -148,6 +148,7 @@ def load_problem(
         quotas=load_quotas(quotas) if quotas is not None else (),
         exclusions=load_exclusions(exclusions) if exclusions is not None else None,
         source=str(candidates),
+        quota_source=None if quotas is None else str(quotas),
     )
 
 

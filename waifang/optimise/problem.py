@@ -169,6 +169,7 @@ def make_problem(
     quotas: Iterable[Quota] = (),
     exclusions: Exclusions | None = None,
     source: str = "candidates",
+    quota_source: str | None = None,
 ) -> Problem:
     """Validate a candidates table and the constraints, and freeze them into a :class:`Problem`.
 
@@ -263,7 +264,7 @@ def make_problem(
         has_hours="hours" in numeric,
         source=source,
     )
-    _check_quotas(problem)
+    _check_quotas(problem, quota_source)
     return problem
 
 
@@ -312,9 +313,15 @@ def _check_capacities(
     return tuple(capacities)
 
 
-def _check_quotas(problem: Problem) -> None:
+def quota_label(i: int, quota: Quota, source: str | None = None) -> str:
+    """How messages name quota ``i``: its file and line when it came from a file."""
+    where = f"quota {i + 1}" if source is None else f"{source}: row {i + 2}"
+    return f"{where} (segment {quota.segment}, option {quota.option})"
+
+
+def _check_quotas(problem: Problem, source: str | None = None) -> None:
     for i, q in enumerate(problem.quotas):
-        where = f"quota {i + 1} (segment {q.segment}, option {q.option})"
+        where = quota_label(i, q, source)
         if not problem.segments:
             raise InputError(f"{where}: the candidates have no 'segment' column")
         if q.segment not in problem.segments:

@@ -70,6 +70,7 @@ def _problem_arguments(p: argparse.ArgumentParser) -> None:
 def run_optimise(args: argparse.Namespace) -> int:
     from waifang.optimise.explain import explain, reasons_frame
     from waifang.optimise.io import atomic_write, load_problem, write_plan
+    from waifang.optimise.problem import quota_label
     from waifang.optimise.result import Status
     from waifang.optimise.solve import solve
 
@@ -82,7 +83,21 @@ def run_optimise(args: argparse.Namespace) -> int:
         time_limit=_time_limit(args.time_limit),
     )
     if result.status is Status.INFEASIBLE:
-        raise InfeasibleError(f"no plan satisfies the constraints: {result.message}".rstrip(": "))
+        minimums = [
+            f"{quota_label(i, q, args.quotas)} min_count {q.min_count:g}"
+            if q.min_count is not None
+            else f"{quota_label(i, q, args.quotas)} min_share {q.min_share:g}"
+            for i, q in enumerate(problem.quotas)
+            if q.min_count is not None or q.min_share is not None
+        ]
+        raise InfeasibleError(
+            "no plan satisfies the constraints: "
+            + (
+                "; ".join(minimums) + " cannot all be met within the budget and capacities"
+                if minimums
+                else result.message
+            )
+        )
     if not result.status.has_plan:
         raise InputError(f"the solver found no plan ({result.status.value}): {result.message}")
     json_path = write_plan(args.out, problem, result, explain(problem, result, result.chosen))
