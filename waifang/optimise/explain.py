@@ -45,7 +45,10 @@ def explain(problem: Problem, result: Result, rows: np.ndarray | None = None) ->
         v, c = problem.value[j], problem.cost[j]
         key = (int(problem.region[j]), int(problem.option[j]))
         where = f"{problem.regions[key[0]]}/{problem.options[key[1]]}"
-        parts = [f"the budget price {_money(c)} x {_price(lam)} = {_money(c * lam)}"]
+        if lam > 0:
+            parts = [f"the budget price {_money(c)} x {_price(lam)} = {_money(c * lam)}"]
+        else:
+            parts = ["the budget price 0 (budget not binding)"]
         charge = c * lam
         if key in slot and prices[slot[key]] > 0:
             mu = prices[slot[key]]
