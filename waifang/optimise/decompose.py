@@ -23,7 +23,8 @@ How the prices are found:
 
 The LP optimum of a basic solution has at most K fractional accounts. Rounding them down and
 filling what is left greedily gives an integer plan; if the gap to ``L`` is still above the
-target, a MIP over the accounts the LP left open (HiGHS, the others held) polishes it. The
+target, a MIP over the fractional accounts and the closest calls (HiGHS, the others held)
+polishes it. The
 reported bound is ``min L(lam)`` over the rounds (or the polish MIP's bound when it covered
 the whole problem), so the gap is proven.
 """
@@ -63,6 +64,7 @@ def solve_decomposed(
     sample_accounts: int = 6000,
     max_rounds: int = 10,
     growth: float = 1.5,
+    polish_accounts: int = 1500,
     seed: int = 0,
 ) -> Result:
     """Solve by pricing the coupling rows (see the module docstring); returns a checked Result.
@@ -75,6 +77,8 @@ def solve_decomposed(
         ``growth`` each round while the LP optimum is unproven). Problems with no more
         accounts than this (or than ``sample_accounts``) get the full LP at once.
     max_rounds, growth : limits of the working-set loop.
+    polish_accounts : closest-call accounts the MIP polish may change (with the LP's
+        fractional ones); the whole problem when there are no more accounts than this.
     sample_accounts : accounts in the random sample that gives the first prices.
     seed : seeds the sample, so the same problem gives the same plan.
     """
@@ -156,16 +160,25 @@ def solve_decomposed(
     fill = np.flatnonzero(in_lp[problem.account])
     chosen = greedy_fill(problem, chosen, candidates=fill, order_key=q[fill])
     objective = float(p[chosen].sum())
-    rel_gap = (best_bound - objective) / max(abs(best_bound), 1.0)
     broken = bool(check_plan(problem, chosen))  # rounding down can miss a minimum quota
-    if (broken or rel_gap > gap) and (deadline is None or time.perf_counter() < deadline):
+    polish_size = polish_accounts
+    for _ in range(3):  # polish a wider set of close calls until the gap target is met
+        rel_gap = (best_bound - objective) / max(abs(best_bound), 1.0)
+        if not (broken or rel_gap > gap):
+            break
+        if deadline is not None and time.perf_counter() >= deadline:
+            break
         polished, mip_bound, whole = _polish(
-            problem, rows, x, chosen, gap, best_bound, deadline, everything=size >= n_acc
+            problem, rows, x, chosen, q, gap, best_bound, deadline, polish_size
         )
         if whole:  # nothing was held fixed: the polish MIP was the whole problem
             best_bound = min(best_bound, mip_bound)
         if polished is not None and (broken or p[polished].sum() > objective):
-            chosen = polished
+            chosen, objective = polished, float(p[polished].sum())
+            broken = bool(check_plan(problem, chosen))
+        if whole:
+            break
+        polish_size *= 2
     return make_result(
         problem,
         Status.OPTIMAL,
@@ -198,19 +211,7 @@ def _split(problem: Problem, q: np.ndarray, size: int) -> tuple[np.ndarray, np.n
     """Under priced profits ``q``: the ``size`` accounts with the closest calls (a boolean mask
     over accounts), and the best row of every other account whose best pays (held chosen)."""
     n_acc = problem.n_accounts
-    top = account_best(problem, q)  # max(0, best q)
-    is_top = q == top[problem.account]
-    first_top = np.zeros(len(q), dtype=bool)
-    top_rows = np.flatnonzero(is_top)
-    if len(top_rows):
-        _, first = np.unique(problem.account[top_rows], return_index=True)
-        first_top[top_rows[first]] = True
-    # Second best among {nothing, the other rows}.
-    second = np.maximum.reduceat(np.where(first_top, -np.inf, q), problem.account_starts)
-    has_row_top = np.zeros(n_acc, dtype=bool)
-    has_row_top[problem.account[first_top]] = True
-    second = np.where(has_row_top, np.maximum(second, 0.0), second)
-    margin = top - second
+    first_top, margin = _margins(problem, q)
     close = np.ones(n_acc, dtype=bool)
     if size < n_acc:
         close[:] = False
@@ -218,6 +219,22 @@ def _split(problem: Problem, q: np.ndarray, size: int) -> tuple[np.ndarray, np.n
     fixed = np.flatnonzero(first_top & (q > 0) & ~close[problem.account])
     fixed = _release_overuse(problem, fixed, close, margin)
     return close, fixed
+
+
+def _margins(problem: Problem, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each account's best row under priced profits ``q`` (a row mask, first row on ties) and
+    its margin: best minus second best, where taking nothing counts as an option worth 0."""
+    top = account_best(problem, q)  # max(0, best q)
+    first_top = np.zeros(len(q), dtype=bool)
+    top_rows = np.flatnonzero(q == top[problem.account])
+    if len(top_rows):
+        _, first = np.unique(problem.account[top_rows], return_index=True)
+        first_top[top_rows[first]] = True
+    second = np.maximum.reduceat(np.where(first_top, -np.inf, q), problem.account_starts)
+    has_row_top = np.zeros(problem.n_accounts, dtype=bool)
+    has_row_top[problem.account[first_top]] = True
+    second = np.where(has_row_top, np.maximum(second, 0.0), second)
+    return first_top, top - second
 
 
 def _release_overuse(problem, fixed, close, margin, slack=1.25, extra=20):
@@ -270,21 +287,22 @@ def _restricted_lp(problem: Problem, close: np.ndarray, fixed: np.ndarray):
     return rows, np.clip(sol.x, 0.0, 1.0), sol.coupling_prices
 
 
-def _polish(problem, rows, x, start_chosen, gap, bound, deadline, everything=False):
-    """MIP over the accounts the LP left fractional or torn between options, with every
-    other account held at its LP value. Returns (plan or None, MIP bound, whole problem?)."""
+def _polish(problem, rows, x, plan, q, gap, bound, deadline, size):
+    """MIP over the accounts the LP left fractional plus the ``size`` closest calls under
+    priced profits ``q``; every other account keeps its choice in ``plan`` (a feasible
+    integer plan, also the MIP's start, so the result is never worse).
+    Returns (plan or None, MIP bound, whether the MIP was the whole problem)."""
     c = problem.coupling
-    acc = problem.account[rows]
+    n_acc = problem.n_accounts
+    open_acc = np.zeros(n_acc, dtype=bool)
     frac = (x > 1e-7) & (x < 1 - 1e-7)
-    _, counts = np.unique(acc, return_counts=True)
-    open_acc = np.zeros(problem.n_accounts, dtype=bool)
-    open_acc[acc[frac]] = True
-    multi = np.zeros(problem.n_accounts, dtype=bool)
-    multi[np.unique(acc)[counts > 1]] = True
-    open_acc |= multi
-    if everything:  # the LP saw every account: polish the whole problem, so its bound counts
+    open_acc[problem.account[rows[frac]]] = True
+    if size >= n_acc:
         open_acc[:] = True
-    held = rows[(x > 1 - 1e-7) & ~open_acc[acc]]
+    else:
+        _, margin = _margins(problem, q)
+        open_acc[np.argpartition(margin, size)[:size]] = True
+    held = plan[~open_acc[problem.account[plan]]]
     sub = np.flatnonzero(open_acc[problem.account])
     whole = len(sub) == problem.n_candidates
     residual = c.b - np.asarray(c.A[:, held].sum(axis=1)).ravel()
@@ -300,7 +318,7 @@ def _polish(problem, rows, x, start_chosen, gap, bound, deadline, everything=Fal
         integer=True,
         time_limit=remaining,
         mip_gap=sub_gap,
-        start=np.isin(sub, start_chosen).astype(np.float64),
+        start=np.isin(sub, plan).astype(np.float64),
     )
     if not sol.ok:
         return None, sol.mip_bound, whole
