@@ -161,7 +161,8 @@ def solve_decomposed(
     chosen = greedy_fill(problem, chosen, candidates=fill, order_key=q[fill])
     objective = float(p[chosen].sum())
     broken = bool(check_plan(problem, chosen))  # rounding down can miss a minimum quota
-    polish_size = polish_accounts
+    # When the LP saw every account the problem is small: polish all of it (a global bound).
+    polish_size = n_acc if size >= n_acc else polish_accounts
     for _ in range(3):  # polish a wider set of close calls until the gap target is met
         rel_gap = (best_bound - objective) / max(abs(best_bound), 1.0)
         if not (broken or rel_gap > gap):
