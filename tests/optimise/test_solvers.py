@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import brute_force, milp_optimum, random_problem
+from conftest import brute_force, lp_optimum, milp_optimum, random_problem
 
 from waifang.optimise.problem import Capacity, Exclusions, Quota, make_problem
 from waifang.optimise.result import Status, check_plan
@@ -132,7 +132,9 @@ def test_backends_agree_on_a_decomposed_size():
 
     inst = synthetic_instance(1200, n_regions=3, seed=5)
     p = make_problem(inst.candidates, inst.capacities, inst.budget)
-    small_sets = solve_decomposed(p, gap=1e-4, working_accounts=200, sample_accounts=300)
+    small_sets = solve_decomposed(
+        p, gap=1e-4, working_accounts=200, sample_accounts=300, polish_accounts=100
+    )
     reference = solve(p, backend="pulp", solver="highs", gap=1e-5)
     assert check_plan(p, small_sets.chosen) == []
     assert small_sets.bound >= reference.objective - 1e-6 * reference.objective
@@ -140,6 +142,10 @@ def test_backends_agree_on_a_decomposed_size():
     assert small_sets.objective >= reference.objective * (1 - 1e-3)
     assert (small_sets.status is Status.OPTIMAL) == (small_sets.gap <= 1e-4)
     assert np.all(small_sets.reduced_costs <= 1e-6 * np.abs(p.profit).max() + 1e-6)
+    # The decomposition's bound is the LP optimum (proven to within gap / 10), checked
+    # against an LP written independently from the raw table.
+    lp = lp_optimum(inst.candidates, inst.capacities, inst.budget)
+    assert lp - 1e-6 * lp <= small_sets.bound <= lp * (1 + 1e-5)
 
 
 def test_infeasible_quota_reported(backend):
