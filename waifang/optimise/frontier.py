@@ -119,7 +119,7 @@ def _plot(table: pd.DataFrame, path: Path) -> None:
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(16, 4.2))
     for scale, part in table.groupby("capacity_scale"):
         part = part.sort_values("budget")
         label = f"field capacity x {scale:g}"
@@ -131,9 +131,21 @@ def _plot(table: pd.DataFrame, path: Path) -> None:
         ylabel="extra net value per unit of budget",
         title="Marginal value of budget",
     )
-    for ax in (ax1, ax2):
+    # One more slot per region, at the first capacity level.
+    first = table[table["capacity_scale"] == table["capacity_scale"].iloc[0]]
+    first = first.sort_values("budget")
+    slots = [c for c in table.columns if c.startswith("slot_price[")]
+    for col in slots:
+        ax3.plot(first["budget"], first[col], marker=".", label=col[len("slot_price[") : -1])
+    ax3.set(
+        xlabel="budget",
+        ylabel="extra net value per slot",
+        title=f"Marginal value of one more slot (capacity x {first['capacity_scale'].iloc[0]:g})",
+    )
+    for ax in (ax1, ax2, ax3):
         ax.grid(alpha=0.3)
-        ax.legend()
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize="small", ncol=2 if ax is ax3 and len(slots) > 8 else 1)
     fig.tight_layout()
     fig.savefig(path, format="png", dpi=110)
     plt.close(fig)
