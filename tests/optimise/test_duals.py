@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from conftest import lp_optimum, random_problem
+from optimise_cases import lp_optimum, random_problem
 
 from waifang.optimise.result import Status
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import random_problem
+from optimise_cases import random_problem
 
 from waifang.optimise.explain import explain
 from waifang.optimise.frontier import budget_frontier, save_frontier, scale_capacity

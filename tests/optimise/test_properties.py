@@ -4,9 +4,9 @@ the greedy rule, never above its own bound."""
 from __future__ import annotations
 
 import numpy as np
-from conftest import random_problem
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from optimise_cases import random_problem
 
 from waifang.optimise.greedy import greedy
 from waifang.optimise.result import check_plan, plan_objective

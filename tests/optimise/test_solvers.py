@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import brute_force, lp_optimum, milp_optimum, random_problem
+from optimise_cases import brute_force, lp_optimum, milp_optimum, random_problem
 
 from waifang.optimise.problem import Capacity, Exclusions, Quota, make_problem
 from waifang.optimise.result import Status, check_plan
