@@ -308,3 +308,33 @@ def test_exclusions_file_removes_candidates(files, capsys):
     assert set(zip(plan.account_id, plan.option, strict=True)) == {("b", "visit"), ("c", "agency")}
     summary = json.loads((tmp / "PLAN.json").read_text())
     assert summary["n_excluded"] == 3
+
+
+def test_cli_in_a_fresh_process_prints_one_line(files):
+    """End to end as a user runs it: stdout is our one summary line (no solver banner)."""
+    import subprocess
+    import sys
+
+    tmp, c, k = files
+    argv = [
+        sys.executable,
+        "-m",
+        "waifang.scenarios.cli",
+        "optimise",
+        "--candidates",
+        str(c),
+        "--capacity",
+        str(k),
+        "--budget",
+        "900",
+        "--out",
+        str(tmp / "PLAN.csv"),
+    ]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("\n") == 1 and done.stdout.startswith("optimal: 2 of 5")
+    bad = subprocess.run(
+        argv[:-3] + ["-1", "--out", str(tmp / "X.csv")], capture_output=True, text=True, timeout=120
+    )
+    assert bad.returncode == 1 and bad.stderr.startswith("error: --budget")
+    assert "Traceback" not in bad.stderr

@@ -7,6 +7,8 @@ built as CSC arrays with scipy and passed in one call, which is what keeps large
 
 from __future__ import annotations
 
+import os
+import sys
 from dataclasses import dataclass
 
 import highspy
@@ -14,6 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 
 _COLWISE = 1  # HighsMatrixFormat::kColwise
+_banner_silenced = False
 _MINIMIZE = 1  # ObjSense::kMinimize
 
 
@@ -29,6 +32,29 @@ class ArraySolution:
     account_prices: np.ndarray  # shadow prices of the one-option rows of multi-column accounts
     mip_bound: float  # proven upper bound of a MIP (inf for an LP or when unknown)
     model_status: str
+
+
+def silence_banner() -> None:
+    """Swallow the copyright banner HiGHS prints to fd 1 when the first ``Highs`` of a process
+    is made (``output_flag`` cannot be set before the constructor runs), so that a command's
+    stdout holds only its own output. Later ``Highs`` objects print nothing."""
+    global _banner_silenced
+    if _banner_silenced:
+        return
+    _banner_silenced = True
+    try:
+        sys.stdout.flush()
+        saved = os.dup(1)
+    except (OSError, ValueError):  # no real fd 1 (an embedded interpreter): leave it be
+        highspy.Highs()
+        return
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 1)
+            highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def solve_arrays(
@@ -64,6 +90,7 @@ def solve_arrays(
     k = A.shape[0]
     row_upper = np.concatenate([np.ones(m_acc), np.where(np.isfinite(b), b, highspy.kHighsInf)])
     row_lower = np.full(m_acc + k, -highspy.kHighsInf)
+    silence_banner()
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     if threads is not None:

@@ -28,6 +28,7 @@ import numpy as np
 import pulp
 
 from waifang.errors import InputError
+from waifang.optimise.highs_arrays import silence_banner
 from waifang.optimise.problem import Problem
 from waifang.optimise.result import Result, Status, lagrangian_bound, make_result
 
@@ -120,6 +121,8 @@ def solve_pulp(
     build_seconds = time.perf_counter() - t0
     t1 = time.perf_counter()
     mip_solver = pulp_solver(solver, gap=gap, time_limit=time_limit, msg=msg)
+    if not msg:
+        silence_banner()
     with tempfile.TemporaryDirectory() as tmp:
         if isinstance(mip_solver, pulp.COIN_CMD):  # CBC: read its bound from the log
             mip_solver.optionsDict["logPath"] = os.path.join(tmp, "cbc.log")
