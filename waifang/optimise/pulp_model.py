@@ -32,7 +32,13 @@ from waifang.optimise.highs_arrays import silence_banner
 from waifang.optimise.problem import Problem
 from waifang.optimise.result import Result, Status, lagrangian_bound, make_result
 
-SOLVER_ALIASES = {"highs": "HiGHS", "cbc": "PULP_CBC_CMD", "glpk": "GLPK_CMD"}
+# Short names and the pulp solvers they may mean, in order of preference (pulp 3 bundles CBC
+# as PULP_CBC_CMD and deprecates it for a separately installed COIN_CMD).
+SOLVER_ALIASES = {
+    "highs": ("HiGHS", "HiGHS_CMD"),
+    "cbc": ("PULP_CBC_CMD", "COIN_CMD"),
+    "glpk": ("GLPK_CMD",),
+}
 
 
 @dataclass
@@ -80,20 +86,20 @@ def pulp_solver(
     name: str, *, gap: float | None = None, time_limit: float | None = None, msg: bool = False
 ) -> pulp.LpSolver:
     """A pulp solver by short name (``highs``, ``cbc``, ``glpk``) or any pulp solver name."""
-    full = SOLVER_ALIASES.get(name.lower(), name)
     kwargs = {"msg": msg}
     if gap is not None:
         kwargs["gapRel"] = gap
     if time_limit is not None:
         kwargs["timeLimit"] = time_limit
-    try:
-        solver = pulp.getSolver(full, **kwargs)
-    except pulp.PulpSolverError:
-        solver = None
-    if solver is None or not solver.available():
-        available = ", ".join(pulp.listSolvers(onlyAvailable=True))
-        raise InputError(f"solver '{name}' is not available; installed pulp solvers: {available}")
-    return solver
+    for full in SOLVER_ALIASES.get(name.lower(), (name,)):
+        try:
+            solver = pulp.getSolver(full, **kwargs)
+        except pulp.PulpSolverError:
+            continue
+        if solver.available():
+            return solver
+    available = ", ".join(pulp.listSolvers(onlyAvailable=True))
+    raise InputError(f"solver '{name}' is not available; installed pulp solvers: {available}")
 
 
 def solver_available(name: str) -> bool:
@@ -205,13 +211,16 @@ def _relaxation_prices(model: PulpModel, solver: str, msg: bool) -> tuple[np.nda
     try:
         lp_solver = pulp_solver(solver, msg=msg)
         model.lp.solve(lp_solver)
-        # pulp's HiGHS interface minimises -objective and reports that problem's duals.
-        sign = -1.0 if lp_solver.name == "HiGHS" else 1.0
         names = model.problem.coupling.names
-        prices = np.array(
-            [sign * (model.coupling[n].pi or 0.0) if n in model.coupling else 0.0 for n in names]
+        raw = np.array(
+            [(model.coupling[n].pi or 0.0) if n in model.coupling else 0.0 for n in names]
         )
-        return np.maximum(prices, 0.0), float(pulp.value(model.lp.objective) or 0.0)
+        # Every coupling row is "<=" in a maximisation, so its true shadow price is >= 0.
+        # Solvers report it either so, or (like pulp's HiGHS interface, which minimises
+        # -objective) as the minimisation's dual, <= 0: the signs tell which convention.
+        scale = max(1.0, float(np.abs(raw).max(initial=0.0)))
+        sign = -1.0 if np.any(raw < -1e-9 * scale) else 1.0
+        return np.maximum(sign * raw, 0.0), float(pulp.value(model.lp.objective) or 0.0)
     finally:
         for v in model.x:
             v.cat = pulp.LpBinary
