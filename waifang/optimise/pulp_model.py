@@ -56,7 +56,7 @@ class PulpModel:
 def build_pulp_model(problem: Problem) -> PulpModel:
     """Write the selection problem as a pulp model, constraint by constraint."""
     lp = pulp.LpProblem("visit_selection", pulp.LpMaximize)
-    x = [pulp.LpVariable(f"x_{j}", cat=pulp.LpBinary) for j in range(problem.n_candidates)]
+    x = [_binary(lp, f"x_{j}") for j in range(problem.n_candidates)]
     profit = problem.profit
     lp += pulp.lpSum(float(profit[j]) * x[j] for j in range(problem.n_candidates)), "net_value"
 
@@ -65,8 +65,8 @@ def build_pulp_model(problem: Problem) -> PulpModel:
     for a, start in enumerate(problem.account_starts):
         stop = problem.account_starts[a + 1] if a + 1 < problem.n_accounts else problem.n_candidates
         con = pulp.lpSum(x[j] for j in range(start, stop)) <= 1
-        lp += con, f"one_option_{a}"
-        one_per_account.append(lp.constraints[f"one_option_{a}"])
+        lp.addConstraint(con, f"one_option_{a}")
+        one_per_account.append(con)
 
     # Budget, capacities (count and hours) and quotas: one row each of problem.coupling.
     c = problem.coupling
@@ -77,9 +77,17 @@ def build_pulp_model(problem: Problem) -> PulpModel:
             continue  # an infinite budget is no constraint
         lo, hi = A.indptr[k], A.indptr[k + 1]
         terms = [(x[j], float(v)) for j, v in zip(A.indices[lo:hi], A.data[lo:hi], strict=True)]
-        lp += pulp.LpAffineExpression(terms) <= float(c.b[k]), f"row_{k}"
-        coupling[name] = lp.constraints[f"row_{k}"]
+        con = pulp.LpAffineExpression(terms) <= float(c.b[k])
+        lp.addConstraint(con, f"row_{k}")
+        coupling[name] = con
     return PulpModel(problem, lp, x, one_per_account, coupling)
+
+
+def _binary(lp: pulp.LpProblem, name: str) -> pulp.LpVariable:
+    # pulp >= 3.3 creates variables through the problem (the PuLP 4 way); older pulp directly.
+    if hasattr(lp, "add_variable"):
+        return lp.add_variable(name, 0, 1, cat=pulp.LpBinary)
+    return pulp.LpVariable(name, 0, 1, cat=pulp.LpBinary)
 
 
 def pulp_solver(
