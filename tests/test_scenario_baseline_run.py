@@ -23,8 +23,11 @@ def test_baseline_runs_and_its_policies_do_what_they_say(tmp_path, capsys):
     # digital_only: no human contact at all.
     digital = summary.loc["digital_only"]
     assert digital["visits"] == 0 and digital["cost_call"] == 0 and digital["cost_visit"] == 0
-    # early_visits asks for visits from 60 dpd under the cn rules: those are blocked ...
+    # early_visits is the ladder plus a visit at 60 dpd, which the cn rules block ...
     assert blocked[("early_visits", "visit_min_dpd")] > 20 * blocked[("ladder", "visit_min_dpd")]
+    # ... and a blocked action changes nothing: it performs exactly as the ladder.
+    outcome = ["collected", "net_npv", "net_value", "cost_total", "visits", "complaints"]
+    assert summary.loc["early_visits", outcome].tolist() == summary.loc["ladder", outcome].tolist()
     # ... and allowed (as a flagged departure) when the policy loosens the rule.
     assert (
         blocked[("early_visits_allowed", "visit_min_dpd")]
