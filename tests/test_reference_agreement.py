@@ -76,6 +76,25 @@ LADDER = PolicySpec(
 )
 
 
+# Daily calls, repeated IVR, hardship plans and frequent visit requests: exercises the 7-day
+# attempt window, the quiet days after a conversation, the hardship contact ban and the notice
+# before a first visit, under the presets that have them.
+BUSY_LADDER = PolicySpec(
+    name="busy",
+    rules=(
+        LadderRule(action="sms", dpd_min=1, dpd_max=15, every_days=3),
+        LadderRule(action="ivr", dpd_min=5, dpd_max=15, every_days=5, attempts=2),
+        LadderRule(action="call", dpd_min=1, dpd_max=89, attempts=3),
+        LadderRule(action="freeze", dpd_min=30, dpd_max=179),
+        LadderRule(action="hardship", dpd_min=45, dpd_max=45, max_balance=2000),
+        LadderRule(action="visit", dpd_min=60, dpd_max=179, every_days=5, min_balance=3000),
+        LadderRule(action="legal", dpd_min=120, dpd_max=179, every_days=30, min_balance=8000),
+        LadderRule(action="agency", dpd_min=150, dpd_max=179, every_days=30),
+        LadderRule(action="sale"),
+    ),
+)
+
+
 def generous_world(days: int = DAYS, behaviour: BehaviourSpec | None = None) -> World:
     """A world whose call centre, field teams, courts and agencies never run out."""
     resources = ResourcesSpec(
@@ -102,9 +121,11 @@ class Outcomes:
     daily: dict[str, np.ndarray]
 
 
-def engine_outcomes(world: World, portfolio, seed: int) -> tuple[Outcomes, dict]:
-    rules, _ = resolve_rules("cn")
-    result = simulate(world, portfolio, LadderPolicy(LADDER, portfolio.segment_names), rules,
+def engine_outcomes(
+    world: World, portfolio, seed: int, ladder: PolicySpec = LADDER, preset: str = "cn"
+) -> tuple[Outcomes, dict]:
+    rules, _ = resolve_rules(preset)
+    result = simulate(world, portfolio, LadderPolicy(ladder, portfolio.segment_names), rules,
                       seed=np.random.SeedSequence(seed))
     state, borrowers = result.extra["state"], result.extra["borrowers"]
     out = Outcomes(
@@ -118,9 +139,12 @@ def engine_outcomes(world: World, portfolio, seed: int) -> tuple[Outcomes, dict]
     return out, result.summary
 
 
-def naive_outcomes(world: World, portfolio, seed: int, model=NaiveModel) -> Outcomes:
-    rules, _ = resolve_rules("cn")
-    res = simulate_naive(world, portfolio, LADDER, rules, seed=np.random.SeedSequence(seed),
+def naive_outcomes(
+    world: World, portfolio, seed: int, model=NaiveModel, ladder: PolicySpec = LADDER,
+    preset: str = "cn",
+) -> Outcomes:
+    rules, _ = resolve_rules(preset)
+    res = simulate_naive(world, portfolio, ladder, rules, seed=np.random.SeedSequence(seed),
                          model=model)
     return Outcomes(
         collected=np.asarray(res["collected_cents"], np.int64),
@@ -239,6 +263,21 @@ def test_capacity_does_not_bind(engine_run):
 
 def test_engine_agrees_with_naive_reference(engine_run, naive_run):
     checks = compare(engine_run[0], naive_run)
+    print(report(checks))
+    assert not [c.name for c in checks if c.rejects], report(checks)
+
+
+@pytest.mark.parametrize("preset", ["us_reg_f", "uk_fca"])
+def test_engine_agrees_with_naive_reference_under_other_rules(preset, portfolio):
+    n, days = 2000, 120
+    world = generous_world(days=days)
+    sub = portfolio.subset(np.arange(n))
+    engine, summary = engine_outcomes(world, sub, seed=505, ladder=BUSY_LADDER, preset=preset)
+    naive = naive_outcomes(world, sub, seed=606, ladder=BUSY_LADDER, preset=preset)
+    # The rules under test did refuse contacts in this run.
+    rule = {"us_reg_f": "quiet_after_conversation", "uk_fca": "no_contact_hardship"}[preset]
+    assert summary[f"blocked_{rule}"] > 0 and summary["blocked_attempts_per_7_days"] > 0
+    checks = compare(engine, naive, occupancy_days=(29, 59, 119))
     print(report(checks))
     assert not [c.name for c in checks if c.rejects], report(checks)
 
