@@ -105,15 +105,18 @@ def max_rss_bytes() -> int:
 
 
 def run_engine(world: World, accounts: int, seed: int):
+    """Generate the portfolio and run the ladder: (portfolio, result, generation s, run s,
+    run CPU s)."""
     t0 = time.perf_counter()
     portfolio = generate_portfolio(PortfolioSpec(accounts=accounts), REGIONS,
                                    np.random.default_rng(seed))
     t1 = time.perf_counter()
+    c1 = time.process_time()
     rules, _ = resolve_rules("cn")
     result = simulate(world, portfolio, LadderPolicy(FULL_LADDER, portfolio.segment_names), rules,
                       seed=np.random.SeedSequence(seed))
     t2 = time.perf_counter()
-    return portfolio, result, t1 - t0, t2 - t1
+    return portfolio, result, t1 - t0, t2 - t1, time.process_time() - c1
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -134,22 +137,26 @@ def main(argv: list[str] | None = None) -> None:
     sample = generate_portfolio(PortfolioSpec(accounts=args.accounts), REGIONS,
                                 np.random.default_rng(args.seed)).subset(np.arange(k))
     gc.collect()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     naive = simulate_naive(world, sample, FULL_LADDER, rules, seed=np.random.SeedSequence(1))
-    naive_seconds = time.perf_counter() - t0
+    naive_seconds, naive_cpu = time.perf_counter() - t0, time.process_time() - c0
     naive_rate = k * args.days / naive_seconds
     print(f"naive reference: {k} accounts x {args.days} days in {naive_seconds:.2f} s "
-          f"= {naive_rate:,.0f} account-days/s (cure {naive['cure_rate']:.3f}, "
+          f"(CPU {naive_cpu:.2f} s) = {naive_rate:,.0f} account-days/s "
+          f"(cure {naive['cure_rate']:.3f}, "
           f"charge-off {naive['chargeoff_rate']:.3f}, recovery {naive['recovery_rate']:.3f})")
     del sample, naive
     gc.collect()
 
     # 2. The fast engine on the whole portfolio, timed without tracemalloc.
-    portfolio, result, gen_seconds, sim_seconds = run_engine(world, args.accounts, args.seed)
+    portfolio, result, gen_seconds, sim_seconds, sim_cpu = run_engine(
+        world, args.accounts, args.seed
+    )
     engine_rate = args.accounts * args.days / sim_seconds
     s = result.summary
     print(f"engine: {args.accounts} accounts x {args.days} days in {sim_seconds:.2f} s "
-          f"= {engine_rate:,.0f} account-days/s (portfolio generation {gen_seconds:.2f} s)")
+          f"(CPU {sim_cpu:.2f} s) = {engine_rate:,.0f} account-days/s "
+          f"(portfolio generation {gen_seconds:.2f} s)")
     print(f"engine ladder: cure {s['cure_rate']:.3f} charge-off {s['chargeoff_rate']:.3f} "
           f"recovery {s['recovery_rate']:.3f}; calls {s['calls_performed']:.0f} "
           f"(dropped {s['calls_dropped']:.0f}), visits {s['visits']:.0f} "
@@ -163,7 +170,7 @@ def main(argv: list[str] | None = None) -> None:
     bytes_per_account = float("nan")
     if not args.skip_memory:
         tracemalloc.start()
-        portfolio, result, _, _ = run_engine(world, args.accounts, args.seed)
+        portfolio, result, *_ = run_engine(world, args.accounts, args.seed)
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         bytes_per_account = peak / args.accounts
@@ -171,6 +178,8 @@ def main(argv: list[str] | None = None) -> None:
               f"= {bytes_per_account:.1f} bytes/account")
         del portfolio, result
     print(f"process max RSS: {max_rss_bytes() / 2**20:,.1f} MiB")
+    print(f"wall-clock rates; CPU-time speedup {(naive_cpu / k) / (sim_cpu / args.accounts):.1f}; "
+          f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"engine_account_days_per_s={engine_rate:.1f} naive_account_days_per_s={naive_rate:.1f} "
           f"speedup={engine_rate / naive_rate:.1f} bytes_per_account={bytes_per_account:.1f}")
 
