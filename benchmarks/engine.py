@@ -95,8 +95,10 @@ def machine() -> str:
         pass
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    return (f"machine: nproc={cpus} cpu={model!r} python={platform.python_version()} "
-            f"numpy={np.__version__} loadavg={load}")
+    return (
+        f"machine: nproc={cpus} cpu={model!r} python={platform.python_version()} "
+        f"numpy={np.__version__} loadavg={load}"
+    )
 
 
 def max_rss_bytes() -> int:
@@ -108,13 +110,19 @@ def run_engine(world: World, accounts: int, seed: int):
     """Generate the portfolio and run the ladder: (portfolio, result, generation s, run s,
     run CPU s)."""
     t0 = time.perf_counter()
-    portfolio = generate_portfolio(PortfolioSpec(accounts=accounts), REGIONS,
-                                   np.random.default_rng(seed))
+    portfolio = generate_portfolio(
+        PortfolioSpec(accounts=accounts), REGIONS, np.random.default_rng(seed)
+    )
     t1 = time.perf_counter()
     c1 = time.process_time()
     rules, _ = resolve_rules("cn")
-    result = simulate(world, portfolio, LadderPolicy(FULL_LADDER, portfolio.segment_names), rules,
-                      seed=np.random.SeedSequence(seed))
+    result = simulate(
+        world,
+        portfolio,
+        LadderPolicy(FULL_LADDER, portfolio.segment_names),
+        rules,
+        seed=np.random.SeedSequence(seed),
+    )
     t2 = time.perf_counter()
     return portfolio, result, t1 - t0, t2 - t1, time.process_time() - c1
 
@@ -125,8 +133,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--days", type=int, default=180)
     parser.add_argument("--naive-accounts", type=int, default=3000)
     parser.add_argument("--seed", type=int, default=20261128)
-    parser.add_argument("--skip-memory", action="store_true",
-                        help="skip the tracemalloc pass (bytes_per_account printed as nan)")
+    parser.add_argument(
+        "--skip-memory",
+        action="store_true",
+        help="skip the tracemalloc pass (bytes_per_account printed as nan)",
+    )
     args = parser.parse_args(argv)
     world = scaled_world(args.accounts, args.days)
     rules, _ = resolve_rules("cn")
@@ -134,17 +145,20 @@ def main(argv: list[str] | None = None) -> None:
 
     # 1. The naive reference on a subsample of the same portfolio, same world.
     k = min(args.naive_accounts, args.accounts)
-    sample = generate_portfolio(PortfolioSpec(accounts=args.accounts), REGIONS,
-                                np.random.default_rng(args.seed)).subset(np.arange(k))
+    sample = generate_portfolio(
+        PortfolioSpec(accounts=args.accounts), REGIONS, np.random.default_rng(args.seed)
+    ).subset(np.arange(k))
     gc.collect()
     t0, c0 = time.perf_counter(), time.process_time()
     naive = simulate_naive(world, sample, FULL_LADDER, rules, seed=np.random.SeedSequence(1))
     naive_seconds, naive_cpu = time.perf_counter() - t0, time.process_time() - c0
     naive_rate = k * args.days / naive_seconds
-    print(f"naive reference: {k} accounts x {args.days} days in {naive_seconds:.2f} s "
-          f"(CPU {naive_cpu:.2f} s) = {naive_rate:,.0f} account-days/s "
-          f"(cure {naive['cure_rate']:.3f}, "
-          f"charge-off {naive['chargeoff_rate']:.3f}, recovery {naive['recovery_rate']:.3f})")
+    print(
+        f"naive reference: {k} accounts x {args.days} days in {naive_seconds:.2f} s "
+        f"(CPU {naive_cpu:.2f} s) = {naive_rate:,.0f} account-days/s "
+        f"(cure {naive['cure_rate']:.3f}, "
+        f"charge-off {naive['chargeoff_rate']:.3f}, recovery {naive['recovery_rate']:.3f})"
+    )
     del sample, naive
     gc.collect()
 
@@ -154,15 +168,19 @@ def main(argv: list[str] | None = None) -> None:
     )
     engine_rate = args.accounts * args.days / sim_seconds
     s = result.summary
-    print(f"engine: {args.accounts} accounts x {args.days} days in {sim_seconds:.2f} s "
-          f"(CPU {sim_cpu:.2f} s) = {engine_rate:,.0f} account-days/s "
-          f"(portfolio generation {gen_seconds:.2f} s)")
-    print(f"engine ladder: cure {s['cure_rate']:.3f} charge-off {s['chargeoff_rate']:.3f} "
-          f"recovery {s['recovery_rate']:.3f}; calls {s['calls_performed']:.0f} "
-          f"(dropped {s['calls_dropped']:.0f}), visits {s['visits']:.0f} "
-          f"(dropped {s['visits_dropped']:.0f}), legal {s['legal_cases']:.0f}, "
-          f"agency {s['agency_placements']:.0f}, blocked {s['blocked']:.0f}, "
-          f"violations {s['violations']:.0f}")
+    print(
+        f"engine: {args.accounts} accounts x {args.days} days in {sim_seconds:.2f} s "
+        f"(CPU {sim_cpu:.2f} s) = {engine_rate:,.0f} account-days/s "
+        f"(portfolio generation {gen_seconds:.2f} s)"
+    )
+    print(
+        f"engine ladder: cure {s['cure_rate']:.3f} charge-off {s['chargeoff_rate']:.3f} "
+        f"recovery {s['recovery_rate']:.3f}; calls {s['calls_performed']:.0f} "
+        f"(dropped {s['calls_dropped']:.0f}), visits {s['visits']:.0f} "
+        f"(dropped {s['visits_dropped']:.0f}), legal {s['legal_cases']:.0f}, "
+        f"agency {s['agency_placements']:.0f}, blocked {s['blocked']:.0f}, "
+        f"violations {s['violations']:.0f}"
+    )
     del portfolio, result
     gc.collect()
 
@@ -174,14 +192,20 @@ def main(argv: list[str] | None = None) -> None:
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         bytes_per_account = peak / args.accounts
-        print(f"engine peak traced memory (generation + run): {peak / 2**20:,.1f} MiB "
-              f"= {bytes_per_account:.1f} bytes/account")
+        print(
+            f"engine peak traced memory (generation + run): {peak / 2**20:,.1f} MiB "
+            f"= {bytes_per_account:.1f} bytes/account"
+        )
         del portfolio, result
     print(f"process max RSS: {max_rss_bytes() / 2**20:,.1f} MiB")
-    print(f"wall-clock rates; CPU-time speedup {(naive_cpu / k) / (sim_cpu / args.accounts):.1f}; "
-          f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print(f"engine_account_days_per_s={engine_rate:.1f} naive_account_days_per_s={naive_rate:.1f} "
-          f"speedup={engine_rate / naive_rate:.1f} bytes_per_account={bytes_per_account:.1f}")
+    print(
+        f"wall-clock rates; CPU-time speedup {(naive_cpu / k) / (sim_cpu / args.accounts):.1f}; "
+        f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
+    print(
+        f"engine_account_days_per_s={engine_rate:.1f} naive_account_days_per_s={naive_rate:.1f} "
+        f"speedup={engine_rate / naive_rate:.1f} bytes_per_account={bytes_per_account:.1f}"
+    )
 
 
 if __name__ == "__main__":

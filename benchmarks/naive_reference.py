@@ -98,14 +98,46 @@ class Account:
     """One borrower's account: everything the model reads and changes, as scalars."""
 
     __slots__ = (
-        "index", "balance", "opening", "collected", "written_off", "dpd", "status",
-        "ability", "willingness", "strategic", "vulnerable", "contactable", "address_verified",
-        "region", "segment", "prior_delinquencies", "other_debts",
-        "lift", "recent_contacts", "promise_due", "frozen", "hardship_until", "disputed_until",
-        "last_visit", "visit_notice", "visits", "complaints", "revealed",
-        "in_legal", "judgement_day", "placed", "placed_until",
-        "visit_queued_since", "cured_ever", "charged_off_ever", "chargeoff_day",
-        "attempts_today", "connected_today", "last_conversation", "week",
+        "index",
+        "balance",
+        "opening",
+        "collected",
+        "written_off",
+        "dpd",
+        "status",
+        "ability",
+        "willingness",
+        "strategic",
+        "vulnerable",
+        "contactable",
+        "address_verified",
+        "region",
+        "segment",
+        "prior_delinquencies",
+        "other_debts",
+        "lift",
+        "recent_contacts",
+        "promise_due",
+        "frozen",
+        "hardship_until",
+        "disputed_until",
+        "last_visit",
+        "visit_notice",
+        "visits",
+        "complaints",
+        "revealed",
+        "in_legal",
+        "judgement_day",
+        "placed",
+        "placed_until",
+        "visit_queued_since",
+        "cured_ever",
+        "charged_off_ever",
+        "chargeoff_day",
+        "attempts_today",
+        "connected_today",
+        "last_conversation",
+        "week",
     )
 
     def __init__(self, portfolio_row: dict, index: int, charge_off_dpd: int) -> None:
@@ -173,13 +205,14 @@ class NaiveModel:
         self.rng_legal = np.random.default_rng(children[2])
         self.decay = 0.5 ** (1.0 / self.b.contact_half_life_days)
         shifts = world.resources.call_centre.shifts
-        self.call_hours = sorted({h for s in shifts if s.agents > 0
-                                  for h in range(s.start_hour, s.end_hour)})
+        self.call_hours = sorted(
+            {h for s in shifts if s.agents > 0 for h in range(s.start_hour, s.end_hour)}
+        )
         self.ladder = []
         for rule in policy_spec.rules:
-            segments = None if rule.segments is None else {
-                segment_names.index(s) for s in rule.segments
-            }
+            segments = (
+                None if rule.segments is None else {segment_names.index(s) for s in rule.segments}
+            )
             attempts = rule.attempts if rule.action in ("call", "ivr") else 1
             self.ladder.append((rule, segments, attempts))
         self.actions: Counter[str] = Counter()
@@ -231,11 +264,11 @@ class NaiveModel:
             since = day - a.last_conversation
             if r.max_attempts_per_day is not None and a.attempts_today >= r.max_attempts_per_day:
                 refused = "attempts_per_day"
-            elif (r.max_connected_per_day is not None
-                  and a.connected_today >= r.max_connected_per_day):
+            elif (
+                r.max_connected_per_day is not None and a.connected_today >= r.max_connected_per_day
+            ):
                 refused = "connected_per_day"
-            elif (r.max_attempts_per_7_days is not None
-                  and sum(a.week) >= r.max_attempts_per_7_days):
+            elif r.max_attempts_per_7_days is not None and sum(a.week) >= r.max_attempts_per_7_days:
                 refused = "attempts_per_7_days"
             elif r.quiet_days_after_conversation and 0 < since <= r.quiet_days_after_conversation:
                 refused = "quiet_after_conversation"
@@ -244,12 +277,14 @@ class NaiveModel:
             return False
         return True
 
-    def visit_refusal(self, a: Account, day: int, collectors: int,
-                      hours: tuple[float, float] | None) -> str | None:
+    def visit_refusal(
+        self, a: Account, day: int, collectors: int, hours: tuple[float, float] | None
+    ) -> str | None:
         """The first rule refusing a visit (hours unknown at request time), or None."""
         r = self.rules
-        if hours is not None and not (hours[0] >= r.visit_start_hour
-                                      and hours[1] <= r.visit_end_hour):
+        if hours is not None and not (
+            hours[0] >= r.visit_start_hour and hours[1] <= r.visit_end_hour
+        ):
             return "visit_hours"
         if a.dpd < r.visit_min_dpd:
             return "visit_min_dpd"
@@ -271,8 +306,9 @@ class NaiveModel:
         return None
 
     # ------------------------------------------------------------------ contacts
-    def touch(self, a: Account, lift: float, promise_p: float, complaint_p: float,
-              day: int) -> None:
+    def touch(
+        self, a: Account, lift: float, promise_p: float, complaint_p: float, day: int
+    ) -> None:
         """A contact that reached the borrower: lift, maybe a promise, maybe a complaint."""
         b, u = self.b, self.u_contact
         a.lift = min(a.lift + lift, b.max_contact_lift)
@@ -338,8 +374,7 @@ class NaiveModel:
         if finish > end:
             return None  # does not fit today: stays queued for tomorrow
         a.visit_queued_since = None
-        refused = self.visit_refusal(a, day, region.collectors_per_team,
-                                     (finish - stay, finish))
+        refused = self.visit_refusal(a, day, region.collectors_per_team, (finish - stay, finish))
         if refused is not None:
             self.blocked[refused] += 1
             return None
@@ -369,12 +404,16 @@ class NaiveModel:
         months = math.ceil(min(a.dpd, self.c) / 30.0)
         return max(int(round(a.balance * min(1.0, months * self.b.instalment_share))), 1)
 
-    def pay(self, a: Account, day: int, collected_by_day: list[int],
-            force_cure: bool = False) -> None:
+    def pay(
+        self, a: Account, day: int, collected_by_day: list[int], force_cure: bool = False
+    ) -> None:
         """A delinquent account pays: settles, cures (pays all arrears) or pays part."""
         b = self.b
-        if (not force_cure and a.dpd >= b.settlement_min_dpd
-                and a.ability <= b.settlement_max_ability):
+        if (
+            not force_cure
+            and a.dpd >= b.settlement_min_dpd
+            and a.ability <= b.settlement_max_ability
+        ):
             self.collect(a, int(round(a.balance * b.settlement_share)), day, collected_by_day)
             self.write_off_rest(a)
             return
@@ -401,8 +440,9 @@ class NaiveModel:
             base = b.chargeoff_recovery_daily
         else:
             base = 0.0
-        log_factor = (b.ability_weight * (a.ability - 0.5)
-                      + b.willingness_weight * (a.willingness - 0.5))
+        log_factor = b.ability_weight * (a.ability - 0.5) + b.willingness_weight * (
+            a.willingness - 0.5
+        )
         h = base * math.exp(log_factor) * (1.0 + a.lift)
         if a.frozen:
             h *= b.freeze_multiplier
@@ -610,9 +650,20 @@ def simulate_naive(
     """
     days, c = world.days, world.charge_off_dpd
     naive = model(world, policy_spec, rules, portfolio.segment_names, seed)
-    columns = ("balance", "dpd", "ability", "willingness", "strategic", "vulnerable",
-               "contactable", "address_verified", "region", "segment", "prior_delinquencies",
-               "other_debts")
+    columns = (
+        "balance",
+        "dpd",
+        "ability",
+        "willingness",
+        "strategic",
+        "vulnerable",
+        "contactable",
+        "address_verified",
+        "region",
+        "segment",
+        "prior_delinquencies",
+        "other_debts",
+    )
     rows = {name: getattr(portfolio, name).tolist() for name in columns}
     accounts = [
         Account({name: rows[name][i] for name in columns}, i, c) for i in range(len(portfolio))

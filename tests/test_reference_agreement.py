@@ -125,8 +125,13 @@ def engine_outcomes(
     world: World, portfolio, seed: int, ladder: PolicySpec = LADDER, preset: str = "cn"
 ) -> tuple[Outcomes, dict]:
     rules, _ = resolve_rules(preset)
-    result = simulate(world, portfolio, LadderPolicy(ladder, portfolio.segment_names), rules,
-                      seed=np.random.SeedSequence(seed))
+    result = simulate(
+        world,
+        portfolio,
+        LadderPolicy(ladder, portfolio.segment_names),
+        rules,
+        seed=np.random.SeedSequence(seed),
+    )
     state, borrowers = result.extra["state"], result.extra["borrowers"]
     out = Outcomes(
         collected=state.collected_cents.copy(),
@@ -140,12 +145,17 @@ def engine_outcomes(
 
 
 def naive_outcomes(
-    world: World, portfolio, seed: int, model=NaiveModel, ladder: PolicySpec = LADDER,
+    world: World,
+    portfolio,
+    seed: int,
+    model=NaiveModel,
+    ladder: PolicySpec = LADDER,
     preset: str = "cn",
 ) -> Outcomes:
     rules, _ = resolve_rules(preset)
-    res = simulate_naive(world, portfolio, ladder, rules, seed=np.random.SeedSequence(seed),
-                         model=model)
+    res = simulate_naive(
+        world, portfolio, ladder, rules, seed=np.random.SeedSequence(seed), model=model
+    )
     return Outcomes(
         collected=np.asarray(res["collected_cents"], np.int64),
         opening=np.asarray(res["opening_cents"], np.int64),
@@ -173,8 +183,10 @@ def sign_flip_z(x: np.ndarray, y: np.ndarray) -> float:
 
 def occupancy_chi2(a: Outcomes, b: Outcomes, day: int) -> tuple[float, int]:
     """Chi-square statistic and degrees of freedom of the day's bucket counts, 2 x K."""
-    table = np.array([[a.daily[k][day] for k in DAILY_KEYS],
-                      [b.daily[k][day] for k in DAILY_KEYS]], dtype=np.int64)
+    table = np.array(
+        [[a.daily[k][day] for k in DAILY_KEYS], [b.daily[k][day] for k in DAILY_KEYS]],
+        dtype=np.int64,
+    )
     table = table[:, table.sum(axis=0) > 0]
     chi2, _, dof, _ = stats.chi2_contingency(table, correction=False)
     return float(chi2), int(dof)
@@ -193,7 +205,9 @@ class Check:
 
 
 def compare(
-    a: Outcomes, b: Outcomes, occupancy_days: tuple[int, ...] = OCCUPANCY_DAYS,
+    a: Outcomes,
+    b: Outcomes,
+    occupancy_days: tuple[int, ...] = OCCUPANCY_DAYS,
     alpha: float = ALPHA,
 ) -> list[Check]:
     """Every check of one comparison, each at level alpha / (number of checks)."""
@@ -202,13 +216,25 @@ def compare(
     z_crit = float(stats.norm.ppf(1.0 - level / 2.0))
     n_a, n_b = a.collected.size, b.collected.size
     checks = [
-        Check("cure_rate", abs(mcnemar_z(a.cured, b.cured)), z_crit,
-              f"{a.cured.mean():.4f} vs {b.cured.mean():.4f}"),
-        Check("chargeoff_rate", abs(mcnemar_z(a.charged_off, b.charged_off)), z_crit,
-              f"{a.charged_off.mean():.4f} vs {b.charged_off.mean():.4f}"),
-        Check("recovery_rate", abs(sign_flip_z(a.collected, b.collected)), z_crit,
-              f"{a.collected.sum() / a.opening.sum():.4f} vs "
-              f"{b.collected.sum() / b.opening.sum():.4f}"),
+        Check(
+            "cure_rate",
+            abs(mcnemar_z(a.cured, b.cured)),
+            z_crit,
+            f"{a.cured.mean():.4f} vs {b.cured.mean():.4f}",
+        ),
+        Check(
+            "chargeoff_rate",
+            abs(mcnemar_z(a.charged_off, b.charged_off)),
+            z_crit,
+            f"{a.charged_off.mean():.4f} vs {b.charged_off.mean():.4f}",
+        ),
+        Check(
+            "recovery_rate",
+            abs(sign_flip_z(a.collected, b.collected)),
+            z_crit,
+            f"{a.collected.sum() / a.opening.sum():.4f} vs "
+            f"{b.collected.sum() / b.opening.sum():.4f}",
+        ),
     ]
     # Kolmogorov-Smirnov: the asymptotic critical value of D at this level.
     d_stat = float(stats.ks_2samp(a.collected, b.collected).statistic)
@@ -218,8 +244,14 @@ def compare(
         chi2, dof = occupancy_chi2(a, b, day)
         a_row = [int(a.daily[k][day]) for k in DAILY_KEYS]
         b_row = [int(b.daily[k][day]) for k in DAILY_KEYS]
-        checks.append(Check(f"occupancy_day_{day}", chi2, float(stats.chi2.ppf(1 - level, dof)),
-                            f"{a_row} vs {b_row}"))
+        checks.append(
+            Check(
+                f"occupancy_day_{day}",
+                chi2,
+                float(stats.chi2.ppf(1 - level, dof)),
+                f"{a_row} vs {b_row}",
+            )
+        )
     return checks
 
 
@@ -320,11 +352,19 @@ def test_naive_reference_same_seed_same_result(portfolio):
 
 def test_naive_reference_conserves_money_and_counts_accounts(portfolio):
     rules, _ = resolve_rules("cn")
-    res = simulate_naive(generous_world(days=60), portfolio.subset(np.arange(500)), LADDER, rules,
-                         seed=np.random.SeedSequence(9))
+    res = simulate_naive(
+        generous_world(days=60),
+        portfolio.subset(np.arange(500)),
+        LADDER,
+        rules,
+        seed=np.random.SeedSequence(9),
+    )
     for opening, collected, balance, written in zip(
-        res["opening_cents"], res["collected_cents"], res["balance_cents"],
-        res["written_off_cents"], strict=True,
+        res["opening_cents"],
+        res["collected_cents"],
+        res["balance_cents"],
+        res["written_off_cents"],
+        strict=True,
     ):
         assert opening == collected + balance + written
     for day in range(60):
@@ -343,17 +383,18 @@ def test_naive_reference_conserves_money_and_counts_accounts(portfolio):
 def test_cure_is_not_undone_the_same_day():
     # A world built to show it: the payment hazard (0.01) is below the re-default chance
     # (0.02), no contacts (no lift, no promises), average borrowers (multiplier 1).
-    behaviour = BehaviourSpec(base_hazard=(0.01,) * 6, redefault_daily=0.02,
-                              income_shock_daily=0.0)
+    behaviour = BehaviourSpec(base_hazard=(0.01,) * 6, redefault_daily=0.02, income_shock_daily=0.0)
     world = generous_world(days=60, behaviour=behaviour)
     names = tuple(r.name for r in world.resources.regions)
     p = generate_portfolio(PortfolioSpec(accounts=1500), names, np.random.default_rng(12))
-    p = dataclasses.replace(p, ability=np.full(len(p), 0.5, np.float32),
-                            willingness=np.full(len(p), 0.5, np.float32))
+    p = dataclasses.replace(
+        p, ability=np.full(len(p), 0.5, np.float32), willingness=np.full(len(p), 0.5, np.float32)
+    )
     rules, _ = resolve_rules("cn")
     none = PolicySpec(name="none")
-    result = simulate(world, p, LadderPolicy(none, p.segment_names), rules,
-                      seed=np.random.SeedSequence(21))
+    result = simulate(
+        world, p, LadderPolicy(none, p.segment_names), rules, seed=np.random.SeedSequence(21)
+    )
     reference = simulate_naive(world, p, none, rules, seed=np.random.SeedSequence(22))
     # Accounts current at the end of day 29: cured and not (yet) re-defaulted.
     engine_current = int(result.daily["current"][29])
