@@ -1,9 +1,160 @@
-"""Sub-commands registered on the ``waifang`` parser (placeholder until implemented)."""
+"""``waifang validate`` and ``waifang run``: load -> run -> save, nothing more.
+
+``FILE`` is a path to a scenario TOML file, or the word ``baseline`` for the scenario shipped
+with the package (``waifang/scenarios/baseline.toml``); a local file that happens to be called
+``baseline`` is reached as ``./baseline``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
+
+BUILTIN_NAME = "baseline"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this module's sub-commands to the ``waifang`` parser."""
+    file_help = f"scenario TOML file, or '{BUILTIN_NAME}' for the shipped baseline scenario"
+
+    validate = sub.add_parser(
+        "validate",
+        help="check a scenario file and print 'ok' or the first problem",
+        description="Check a scenario file: keys, bounds, actions, rules, presets, tape.",
+    )
+    validate.add_argument("file", metavar="FILE", help=file_help)
+    validate.set_defaults(handler=validate_command)
+
+    run = sub.add_parser(
+        "run",
+        help="run every policy of a scenario and write the results",
+        description="Run every policy of a scenario on common random numbers and write "
+        "summary.csv, comparison.csv, daily.csv|parquet, blocked.csv, manifest.json and "
+        "report.html to the output folder.",
+    )
+    run.add_argument("file", metavar="FILE", help=file_help)
+    run.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
+    run.add_argument("--seed", type=int, default=None, metavar="S", help="override the seed")
+    run.add_argument(
+        "--replications", type=int, default=None, metavar="N", help="override the replications"
+    )
+    run.add_argument(
+        "--workers", type=int, default=1, metavar="K", help="local processes (default 1)"
+    )
+    run.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDR",
+        help="Dask scheduler address (tcp://host:8786); replications run on its workers",
+    )
+    run.add_argument("--quiet", action="store_true", help="print only the table")
+    run.set_defaults(handler=run_command)
+
+
+def scenario_path(file: str) -> Path:
+    """The path ``FILE`` stands for (the shipped baseline for the word ``baseline``)."""
+    if file == BUILTIN_NAME:
+        from waifang.scenarios.schema import BASELINE
+
+        return BASELINE
+    return Path(file)
+
+
+def validate_command(args: argparse.Namespace) -> int:
+    from waifang.scenarios.schema import load_scenario
+
+    load_scenario(scenario_path(args.file))
+    print("ok")
+    return 0
+
+
+def run_command(args: argparse.Namespace) -> int:
+    from waifang.scenarios.report import prepare_out_dir, write_results
+    from waifang.scenarios.runner import run_scenario
+    from waifang.scenarios.schema import load_scenario
+
+    path = scenario_path(args.file)
+    scenario = load_scenario(path)
+    out = prepare_out_dir(args.out)  # fail before hours of simulation, not after
+
+    def progress(done: int, total: int) -> None:
+        if not args.quiet:
+            print(f"replication {done}/{total} done", file=sys.stderr, flush=True)
+
+    results = run_scenario(
+        scenario,
+        seed=args.seed,
+        replications=args.replications,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        progress=progress,
+    )
+    written = write_results(results, out, scenario_file=path)
+    print_comparison(results)
+    if not args.quiet:
+        print(f"wrote {', '.join(sorted(written))} to {out}")
+    return 0
+
+
+def print_comparison(results) -> None:
+    """The per-policy table and the compliance line, on stdout."""
+    from rich.console import Console
+    from rich.table import Table
+
+    comparison = results.comparison.set_index(["policy", "metric"])
+
+    def mean(policy: str, metric: str) -> float:
+        return float(comparison.loc[(policy, metric), "mean"])
+
+    def plus_minus(policy: str, metric: str, centre: str, low: str) -> str:
+        row = comparison.loc[(policy, metric)]
+        if row[low] != row[low]:  # NaN: a single replication has no interval
+            return f"{row[centre]:,.0f}"
+        return f"{row[centre]:,.0f} ± {row[centre] - row[low]:,.0f}"
+
+    table = Table(
+        title=f"{results.scenario.name}: {results.replications} replications, seed "
+        f"{results.seed} (means; ± is the 95 % CI half-width)"
+    )
+    for header in (
+        "policy",
+        "collected",
+        "cost",
+        "net NPV",
+        f"Δ net NPV vs {results.scenario.champion}",
+        "recovery",
+        "visits",
+        "complaints",
+        "blocked",
+        "violations",
+    ):
+        table.add_column(header, justify="left" if header == "policy" else "right")
+    for policy in results.policies:
+        table.add_row(
+            policy,
+            f"{mean(policy, 'collected'):,.0f}",
+            f"{mean(policy, 'cost_total'):,.0f}",
+            plus_minus(policy, "net_npv", "mean", "ci_low"),
+            "—"
+            if policy == results.scenario.champion
+            else plus_minus(policy, "net_npv", "diff_vs_champion", "diff_ci_low"),
+            f"{mean(policy, 'recovery_rate'):.1%}",
+            f"{mean(policy, 'visits'):,.0f}",
+            f"{mean(policy, 'complaints'):,.1f}",
+            f"{mean(policy, 'blocked'):,.0f}",
+            f"{int(results.summary.loc[results.summary.policy == policy, 'violations'].sum())}",
+        )
+    console = Console(width=max(Console().width, 170))
+    console.print(table)
+
+    blocked = results.blocked_by_rule.groupby("rule", sort=False)["blocked"].sum()
+    blocked = blocked[blocked > 0]
+    by_rule = ", ".join(f"{rule} {int(n):,}" for rule, n in blocked.items()) or "none"
+    print(
+        f"compliance: {int(blocked.sum()):,} actions blocked (by rule: {by_rule}), "
+        f"{results.violations} performed in breach"
+    )
+    for policy, departures in results.departures.items():
+        for departure in departures:
+            print(f"departure ({policy}): {departure}")

@@ -54,9 +54,7 @@ def check_audit(
     if rules.max_connected_per_day is not None:
         worst = _per_account_day_max(log["account"][connected], log["day"][connected])
         if worst > rules.max_connected_per_day:
-            problems.append(
-                f"{worst} connected calls in a day (cap {rules.max_connected_per_day})"
-            )
+            problems.append(f"{worst} connected calls in a day (cap {rules.max_connected_per_day})")
     if rules.max_attempts_per_7_days is not None and acc.size:
         order = np.lexsort((day, acc))
         a, d = acc[order], day[order]

@@ -56,13 +56,14 @@ class Borrowers:
         self.mult = np.ones(n, np.float32)
         self.refresh(np.arange(n))
         self.advancing = state.status == DELINQUENT
-        self._hazard = np.empty(n, np.float32)
+        self._uniform = np.empty(n, np.float32)
         # Accounts at or past the charge-off point at the start charge off at the end of day 0.
         state.dpd[state.dpd >= c] = c - 1
         self.promises_due: dict[int, list[np.ndarray]] = defaultdict(list)
         self.hardship_ends: dict[int, list[np.ndarray]] = defaultdict(list)
         self.placement_ends: dict[int, list[np.ndarray]] = defaultdict(list)
         self.placed = np.zeros(n, bool)
+        self.placed_count = 0
         self.cured_ever = np.zeros(n, bool)
         self.charged_off_ever = np.zeros(n, bool)
         self.redefaults = 0
@@ -91,15 +92,22 @@ class Borrowers:
         return table
 
     # ---------------------------------------------------------------- contacts
-    def contacted(self, channel: ContactSpec, idx: np.ndarray, day: int) -> int:
+    def contacted(self, channel: ContactSpec, idx: np.ndarray, day: int, hour: float) -> int:
         """Apply connected contacts on ``idx``: lift, promises, complaints. Returns complaints."""
         if idx.size == 0:
             return 0
-        return self._touch(idx, channel.lift, channel.promise_probability,
-                           channel.complaint_probability, day)
+        return self._touch(
+            idx, channel.lift, channel.promise_probability, channel.complaint_probability, day, hour
+        )
 
     def _touch(
-        self, idx: np.ndarray, lift: float, promise_p: float, complaint_p: float, day: int
+        self,
+        idx: np.ndarray,
+        lift: float,
+        promise_p: float,
+        complaint_p: float,
+        day: int,
+        hour: float,
     ) -> int:
         s, b = self.state, self.b
         s.lift[idx] = np.minimum(s.lift[idx] + np.float32(lift), np.float32(b.max_contact_lift))
@@ -124,19 +132,21 @@ class Borrowers:
                 self.ledger.complaints(complaints)
                 disputed = who[self.rng_contact.random(who.size) < b.dispute_share]
                 s.disputed_until[disputed] = day + b.dispute_days
+                s.disputed_at[disputed] = day * 24.0 + hour
         return complaints
 
-    def visited(self, idx: np.ndarray, day: int) -> np.ndarray:
+    def visited(self, idx: np.ndarray, day: int, hour: float) -> np.ndarray:
         """Visits performed on ``idx``; returns the mask of borrowers met."""
         s, v = self.state, self.t.visit
         s.visits[idx] += 1
         s.last_visit[idx] = day
-        p_found = np.where(self.portfolio.address_verified[idx], v.found_verified,
-                           v.found_unverified)
+        p_found = np.where(
+            self.portfolio.address_verified[idx], v.found_verified, v.found_unverified
+        )
         met = self.rng_contact.random(idx.size) < p_found
         hit = idx[met]
         s.revealed[hit] = True
-        self._touch(hit, v.lift, v.promise_probability, v.complaint_probability, day)
+        self._touch(hit, v.lift, v.promise_probability, v.complaint_probability, day, hour)
         return met
 
     def freeze(self, idx: np.ndarray) -> np.ndarray:
@@ -158,12 +168,13 @@ class Borrowers:
 
     def place(self, idx: np.ndarray, day: int, days: int) -> None:
         self.placed[idx] = True
+        self.placed_count += idx.size
         self.state.placed_until[idx] = day + days
         self.placement_ends[day + days].append(idx)
 
-    def serve_legal(self, idx: np.ndarray, day: int) -> None:
+    def serve_legal(self, idx: np.ndarray, day: int, hour: float) -> None:
         self.state.in_legal[idx] = True
-        self._touch(idx, self.t.legal.filing_lift, 0.0, 0.0, day)
+        self._touch(idx, self.t.legal.filing_lift, 0.0, 0.0, day, hour)
 
     # ---------------------------------------------------------------- money
     def collect(self, idx: np.ndarray, amount_cents: np.ndarray, day: int) -> None:
@@ -175,12 +186,15 @@ class Borrowers:
         self.ledger.collect(day, amount_cents)
         placed = self.placed[idx]
         if placed.any():
-            self.ledger.spend("agency", float(
-                (amount_cents[placed] * self.t.agency.contingency_share).sum()) / 100.0)
+            self.ledger.spend(
+                "agency",
+                float((amount_cents[placed] * self.t.agency.contingency_share).sum()) / 100.0,
+            )
         legal = s.in_legal[idx] & ~placed
         if legal.any():
-            self.ledger.spend("legal", float(
-                (amount_cents[legal] * self.t.legal.share).sum()) / 100.0)
+            self.ledger.spend(
+                "legal", float((amount_cents[legal] * self.t.legal.share).sum()) / 100.0
+            )
         paid_off = idx[s.balance_cents[idx] == 0]
         self._close(paid_off)
 
@@ -264,21 +278,24 @@ class Borrowers:
         """Payments, promises, shocks, rolls, charge-offs and re-defaults for all accounts."""
         s, b, c = self.state, self.b, self.charge_off_dpd
         self._promises(day)
-        u = self.rng_pay.random(s.n, dtype=np.float32)
-        h = self._hazard
-        np.take(self._hazard_table(day), s.dpd, out=h)
-        np.multiply(h, self.mult, out=h)
-        lift = s.lift + np.float32(1.0)
-        np.multiply(h, lift, out=h)
-        placed = np.flatnonzero(self.placed)
-        if placed.size:
-            h[placed] += np.float32(self.t.agency.daily_hazard)
-        payers = np.flatnonzero(u < h)
+        # One uniform per account per day, drawn for every account whatever its state, so that
+        # two policies see the same borrower luck (common random numbers).
+        u = self.rng_pay.random(s.n, dtype=np.float32, out=self._uniform)
+        # Only delinquent and charged-off accounts can pay: status codes 0 and 2.
+        active = np.flatnonzero((s.status & 1) == 0)
+        h = self._hazard_table(day)[s.dpd[active]]
+        h *= self.mult[active]
+        h *= s.lift[active] + np.float32(1.0)
+        if self.placed_count:
+            h += np.where(
+                self.placed[active], np.float32(self.t.agency.daily_hazard), np.float32(0.0)
+            )
+        payers = active[u[active] < h]
         status = s.status[payers]
         self.pay(payers[status == DELINQUENT], day)
         self.pay_charged_off(payers[status == CHARGED_OFF], day)
         # Cured accounts miss a payment again (same uniform: a current account never pays here).
-        redefault = np.flatnonzero((s.dpd == 0) & (u < np.float32(b.redefault_daily)))
+        redefault = np.flatnonzero(u < np.float32(b.redefault_daily))
         redefault = redefault[s.status[redefault] == CURRENT]
         if redefault.size:
             s.status[redefault] = DELINQUENT
@@ -323,9 +340,10 @@ class Borrowers:
             self.refresh(idx)
 
     def _expire(self, day: int) -> None:
-        s = self.state
-        for ends, on_end in ((self.hardship_ends, self._end_hardship),
-                             (self.placement_ends, self._end_placement)):
+        for ends, on_end in (
+            (self.hardship_ends, self._end_hardship),
+            (self.placement_ends, self._end_placement),
+        ):
             chunks = ends.pop(day, None)
             if chunks:
                 on_end(np.concatenate(chunks), day)
@@ -341,3 +359,4 @@ class Borrowers:
         s = self.state
         idx = idx[s.placed_until[idx] == day]
         self.placed[idx] = False
+        self.placed_count -= idx.size

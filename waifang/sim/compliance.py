@@ -29,8 +29,7 @@ class AuditLog:
     :mod:`waifang.sim.audit` re-reads it independently of the engine.
     """
 
-    COLUMNS = ("account", "day", "hour", "until", "action", "outcome", "connected", "dpd",
-               "flags")
+    COLUMNS = ("account", "day", "hour", "until", "action", "outcome", "connected", "dpd", "flags")
 
     def __init__(self, days: int, full: bool) -> None:
         self.counts = np.zeros((days, len(TREATMENTS), len(RULES) + 1), dtype=np.int64)
@@ -64,25 +63,30 @@ class AuditLog:
         n = idx.size
         state, portfolio = self.state, self.portfolio
         assert state is not None and portfolio is not None
+        # Disputed at the moment the action began (a dispute can start during the day).
+        began = day * 24.0 + np.asarray(hour, dtype=np.float64)
+        disputed = (state.disputed_until[idx] >= day) & (state.disputed_at[idx] <= began)
         flags = (
-            (state.disputed_until[idx] >= day).astype(np.int8)
+            disputed.astype(np.int8)
             | ((state.hardship_until[idx] >= day).astype(np.int8) << 1)
             | (portfolio.vulnerable[idx].astype(np.int8) << 2)
         )
         hours = np.broadcast_to(np.asarray(hour, dtype=np.float32), (n,))
-        self._chunks.append({
-            "account": idx.astype(np.int64),
-            "day": np.full(n, day, np.int32),
-            "hour": hours.copy(),
-            "until": np.broadcast_to(
-                np.asarray(hours if until is None else until, dtype=np.float32), (n,)
-            ).copy(),
-            "action": np.full(n, code, np.int8),
-            "outcome": outcome.astype(np.int8),
-            "connected": np.zeros(n, bool) if connected is None else connected.astype(bool),
-            "dpd": state.dpd[idx].astype(np.int16),
-            "flags": flags.astype(np.int8),
-        })
+        self._chunks.append(
+            {
+                "account": idx.astype(np.int64),
+                "day": np.full(n, day, np.int32),
+                "hour": hours.copy(),
+                "until": np.broadcast_to(
+                    np.asarray(hours if until is None else until, dtype=np.float32), (n,)
+                ).copy(),
+                "action": np.full(n, code, np.int8),
+                "outcome": outcome.astype(np.int8),
+                "connected": np.zeros(n, bool) if connected is None else connected.astype(bool),
+                "dpd": state.dpd[idx].astype(np.int16),
+                "flags": flags.astype(np.int8),
+            }
+        )
 
     def record_blocked(
         self, day: int, action: str, idx: np.ndarray, hour: float, rule: str
@@ -93,10 +97,14 @@ class AuditLog:
         """The full log as columns (see :attr:`COLUMNS`)."""
         if not self._chunks:
             return {
-                "account": np.zeros(0, np.int64), "day": np.zeros(0, np.int32),
-                "hour": np.zeros(0, np.float32), "until": np.zeros(0, np.float32),
-                "action": np.zeros(0, np.int8), "outcome": np.zeros(0, np.int8),
-                "connected": np.zeros(0, bool), "dpd": np.zeros(0, np.int16),
+                "account": np.zeros(0, np.int64),
+                "day": np.zeros(0, np.int32),
+                "hour": np.zeros(0, np.float32),
+                "until": np.zeros(0, np.float32),
+                "action": np.zeros(0, np.int8),
+                "outcome": np.zeros(0, np.int8),
+                "connected": np.zeros(0, bool),
+                "dpd": np.zeros(0, np.int16),
                 "flags": np.zeros(0, np.int8),
             }
         return {c: np.concatenate([chunk[c] for chunk in self._chunks]) for c in self.COLUMNS}
@@ -153,8 +161,7 @@ class Compliance:
                 )
             if rules.max_connected_per_day is not None:
                 checks.append(
-                    ("connected_per_day",
-                     self.connected_today[idx] >= rules.max_connected_per_day)
+                    ("connected_per_day", self.connected_today[idx] >= rules.max_connected_per_day)
                 )
             if self.window is not None:
                 week = self.window[:, idx].sum(axis=0, dtype=np.int32)
@@ -162,8 +169,10 @@ class Compliance:
             if rules.quiet_days_after_conversation:
                 since = day - self.last_conversation[idx]
                 checks.append(
-                    ("quiet_after_conversation",
-                     (since > 0) & (since <= rules.quiet_days_after_conversation))
+                    (
+                        "quiet_after_conversation",
+                        (since > 0) & (since <= rules.quiet_days_after_conversation),
+                    )
                 )
         return idx[self._allowed(action, idx, hour, checks)]
 
@@ -186,8 +195,9 @@ class Compliance:
         self, action: str, idx: np.ndarray, connected: np.ndarray, hour: float | np.ndarray
     ) -> None:
         """Count performed attempts (and connections) and log them as performed."""
-        self.audit.record(self.day, action, idx, hour, np.zeros(idx.size, np.int8),
-                          connected=connected)
+        self.audit.record(
+            self.day, action, idx, hour, np.zeros(idx.size, np.int8), connected=connected
+        )
         if action not in ("call", "ivr"):
             return
         self.attempts_today[idx] += 1

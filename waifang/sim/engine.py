@@ -34,8 +34,16 @@ from waifang.sim.resources import (
 )
 from waifang.sim.results import RunResult
 from waifang.sim.rules import RULES, ComplianceRules
-from waifang.sim.spec import BUCKETS, TREATMENTS, World
-from waifang.sim.state import CHARGED_OFF, CLOSED, CURRENT, DELINQUENT, AccountState, LenderView, Portfolio
+from waifang.sim.spec import BUCKETS, MONTHLY_ROLL_RATES, TREATMENTS, World
+from waifang.sim.state import (
+    CHARGED_OFF,
+    CLOSED,
+    CURRENT,
+    DELINQUENT,
+    AccountState,
+    LenderView,
+    Portfolio,
+)
 
 SMS_HOUR = 10.0
 IVR_HOUR = 11.0
@@ -90,10 +98,10 @@ class _Run:
         self.agencies = Agencies(ctx)
         c = world.charge_off_dpd
         self.histogram = np.zeros((world.days, c + 3), np.int64)
-        bucket_edges = [1 + 30 * k for k in range(len(BUCKETS))] + [c]
-        self.bucket_slices = [
-            slice(lo, min(hi, c)) for lo, hi in zip(bucket_edges[:-1], bucket_edges[1:])
-        ]
+        # dpd 1-30, 31-60, ...; the last bucket takes everything up to the charge-off point.
+        starts = [1 + 30 * k for k in range(len(BUCKETS))]
+        ends = [*starts[1:], c]
+        self.bucket_slices = [slice(lo, min(hi, c)) for lo, hi in zip(starts, ends, strict=True)]
 
     # ------------------------------------------------------------------ the day
     def dispatch(self, requests: Mapping[str, Request], day: int) -> None:
@@ -143,8 +151,12 @@ class _Run:
             self.compliance.new_day(day)
             self.dispatch(self.policy(self.view, day), day)
             for process in (
-                self.sms.run(day), self.ivr.run(day), self.calls.run(day),
-                self.courts.run(day), self.agencies.run(day), *self.field.processes(day),
+                self.sms.run(day),
+                self.ivr.run(day),
+                self.calls.run(day),
+                self.courts.run(day),
+                self.agencies.run(day),
+                *self.field.processes(day),
             ):
                 env.process(process)
             yield self.ctx.at(day, END_OF_DAY)
@@ -171,14 +183,17 @@ class _Run:
                 f"money not conserved: opening {opening} != collected {collected} + written off "
                 f"{written_off} + outstanding {outstanding} (cents)"
             )
+        terminal = terminal_value_cents(s, world) / 100.0
+        terminal_npv = terminal * float(ledger.discount[world.days])
         performed = self.audit.counts[:, :, 0]
         blocked = self.audit.blocked_by_rule()
         violations = self.compliance.breaches
         audit_records = None
         if self.audit.full:
             audit_records = self.audit.records()
-            violations += len(check_audit(audit_records, self.rules, self.portfolio,
-                                          self.state, world))
+            violations += len(
+                check_audit(audit_records, self.rules, self.portfolio, self.state, world)
+            )
         n = s.n
         code = {t: i for i, t in enumerate(TREATMENTS)}
         summary: dict[str, float] = {
@@ -186,6 +201,8 @@ class _Run:
             "collected_npv": ledger.collected_npv_cents / 100.0,
             "cost_total": ledger.cost_total,
             "net_npv": ledger.collected_npv_cents / 100.0 - ledger.cost_total,
+            "terminal_value": terminal,
+            "net_value": ledger.collected_npv_cents / 100.0 + terminal_npv - ledger.cost_total,
             "recovery_rate": collected / opening if opening else 0.0,
             "cure_rate": float(b.cured_ever.mean()),
             "chargeoff_rate": float(b.charged_off_ever.mean()),
@@ -227,14 +244,45 @@ class _Run:
             "promises_made": b.promises_made,
             "promises_kept": b.promises_kept,
             "promises_broken": b.promises_broken,
-            "status_counts": {name: int(v) for name, v in zip(
-                ("delinquent", "current", "charged_off", "closed"),
-                np.bincount(s.status, minlength=4), strict=True)},
+            "status_counts": {
+                name: int(v)
+                for name, v in zip(
+                    ("delinquent", "current", "charged_off", "closed"),
+                    np.bincount(s.status, minlength=4),
+                    strict=True,
+                )
+            },
             "state": s,
             "borrowers": b,
         }
-        return RunResult(summary=summary, daily=daily, blocked_by_rule=blocked,
-                         violations=violations, audit=audit_records, extra=extra)
+        return RunResult(
+            summary=summary,
+            daily=daily,
+            blocked_by_rule=blocked,
+            violations=violations,
+            audit=audit_records,
+            extra=extra,
+        )
+
+
+def terminal_value_cents(state: AccountState, world: World) -> float:
+    """What the balances left at the horizon are worth (cents, undiscounted).
+
+    A current balance counts ``current_balance_value`` of its face. A delinquent balance in
+    bucket b counts that times the chance of curing before charge-off when rolling at the
+    data's monthly roll rates from b on: 1 - roll_b x ... x roll_last. Charged-off balances
+    count nothing (their recoveries, if any, are collected within the horizon).
+    """
+    value = world.economics.current_balance_value
+    rolls = np.array(MONTHLY_ROLL_RATES)
+    cure_chance = 1.0 - np.cumprod(rolls[::-1])[::-1]
+    c = world.charge_off_dpd
+    dpd = state.dpd
+    current = state.status == CURRENT
+    delinquent = state.status == DELINQUENT
+    bucket = np.minimum((np.clip(dpd, 1, c) - 1) // 30, len(rolls) - 1)
+    worth = np.where(current, value, 0.0) + np.where(delinquent, value * cure_chance[bucket], 0.0)
+    return float((state.balance_cents * worth).sum())
 
 
 def simulate(
@@ -286,8 +334,12 @@ def simulate(
     result = run.run()
     result.summary["departures"] = len(departures)
     return RunResult(
-        summary=result.summary, daily=result.daily, blocked_by_rule=result.blocked_by_rule,
-        violations=result.violations, departures=tuple(departures), audit=result.audit,
+        summary=result.summary,
+        daily=result.daily,
+        blocked_by_rule=result.blocked_by_rule,
+        violations=result.violations,
+        departures=tuple(departures),
+        audit=result.audit,
         extra=result.extra,
     )
 

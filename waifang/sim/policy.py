@@ -20,7 +20,7 @@ from pydantic import Field, model_validator
 from waifang.sim.spec import Spec, Treatment
 from waifang.sim.state import CHARGED_OFF, DELINQUENT, LenderView
 
-Request = Union[np.ndarray, tuple[np.ndarray, np.ndarray]]
+Request = Union[np.ndarray, tuple[np.ndarray, np.ndarray]]  # noqa: UP007 (a runtime alias)
 Policy = Callable[[LenderView, int], Mapping[str, Request]]
 
 
@@ -51,6 +51,9 @@ class LadderRule(Spec):
     """Only accounts a visit has shown to be able but unwilling to pay."""
     max_revealed_ability: float | None = Field(default=None, ge=0, le=1)
     """Only accounts a visit has shown to have at most this ability (e.g. hardship offers)."""
+    during_hardship: bool = False
+    """Also act on accounts on a hardship plan (their dpd is frozen, so a cadence rung would
+    otherwise fire every day or never; by default the ladder pauses while a plan runs)."""
 
     @model_validator(mode="after")
     def _range(self) -> LadderRule:
@@ -103,16 +106,24 @@ class LadderPolicy:
     def __call__(self, view: LenderView, day: int) -> dict[str, Request]:
         dpd = view.dpd
         status = view.status
+        # Rungs look only at delinquent accounts (most of a book is current after a month), and
+        # by default not at those on a hardship plan.
+        delinquent = np.flatnonzero(status == DELINQUENT)
+        on_plan = view.hardship_until[delinquent] >= day
+        off_plan = delinquent[~on_plan] if on_plan.any() else delinquent
+        dpd_of = {id(delinquent): dpd[delinquent]}
+        if off_plan is not delinquent:
+            dpd_of[id(off_plan)] = dpd[off_plan]
         requests: dict[str, list[np.ndarray]] = {}
         attempts: dict[str, list[np.ndarray]] = {}
         for rule, segments in zip(self.spec.rules, self._segments, strict=True):
             # Sale applies at charge-off; every other rung applies to delinquent accounts.
-            live = status == (CHARGED_OFF if rule.action == "sale" else DELINQUENT)
             if rule.action == "sale":
-                mask = live
+                idx = np.flatnonzero(status == CHARGED_OFF)
             else:
-                mask = live & (dpd >= rule.dpd_min) & (dpd <= rule.dpd_max)
-            idx = np.flatnonzero(mask)
+                live = delinquent if rule.during_hardship else off_plan
+                live_dpd = dpd_of[id(live)]
+                idx = live[(live_dpd >= rule.dpd_min) & (live_dpd <= rule.dpd_max)]
             if rule.every_days > 1 and idx.size:
                 idx = idx[(dpd[idx] - rule.dpd_min) % rule.every_days == 0]
             idx = self._filter(idx, rule, segments, view)

@@ -102,7 +102,7 @@ class Automated:
         )
         ctx.compliance.record_attempts(self.action, allowed, connected, self.hour)
         ctx.ledger.spend(self.action, allowed.size * self.spec.cost)
-        ctx.borrowers.contacted(self.spec, allowed[connected], day)
+        ctx.borrowers.contacted(self.spec, allowed[connected], day, self.hour)
 
 
 class CallCentre:
@@ -157,7 +157,7 @@ class CallCentre:
         ctx.compliance.record_attempts("call", allowed, connected, hour)
         ctx.ledger.spend("call", allowed.size * self.call.cost)
         self.performed += allowed.size
-        ctx.borrowers.contacted(self.call, allowed[connected], day)
+        ctx.borrowers.contacted(self.call, allowed[connected], day, hour)
 
 
 class FieldRegion:
@@ -213,19 +213,36 @@ class FieldRegion:
         fits = finish <= self.end  # a team's trips fit as a prefix: the cumsum only grows
         started = np.flatnonzero(fits)
         allowed = ctx.compliance.allow_visit(
-            candidates[started], arrive[started], finish[started], state, ctx.portfolio,
+            candidates[started],
+            arrive[started],
+            finish[started],
+            state,
+            ctx.portfolio,
             spec.collectors_per_team,
         )
         done = started[allowed]
         refused = started[~allowed]
         if done.size:
             yield ctx.env.timeout(max(0.0, float(finish[done].max()) - (ctx.env.now % HOURS)))
+        # A complaint during the day (from a call) may have opened a dispute before a planned
+        # visit began: that visit is called off, and counted as blocked.
+        began = day * HOURS + arrive[done]
+        late_dispute = state.disputed_at[candidates[done]] <= began
+        late_dispute &= state.disputed_at[candidates[done]] >= day * HOURS + self.start
+        if ctx.compliance.rules.no_visit_disputed and late_dispute.any():
+            off = done[late_dispute]
+            ctx.compliance.audit.record_blocked(
+                day, "visit", candidates[off], float(arrive[off].min()), "visit_disputed"
+            )
+            refused = np.concatenate([refused, off])
+            done = done[~late_dispute]
         accounts = candidates[done]
-        ctx.compliance.audit.record(day, "visit", accounts, arrive[done],
-                                    np.zeros(done.size, np.int8), until=finish[done])
+        ctx.compliance.audit.record(
+            day, "visit", accounts, arrive[done], np.zeros(done.size, np.int8), until=finish[done]
+        )
         ctx.ledger.spend("visit", done.size * spec.visit_cost)
         ctx.counters.visits_performed += done.size
-        ctx.borrowers.visited(accounts, day)
+        ctx.borrowers.visited(accounts, day, float(self.end))
         served = np.zeros(self.queue.size, bool)
         served[done] = True
         served[refused] = True
@@ -309,7 +326,7 @@ class Courts:
         if filed.size:
             ctx.compliance.audit.record(day, "legal", filed, 9.0, np.zeros(filed.size, np.int8))
             ctx.ledger.spend("legal", filed.size * legal.fee)
-            ctx.borrowers.serve_legal(filed, day)
+            ctx.borrowers.serve_legal(filed, day, 9.0)
             delay = self.rng.gamma(4.0, ctx.world.resources.court_delay_days / 4.0, filed.size)
             self.cases = np.concatenate([self.cases, filed])
             self.judgement_day = np.concatenate(
@@ -342,10 +359,9 @@ class Agencies:
         state = ctx.state
         status = state.status[self.waiting]
         self.waiting = self.waiting[(status == DELINQUENT) | (status == CHARGED_OFF)]
-        free = max(0, self.capacity - int(np.count_nonzero(ctx.borrowers.placed)))
+        free = max(0, self.capacity - ctx.borrowers.placed_count)
         placed, self.waiting = self.waiting[:free], self.waiting[free:]
         if placed.size:
-            ctx.compliance.audit.record(day, "agency", placed, 9.0,
-                                        np.zeros(placed.size, np.int8))
+            ctx.compliance.audit.record(day, "agency", placed, 9.0, np.zeros(placed.size, np.int8))
             ctx.borrowers.place(placed, day, ctx.world.treatments.agency.placement_days)
             ctx.counters.agency_placements += placed.size

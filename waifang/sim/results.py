@@ -17,6 +17,8 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
     "collected_npv",
     "cost_total",
     "net_npv",
+    "terminal_value",
+    "net_value",
     "recovery_rate",
     "cure_rate",
     "chargeoff_rate",

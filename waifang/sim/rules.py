@@ -164,22 +164,21 @@ def resolve_rules(
     (60, ('visit_min_dpd: 60 is looser than the cn preset (90)',))
     """
     if preset not in PRESETS:
-        raise InputError(f"{where}.preset: unknown preset {preset!r}; choose from {sorted(PRESETS)}")
+        raise InputError(
+            f"{where}.preset: unknown preset {preset!r}; choose from {sorted(PRESETS)}"
+        )
     base = PRESETS[preset]
     overrides = dict(overrides or {})
     unknown = sorted(set(overrides) - set(ComplianceRules.model_fields))
     if unknown:
-        raise InputError(
-            f"{where}: unknown rule {unknown[0]!r}; rules are {sorted(ComplianceRules.model_fields)}"
-        )
+        known = sorted(ComplianceRules.model_fields)
+        raise InputError(f"{where}: unknown rule {unknown[0]!r}; rules are {known}")
     try:
         rules = ComplianceRules(**{**base.model_dump(), **overrides})
     except ValidationError as err:
         first = err.errors()[0]
         key = ".".join(str(p) for p in first["loc"])
-        raise InputError(
-            f"{where}.{key}: {first['msg']} (got {first.get('input')!r})"
-        ) from None
+        raise InputError(f"{where}.{key}: {first['msg']} (got {first.get('input')!r})") from None
     departures = tuple(
         f"{field}: {getattr(rules, field)} is looser than the {preset} preset "
         f"({getattr(base, field)})"

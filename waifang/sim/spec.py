@@ -40,14 +40,19 @@ Treatment = Literal[
 
 # Monthly roll rates from shared/data/credit_card_monthly_status (DESIGN.md section 6):
 # 1-29 -> 30-59: 1.9 %, 30-59 -> 60-89: 5.2 %, 60-89 -> 90-119: 30 %, 90-119 -> 120-149: 59 %,
-# 120-149 -> 150+: 67 %. If an account in a bucket stays unpaid for 30 days with daily
-# probability 1 - h, the monthly roll rate is (1 - h) ** 30, so h = 1 - roll ** (1 / 30).
-# The 151-180 bucket reuses the 120-149 figure (assumption: the data lumps 150+ together).
+# 120-149 -> 150+: 67 %. An account rolls when it goes 30 days without clearing its arrears.
+# If it clears them on a day with probability q, the monthly roll rate is (1 - q) ** 30, so
+# q = 1 - roll ** (1 / 30). Only a share of payments clear the arrears (the rest are partial),
+# so the payment hazard is q divided by the average borrower's cure share (0.7 with the
+# defaults below). The 151-180 bucket reuses the 120-149 figure (assumption: the data lumps
+# 150+ together). tests/test_calibration_data.py recomputes the rates from the file and checks
+# that an untreated average borrower rolls at them.
 MONTHLY_ROLL_RATES: tuple[float, ...] = (0.019, 0.052, 0.30, 0.59, 0.67, 0.67)
+AVERAGE_CURE_SHARE = 0.7
 
 
 def daily_hazard_from_roll_rate(roll_rate: float, days: int = 30) -> float:
-    """Daily payment probability that leaves ``roll_rate`` of a bucket unpaid after ``days``.
+    """Daily probability of clearing arrears that leaves ``roll_rate`` unpaid after ``days``.
 
     >>> round(daily_hazard_from_roll_rate(0.30), 4)
     0.0393
@@ -86,7 +91,14 @@ class Segment(Spec):
     """Mean bureau-style risk score (higher is safer)."""
     risk_score_sd: float = Field(default=50, ge=0)
     """Spread of the risk score."""
-    dpd_weights: tuple[float, float, float, float, float, float] = (0.55, 0.2, 0.1, 0.08, 0.04, 0.03)
+    dpd_weights: tuple[float, float, float, float, float, float] = (
+        0.55,
+        0.2,
+        0.1,
+        0.08,
+        0.04,
+        0.03,
+    )
     """Weights of the starting bucket (1-30 ... 151-180 dpd); dpd is uniform inside a bucket."""
     prior_delinquencies_mean: float = Field(default=0.5, ge=0)
     """Mean number of earlier delinquency episodes (Poisson)."""
@@ -132,11 +144,11 @@ class BehaviourSpec(Spec):
     """How a borrower pays, rolls, promises, re-defaults and complains, day by day."""
 
     base_hazard: tuple[float, float, float, float, float, float] = tuple(
-        round(daily_hazard_from_roll_rate(r), 5) for r in MONTHLY_ROLL_RATES
+        round(daily_hazard_from_roll_rate(r) / AVERAGE_CURE_SHARE, 5) for r in MONTHLY_ROLL_RATES
     )  # type: ignore[assignment]
-    """Daily probability of a payment in each bucket for an average, untreated borrower;
-    derived from the monthly roll rates of shared/data/credit_card_monthly_status as
-    1 - roll ** (1/30)."""
+    """Daily probability of a payment in each bucket for an average (ability and willingness
+    0.5), untreated borrower; from the monthly roll rates of
+    shared/data/credit_card_monthly_status as (1 - roll ** (1/30)) / 0.7."""
     ability_weight: float = Field(default=2.0, ge=0)
     """Log-hazard per unit of ability above 0.5 (assumption)."""
     willingness_weight: float = Field(default=2.5, ge=0)
@@ -272,12 +284,18 @@ class TreatmentsSpec(Spec):
     sms: ContactSpec = ContactSpec(cost=0.05, lift=0.05, complaint_probability=0.0005)
     """SMS / app push reminder (cost: assumption)."""
     ivr: ContactSpec = ContactSpec(
-        cost=0.3, connect_probability=0.3, lift=0.1, promise_probability=0.05,
+        cost=0.3,
+        connect_probability=0.3,
+        lift=0.1,
+        promise_probability=0.05,
         complaint_probability=0.001,
     )
     """IVR auto-dial with a recorded message (assumption)."""
     call: ContactSpec = ContactSpec(
-        cost=3.0, connect_probability=0.35, lift=0.4, promise_probability=0.25,
+        cost=3.0,
+        connect_probability=0.35,
+        lift=0.4,
+        promise_probability=0.25,
         complaint_probability=0.004,
     )
     """Agent call; cost is per attempt (assumption; TrueAccord's example lifts a pay
@@ -393,6 +411,10 @@ class EconomicsSpec(Spec):
     """Annual cost of funds used to discount recoveries to NPV (Chehrazi et al.: 0.06)."""
     complaint_cost: float = Field(default=200.0, ge=0)
     """Handling cost of one complaint (assumption)."""
+    current_balance_value: float = Field(default=0.9, ge=0, le=1)
+    """Share of a cured (current) account's balance counted as worth collecting at the
+    horizon (assumption); a delinquent balance counts this times the chance its bucket cures
+    before charge-off by the data's roll rates; charged-off balances count nothing."""
 
 
 class World(Spec):

@@ -77,6 +77,7 @@ class AccountState:
     frozen: np.ndarray  # bool
     hardship_until: np.ndarray  # int16 last day of a hardship plan
     disputed_until: np.ndarray  # int16 last day of a dispute
+    disputed_at: np.ndarray  # float64 clock time (hours) the dispute began
     last_visit: np.ndarray  # int16 day of the last visit
     visit_notice: np.ndarray  # int16 day a first-visit notice was sent
     visits: np.ndarray  # int16 visits performed
@@ -118,6 +119,7 @@ class AccountState:
             frozen=np.zeros(n, bool),
             hardship_until=day_array(),
             disputed_until=day_array(),
+            disputed_at=np.full(n, -np.inf),
             last_visit=day_array(),
             visit_notice=day_array(),
             visits=np.zeros(n, np.int16),
@@ -176,12 +178,30 @@ class LenderView:
 
     def __getattr__(self, name: str) -> np.ndarray:
         observable = {
-            "region", "segment", "risk_score", "prior_delinquencies", "other_debts", "guarantee",
-            "vulnerable", "contactable", "address_verified", "account_id", "credit_limit",
+            "region",
+            "segment",
+            "risk_score",
+            "prior_delinquencies",
+            "other_debts",
+            "guarantee",
+            "vulnerable",
+            "contactable",
+            "address_verified",
+            "account_id",
+            "credit_limit",
         }
         tracked = {
-            "frozen", "hardship_until", "disputed_until", "last_visit", "visits", "complaints",
-            "revealed", "in_legal", "placed_until", "visit_queued", "promise_due",
+            "frozen",
+            "hardship_until",
+            "disputed_until",
+            "last_visit",
+            "visits",
+            "complaints",
+            "revealed",
+            "in_legal",
+            "placed_until",
+            "visit_queued",
+            "promise_due",
         }
         if name in observable:
             return getattr(self.portfolio, name)

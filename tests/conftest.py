@@ -1,0 +1,31 @@
+"""Shared fixtures: the small scenario, cut down further when a test only needs a run."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).parent / "data"
+
+# Tests import small builders from tests/helpers.py and the reference model from benchmarks/.
+for path in (ROOT / "tests", ROOT / "benchmarks"):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+
+
+@pytest.fixture
+def small_path() -> Path:
+    return DATA / "small.toml"
+
+
+@pytest.fixture
+def tiny_scenario_file(tmp_path) -> Path:
+    """small.toml with fewer accounts and days: for tests that need a run, not its numbers."""
+    text = (DATA / "small.toml").read_text()
+    text = text.replace("accounts = 3000", "accounts = 800").replace("days = 60", "days = 30")
+    path = tmp_path / "tiny.toml"
+    path.write_text(text)
+    return path

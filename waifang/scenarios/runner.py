@@ -1,0 +1,414 @@
+"""Run every policy of a scenario on every replication and tabulate what happened.
+
+Replication ``r`` of every policy starts from the same portfolio and the same run seed (common
+random numbers), so the difference between a policy and the champion is paired replication by
+replication. The unit of parallel work is one replication (its portfolio is generated once and
+every policy runs on it); the results are put back in (replication, policy) order, so the
+tables are identical on 1 worker, a process pool or a Dask cluster.
+
+Examples
+--------
+>>> from waifang.scenarios import load_scenario, run_scenario   # doctest: +SKIP
+>>> results = run_scenario(load_scenario("tests/data/small.toml"), workers=2)  # doctest: +SKIP
+>>> results.comparison.query("metric == 'net_npv'")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from waifang.errors import InputError
+from waifang.scenarios.schema import Scenario
+from waifang.sim.policy import LadderPolicy
+from waifang.sim.results import DAILY_COLUMNS, SUMMARY_COLUMNS, RunResult
+from waifang.sim.rng import replication_seeds
+from waifang.sim.rules import RULES
+from waifang.sim.spec import TREATMENTS
+
+CONFIDENCE = 0.95
+"""Level of every interval in the comparison table."""
+
+DASK_CONNECT_TIMEOUT = "20s"
+"""How long to wait for a Dask scheduler before giving up."""
+
+
+@dataclass(frozen=True)
+class PolicyRun:
+    """One (replication, policy) run, reduced to what the tables need (cheap to pickle)."""
+
+    policy: str
+    replication: int
+    summary: dict[str, float]
+    daily: dict[str, np.ndarray]
+    blocked_by_rule: dict[str, int]
+    violations: int
+    departures: tuple[str, ...]
+    audit: dict[str, np.ndarray] | None = None
+
+
+@dataclass(frozen=True)
+class ScenarioResults:
+    """Everything a scenario run produced, as tidy tables."""
+
+    scenario: Scenario
+    seed: int
+    replications: int
+    workers: int
+    scheduler: str | None
+    summary: pd.DataFrame
+    """One row per (policy, replication): ``policy, replication`` + SUMMARY_COLUMNS."""
+    comparison: pd.DataFrame
+    """One row per (policy, metric): mean, CI, paired difference vs the champion and its CI."""
+    daily: pd.DataFrame
+    """One row per (policy, replication, day): ``policy, replication`` + DAILY_COLUMNS."""
+    blocked_by_rule: pd.DataFrame
+    """One row per (policy, rule): blocked actions summed over replications, and per
+    replication on average."""
+    departures: dict[str, tuple[str, ...]]
+    """Rules each policy loosened against the preset (empty tuple: none)."""
+    audit: pd.DataFrame | None = None
+    """Every action with its outcome (``audit = "full"`` only)."""
+    started: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    finished: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+
+    @property
+    def violations(self) -> int:
+        """Actions performed in breach of a rule, over all runs (0 unless the engine is wrong)."""
+        return int(self.summary["violations"].sum())
+
+    @property
+    def policies(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.scenario.policies)
+
+
+# --------------------------------------------------------------------------------------------
+# One replication (runs in a worker process or on a Dask worker)
+# --------------------------------------------------------------------------------------------
+
+
+def _engine() -> tuple[Callable[..., Any], Callable[..., RunResult]]:
+    """The simulator's portfolio generator and engine, imported only when a run starts."""
+    from waifang.sim.engine import simulate
+    from waifang.sim.portfolio import generate_portfolio
+
+    return generate_portfolio, simulate
+
+
+def build_portfolio(scenario: Scenario, rng: np.random.Generator):
+    """The replication's accounts: the tape (latent traits drawn with ``rng``) or generated."""
+    generate_portfolio, _ = _engine()
+    tape = scenario.tape_path()
+    if tape is not None:
+        from waifang.sim.tape import load_tape
+
+        return load_tape(
+            tape,
+            scenario.region_names(),
+            rng=rng,
+            charge_off_dpd=scenario.charge_off_dpd,
+            segments=scenario.portfolio.segments,
+        )
+    return generate_portfolio(scenario.portfolio, scenario.region_names(), rng)
+
+
+def run_replication(scenario: Scenario, replication: int, seed: int) -> list[PolicyRun]:
+    """Every policy of ``scenario`` on replication ``replication`` (common random numbers)."""
+    _, simulate = _engine()
+    portfolio_seed, run_seed = replication_seeds(seed, replication)
+    portfolio = build_portfolio(scenario, np.random.default_rng(portfolio_seed))
+    world = scenario.world()
+    runs = []
+    for index, spec in enumerate(scenario.policies):
+        rules, departures = scenario.rules_for(index)
+        policy = LadderPolicy(spec, portfolio.segment_names)
+        result = simulate(
+            world,
+            portfolio,
+            policy,
+            rules,
+            seed=run_seed,
+            departures=departures,
+            audit=scenario.output.audit,
+        )
+        runs.append(
+            PolicyRun(
+                policy=spec.name,
+                replication=replication,
+                summary=dict(result.summary),
+                daily=dict(result.daily),
+                blocked_by_rule=dict(result.blocked_by_rule),
+                violations=int(result.violations),
+                departures=tuple(departures),
+                audit=_readable_audit(result.audit, portfolio)
+                if scenario.output.audit == "full"
+                else None,
+            )
+        )
+    return runs
+
+
+def _readable_audit(audit: dict[str, np.ndarray] | None, portfolio) -> dict | None:
+    """The engine's audit columns plus the account id and the action and outcome names."""
+    if audit is None:
+        return None
+    out = dict(audit)
+    out["account_id"] = portfolio.account_id[np.asarray(audit["account"], dtype=np.int64)]
+    out["action_name"] = np.asarray(TREATMENTS, dtype=object)[np.asarray(audit["action"], int)]
+    outcomes = np.asarray(("performed", *RULES), dtype=object)
+    out["outcome_name"] = outcomes[np.asarray(audit["outcome"], dtype=int)]
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# All replications
+# --------------------------------------------------------------------------------------------
+
+
+def run_scenario(
+    scenario: Scenario,
+    *,
+    seed: int | None = None,
+    replications: int | None = None,
+    workers: int = 1,
+    scheduler: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> ScenarioResults:
+    """Run ``scenario`` and return its tables.
+
+    Parameters
+    ----------
+    seed, replications
+        Override the scenario's values.
+    workers
+        Processes on this machine (1: run here, in this process).
+    scheduler
+        Address of a Dask distributed scheduler (``tcp://host:8786``); replications run on
+        its workers, which must be able to import waifang. Overrides ``workers``.
+    progress
+        Called with (replications done, replications) as replications finish.
+    """
+    seed = scenario.seed if seed is None else int(seed)
+    replications = scenario.replications if replications is None else int(replications)
+    if seed < 0:
+        raise InputError(f"--seed: must be >= 0 (got {seed})")
+    if replications < 1:
+        raise InputError(f"--replications: must be at least 1 (got {replications})")
+    if workers < 1:
+        raise InputError(f"--workers: must be at least 1 (got {workers})")
+    # Resolve every policy's rules before any work starts, so a bad override fails fast.
+    departures = {p.name: scenario.rules_for(i)[1] for i, p in enumerate(scenario.policies)}
+    started = datetime.now(timezone.utc)
+    reps = list(range(replications))
+    if scheduler:
+        batches = _run_dask(scenario, reps, seed, scheduler, progress)
+    elif workers > 1 and replications > 1:
+        batches = _run_pool(scenario, reps, seed, workers, progress)
+    else:
+        batches = []
+        for done, r in enumerate(reps, start=1):
+            batches.append(run_replication(scenario, r, seed))
+            if progress:
+                progress(done, replications)
+    runs = [run for batch in batches for run in batch]
+    return tabulate(
+        scenario,
+        runs,
+        seed=seed,
+        replications=replications,
+        workers=workers,
+        scheduler=scheduler,
+        departures=departures,
+        started=started,
+    )
+
+
+def _run_pool(scenario, reps, seed, workers, progress) -> list[list[PolicyRun]]:
+    # spawn, not fork: no inherited state (simpy, numpy threads) and the same on every OS.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(workers, len(reps)), mp_context=context) as pool:
+        futures = [pool.submit(run_replication, scenario, r, seed) for r in reps]
+        out = []
+        for done, future in enumerate(futures, start=1):  # in replication order
+            out.append(future.result())
+            if progress:
+                progress(done, len(reps))
+    return out
+
+
+def _run_dask(scenario, reps, seed, address, progress) -> list[list[PolicyRun]]:
+    try:
+        from dask.distributed import Client
+    except ImportError:
+        raise InputError(
+            "--scheduler: dask.distributed is not installed (pip install 'waifang[dask]')"
+        ) from None
+    try:
+        client = Client(address, timeout=DASK_CONNECT_TIMEOUT)
+    except (OSError, TimeoutError, ValueError) as err:
+        raise InputError(f"--scheduler: cannot connect to {address!r} ({err})") from None
+    try:
+        futures = client.map(
+            run_replication, [scenario] * len(reps), reps, [seed] * len(reps), pure=False
+        )
+        out = []
+        for done, future in enumerate(futures, start=1):
+            out.append(future.result())
+            if progress:
+                progress(done, len(reps))
+        return out
+    finally:
+        client.close()
+
+
+# --------------------------------------------------------------------------------------------
+# Tables
+# --------------------------------------------------------------------------------------------
+
+
+def tabulate(
+    scenario: Scenario,
+    runs: Iterable[PolicyRun],
+    *,
+    seed: int,
+    replications: int,
+    workers: int = 1,
+    scheduler: str | None = None,
+    departures: dict[str, tuple[str, ...]] | None = None,
+    started: datetime | None = None,
+) -> ScenarioResults:
+    """Turn the runs into the summary, comparison, daily and blocked-by-rule tables."""
+    order = {p.name: i for i, p in enumerate(scenario.policies)}
+    runs = sorted(runs, key=lambda run: (order[run.policy], run.replication))
+    summary_rows = []
+    for run in runs:
+        missing = [c for c in SUMMARY_COLUMNS if c not in run.summary]
+        if missing:
+            raise RuntimeError(f"the engine's summary lacks {missing} (policy {run.policy!r})")
+        extra = sorted(set(run.summary) - set(SUMMARY_COLUMNS))
+        row = {"policy": run.policy, "replication": run.replication}
+        row.update({c: run.summary[c] for c in (*SUMMARY_COLUMNS, *extra)})
+        summary_rows.append(row)
+    summary = pd.DataFrame(summary_rows)
+
+    daily_frames = []
+    for run in runs:
+        frame = pd.DataFrame({c: np.asarray(v) for c, v in run.daily.items()})
+        columns = [c for c in DAILY_COLUMNS if c in frame] + sorted(
+            set(frame.columns) - set(DAILY_COLUMNS)
+        )
+        frame = frame[columns]
+        frame.insert(0, "replication", run.replication)
+        frame.insert(0, "policy", run.policy)
+        daily_frames.append(frame)
+    daily = pd.concat(daily_frames, ignore_index=True) if daily_frames else pd.DataFrame()
+
+    blocked_rows = []
+    for policy in scenario.policies:
+        mine = [run for run in runs if run.policy == policy.name]
+        for rule in RULES:
+            total = sum(int(run.blocked_by_rule.get(rule, 0)) for run in mine)
+            blocked_rows.append(
+                {
+                    "policy": policy.name,
+                    "rule": rule,
+                    "blocked": total,
+                    "blocked_per_replication": total / max(len(mine), 1),
+                }
+            )
+    blocked = pd.DataFrame(blocked_rows)
+
+    audit = None
+    audit_frames = []
+    for run in runs:
+        if run.audit is not None:
+            frame = pd.DataFrame({c: np.asarray(v) for c, v in run.audit.items()})
+            frame.insert(0, "replication", run.replication)
+            frame.insert(0, "policy", run.policy)
+            audit_frames.append(frame)
+    if audit_frames:
+        audit = pd.concat(audit_frames, ignore_index=True)
+
+    if departures is None:
+        departures = {}
+        for run in runs:
+            departures.setdefault(run.policy, run.departures)
+    return ScenarioResults(
+        scenario=scenario,
+        seed=seed,
+        replications=replications,
+        workers=workers,
+        scheduler=scheduler,
+        summary=summary,
+        comparison=compare(summary, champion=scenario.champion),
+        daily=daily,
+        blocked_by_rule=blocked,
+        departures={p.name: tuple(departures.get(p.name, ())) for p in scenario.policies},
+        audit=audit,
+        started=started or datetime.now(timezone.utc),
+        finished=datetime.now(timezone.utc),
+    )
+
+
+def t_interval(values: np.ndarray, level: float = CONFIDENCE) -> tuple[float, float, float]:
+    """Mean and Student-t confidence interval of ``values`` (NaN bounds for fewer than 2).
+
+    >>> mean, low, high = t_interval(np.array([1.0, 2.0, 3.0]))
+    >>> mean, round(low, 3), round(high, 3)
+    (2.0, -0.484, 4.484)
+    """
+    values = np.asarray(values, dtype=np.float64)
+    n = values.size
+    mean = float(values.mean()) if n else math.nan
+    if n < 2:
+        return mean, math.nan, math.nan
+    half = float(stats.t.ppf(0.5 + level / 2, n - 1) * values.std(ddof=1) / math.sqrt(n))
+    return mean, mean - half, mean + half
+
+
+def compare(summary: pd.DataFrame, champion: str) -> pd.DataFrame:
+    """Per policy and metric: mean with its CI, and the paired difference vs ``champion``.
+
+    The difference is taken replication by replication (both ran on the same portfolio and
+    seed), so its interval is usually much narrower than the two means' intervals suggest.
+    """
+    metrics = [
+        c
+        for c in summary.columns
+        if c not in ("policy", "replication") and pd.api.types.is_numeric_dtype(summary[c])
+    ]
+    base = summary[summary["policy"] == champion].set_index("replication")
+    rows = []
+    for policy, group in summary.groupby("policy", sort=False):
+        group = group.set_index("replication")
+        paired = group.index.intersection(base.index)
+        for metric in metrics:
+            values = group[metric].to_numpy(dtype=np.float64)
+            mean, low, high = t_interval(values)
+            diff = (group.loc[paired, metric] - base.loc[paired, metric]).to_numpy(np.float64)
+            diff_mean, diff_low, diff_high = t_interval(diff)
+            rows.append(
+                {
+                    "policy": policy,
+                    "metric": metric,
+                    "n": int(values.size),
+                    "mean": mean,
+                    "std": float(np.std(values, ddof=1)) if values.size > 1 else math.nan,
+                    "ci_low": low,
+                    "ci_high": high,
+                    "champion": champion,
+                    "diff_vs_champion": diff_mean,
+                    "diff_ci_low": diff_low,
+                    "diff_ci_high": diff_high,
+                }
+            )
+    return pd.DataFrame(rows)

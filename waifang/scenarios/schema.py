@@ -1,0 +1,334 @@
+"""The scenario file: one validated, frozen description of a comparison of policies.
+
+A scenario is a TOML file; :func:`load_scenario` reads it and validates it here, in one place.
+Every table reuses the simulator's own specs (:mod:`waifang.sim.spec`, :mod:`waifang.sim.policy`,
+:mod:`waifang.sim.rules`), so a key means the same in a file, a notebook and the engine. Any
+problem becomes one :class:`~waifang.errors.InputError` line naming the file, the key path
+(list indices count from 0, as in ``policies[0]``) and the bad value.
+
+Examples
+--------
+>>> from waifang.scenarios.schema import load_scenario, BASELINE
+>>> scenario = load_scenario(BASELINE)
+>>> scenario.policies[0].name
+'ladder'
+"""
+
+from __future__ import annotations
+
+import difflib
+import sys
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, PrivateAttr, ValidationError, model_validator
+
+from waifang.errors import InputError
+from waifang.sim.policy import PolicySpec
+from waifang.sim.rules import PRESETS, ComplianceRules, resolve_rules
+from waifang.sim.spec import (
+    BehaviourSpec,
+    EconomicsSpec,
+    PortfolioSpec,
+    ResourcesSpec,
+    Spec,
+    TreatmentsSpec,
+    World,
+)
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+BASELINE = Path(__file__).with_name("baseline.toml")
+"""The scenario shipped with the package; the CLI accepts the word ``baseline`` for it."""
+
+Preset = Literal["cn", "us_reg_f", "us_ma", "uk_fca", "in_rbi"]
+assert set(typing.get_args(Preset)) == set(PRESETS), "keep Preset in step with rules.PRESETS"
+
+
+class ComplianceSpec(Spec):
+    """The jurisdiction's rules for every policy: a named preset plus overrides."""
+
+    preset: Preset = "cn"
+    """Named rule preset (DESIGN.md section 3): cn, us_reg_f, us_ma, uk_fca or in_rbi."""
+    overrides: dict[str, Any] = Field(default_factory=dict)
+    """Rules changed for every policy, e.g. ``{ max_attempts_per_day = 4 }``; each rule
+    loosened against the preset is reported as a departure."""
+
+
+class OutputSpec(Spec):
+    """What ``waifang run`` writes besides the summary and comparison tables."""
+
+    daily_format: Literal["csv", "parquet"] = "csv"
+    """Format of the per-day table: daily.csv or daily.parquet."""
+    audit: Literal["counts", "full"] = "counts"
+    """``counts``: blocked actions counted by rule; ``full``: also every action in audit.csv."""
+
+
+class Scenario(Spec):
+    """A portfolio, a world, compliance rules and the policies to compare on them."""
+
+    name: str = Field(min_length=1)
+    """Short name of the scenario, written to the manifest and report."""
+    description: str = ""
+    """What the scenario asks, for the report."""
+    seed: int = Field(default=20240601, ge=0)
+    """Root seed; replication r of every policy sees the same portfolio and borrower luck."""
+    replications: int = Field(default=10, ge=1, le=10_000)
+    """Independent replications per policy (confidence intervals need at least 2)."""
+    days: int = Field(default=180, ge=1, le=3650)
+    """Days simulated."""
+    charge_off_dpd: int = Field(default=180, ge=30, le=720)
+    """Accounts charge off when they reach this many days past due."""
+    portfolio: PortfolioSpec = PortfolioSpec()
+    """The accounts: generated from segments, or an account tape."""
+    behaviour: BehaviourSpec = BehaviourSpec()
+    """Borrower behaviour."""
+    treatments: TreatmentsSpec = TreatmentsSpec()
+    """Cost and effect of each treatment."""
+    resources: ResourcesSpec = ResourcesSpec()
+    """Call centre, field teams per region, courts and agencies."""
+    economics: EconomicsSpec = EconomicsSpec()
+    """Discounting and complaint costs."""
+    compliance: ComplianceSpec = ComplianceSpec()
+    """Rule preset and overrides shared by all policies."""
+    policies: tuple[PolicySpec, ...] = Field(min_length=1)
+    """Policies to compare; the first is the champion the others are measured against."""
+    output: OutputSpec = OutputSpec()
+    """Output options."""
+
+    _path: Path | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Scenario:
+        names = [p.name for p in self.policies]
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                raise _KeyError(f"policies[{i}].name", f"policy name repeated (got {name!r})")
+        seg_names = [s.name for s in self.portfolio.segments]
+        for i, name in enumerate(seg_names):
+            if name in seg_names[:i]:
+                raise _KeyError(
+                    f"portfolio.segments[{i}].name", f"segment name repeated (got {name!r})"
+                )
+        regions = {r.name for r in self.resources.regions}
+        for i, seg in enumerate(self.portfolio.segments):
+            for region in seg.region_weights or {}:
+                if region not in regions:
+                    raise _KeyError(
+                        f"portfolio.segments[{i}].region_weights",
+                        f"unknown region {region!r}; regions are {sorted(regions)}",
+                    )
+        if self.portfolio.tape is None:
+            for i, policy in enumerate(self.policies):
+                for j, rule in enumerate(policy.rules):
+                    for seg in rule.segments or ():
+                        if seg not in seg_names:
+                            raise _KeyError(
+                                f"policies[{i}].rules[{j}].segments",
+                                f"unknown segment {seg!r}; segments are {seg_names}",
+                            )
+        return self
+
+    # ---------------------------------------------------------------------------------------
+
+    @property
+    def path(self) -> Path | None:
+        """The file the scenario was loaded from (None if built in code)."""
+        return self._path
+
+    @property
+    def champion(self) -> str:
+        """Name of the first policy, the one every other is compared with."""
+        return self.policies[0].name
+
+    def world(self) -> World:
+        """The engine's view of everything but the portfolio, the policies and the rules."""
+        return World(
+            days=self.days,
+            charge_off_dpd=self.charge_off_dpd,
+            behaviour=self.behaviour,
+            treatments=self.treatments,
+            resources=self.resources,
+            economics=self.economics,
+        )
+
+    def region_names(self) -> tuple[str, ...]:
+        return tuple(r.name for r in self.resources.regions)
+
+    def tape_path(self) -> Path | None:
+        """The account tape, resolved against the scenario file's folder."""
+        if self.portfolio.tape is None:
+            return None
+        tape = Path(self.portfolio.tape)
+        if not tape.is_absolute() and self._path is not None:
+            tape = self._path.parent / tape
+        return tape
+
+    def rules_for(self, index: int) -> tuple[ComplianceRules, tuple[str, ...]]:
+        """Resolved rules of ``policies[index]`` and the rules loosened against the preset.
+
+        The policy's own ``compliance`` overrides apply on top of the scenario's overrides.
+        """
+        prefix = f"{self._path}: " if self._path is not None else ""
+        preset = self.compliance.preset
+        policy = self.policies[index]
+        # Check each layer on its own first, so an error names the key the user wrote.
+        _check_overrides(self.compliance.overrides, "compliance.overrides", prefix)
+        _check_overrides(policy.compliance or {}, f"policies[{index}].compliance", prefix)
+        merged = {**self.compliance.overrides, **(policy.compliance or {})}
+        return resolve_rules(preset, merged, where=f"policies[{index}].compliance")
+
+
+def _check_overrides(overrides: Mapping[str, Any], where: str, prefix: str) -> None:
+    known = sorted(ComplianceRules.model_fields)
+    for key, value in overrides.items():
+        if key not in ComplianceRules.model_fields:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"rules are {known}"
+            raise InputError(f"{prefix}{where}.{key}: unknown rule; {hint} (got {_short(value)})")
+    try:
+        ComplianceRules(**{**PRESETS["cn"].model_dump(), **overrides})
+    except ValidationError as err:
+        raise InputError(
+            prefix + where + "." + describe_validation_error(err, ComplianceRules)
+        ) from None
+
+
+class _KeyError(ValueError):
+    """A cross-field check that knows the key path it is about."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key}: {message}")
+        self.key = key
+        self.message = message
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------------------------
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read, validate and return the scenario at ``path``.
+
+    Raises
+    ------
+    InputError
+        One line naming the file, the key path and the bad value: a missing file, TOML syntax
+        (with line and column), an unknown key, a value out of bounds, an unknown action, rule,
+        preset, segment or region, a repeated policy name, a missing tape.
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such scenario file") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a folder, not a scenario file") from None
+    except OSError as err:
+        raise InputError(f"{path}: cannot read ({err.strerror})") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as err:
+        raise InputError(f"{path}: not UTF-8 text (byte {err.start})") from None
+    except tomllib.TOMLDecodeError as err:
+        raise InputError(f"{path}: TOML syntax error: {err}") from None
+    return scenario_from_dict(data, path)
+
+
+def scenario_from_dict(data: Mapping[str, Any], path: str | Path | None = None) -> Scenario:
+    """Validate a parsed scenario (as from TOML); ``path`` names it in errors and anchors
+    relative tape paths."""
+    where = f"{path}: " if path is not None else ""
+    try:
+        scenario = Scenario.model_validate(dict(data))
+    except ValidationError as err:
+        raise InputError(where + describe_validation_error(err, Scenario)) from None
+    if path is not None:
+        scenario._path = Path(path)
+    for i in range(len(scenario.policies)):
+        scenario.rules_for(i)
+    tape = scenario.tape_path()
+    if tape is not None and not tape.is_file():
+        raise InputError(f"{where}portfolio.tape: no such file (got {scenario.portfolio.tape!r})")
+    return scenario
+
+
+def describe_validation_error(err: ValidationError, model: type[BaseModel]) -> str:
+    """The first error of ``err`` as ``key.path[0].name: what is wrong (got value)``."""
+    errors = err.errors(include_url=False)
+    # A typo'd key also makes the intended key "missing": name the typo, the real cause.
+    first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+    loc = tuple(first["loc"])
+    key = format_key(loc)
+    ctx_error = (first.get("ctx") or {}).get("error")
+    if isinstance(ctx_error, _KeyError):
+        inner = ctx_error.key
+        return f"{key + '.' if key else ''}{inner}: {ctx_error.message}"
+    if first["type"] == "extra_forbidden":
+        parent = _model_at(model, loc[:-1])
+        known = sorted(parent.model_fields) if parent is not None else []
+        close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else f"; known keys are {known}"
+        return f"{key}: unknown key{hint} (got {_short(first['input'])})"
+    if first["type"] == "missing":
+        return f"{key}: required key is missing"
+    message = first["msg"]
+    if first["type"] == "value_error":
+        message = message.removeprefix("Value error, ")
+        return f"{key or '(top level)'}: {message}"
+    message = message[:1].lower() + message[1:]
+    return f"{key or '(top level)'}: {message} (got {_short(first['input'])})"
+
+
+def format_key(loc: tuple[Any, ...]) -> str:
+    """``('policies', 2, 'rules', 0, 'action')`` -> ``policies[2].rules[0].action``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The pydantic model class found by following ``loc`` from ``model`` (None if lost)."""
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):  # an item of a tuple, already unwrapped below
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None
+        field = current.model_fields.get(str(part))
+        if field is None:
+            return None
+        current = _unwrap(field.annotation)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _unwrap(annotation: Any) -> Any:
+    """The model inside ``X | None``, ``tuple[X, ...]`` or ``list[X]``."""
+    for _ in range(3):
+        origin = typing.get_origin(annotation)
+        if origin in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(annotation) if a is not type(None)]
+            annotation = args[0] if len(args) == 1 else annotation
+            if len(args) != 1:
+                return annotation
+        elif origin in (tuple, list):
+            annotation = typing.get_args(annotation)[0]
+        else:
+            break
+    return annotation
