@@ -31,8 +31,9 @@ What the reference omits or simplifies (so agreement is only expected where thes
   modelled, and neither are the calls/visits dropped for lack of capacity.
 - **The visit's effect happens at that account's own finish time**; the engine applies all of
   a region's visits of the day at the latest finish time of the region. This only changes the
-  order of same-day contacts on one account (promise and complaint draws), never whether one
-  happens.
+  order of same-day contacts on one account (promise and complaint draws). Whether a dispute
+  opened during the day calls the visit off is decided as in the engine: by whether it began
+  between the team's start and the visit's arrival.
 - **Income shocks are one Bernoulli draw per account and day**; the engine draws a binomial
   count and picks accounts with replacement (so its per-account chance is very slightly lower,
   by about ``p**2 / 2``).
@@ -121,6 +122,7 @@ class Account:
         "frozen",
         "hardship_until",
         "disputed_until",
+        "disputed_at",
         "last_visit",
         "visit_notice",
         "visits",
@@ -166,6 +168,7 @@ class Account:
         self.frozen = False
         self.hardship_until = NEVER
         self.disputed_until = NEVER
+        self.disputed_at = -math.inf  # clock time (day * 24 + hour) the dispute began
         self.last_visit = NEVER
         self.visit_notice = NEVER
         self.visits = 0
@@ -231,6 +234,8 @@ class NaiveModel:
                     continue
             elif a.status != DELINQUENT or not rule.dpd_min <= a.dpd <= rule.dpd_max:
                 continue
+            elif a.hardship_until >= day and not rule.during_hardship:
+                continue  # the ladder pauses while a hardship plan freezes dpd
             if rule.every_days > 1 and (a.dpd - rule.dpd_min) % rule.every_days != 0:
                 continue
             if rule.min_balance > 0 and a.balance < round(rule.min_balance * 100):
@@ -307,7 +312,7 @@ class NaiveModel:
 
     # ------------------------------------------------------------------ contacts
     def touch(
-        self, a: Account, lift: float, promise_p: float, complaint_p: float, day: int
+        self, a: Account, lift: float, promise_p: float, complaint_p: float, day: int, hour: float
     ) -> None:
         """A contact that reached the borrower: lift, maybe a promise, maybe a complaint."""
         b, u = self.b, self.u_contact
@@ -324,6 +329,7 @@ class NaiveModel:
                 a.complaints += 1
                 if u() < b.dispute_share:
                     a.disputed_until = day + b.dispute_days
+                    a.disputed_at = day * 24.0 + hour
 
     def contact(self, a: Account, action: str, hour: float, day: int) -> None:
         """One SMS, IVR or call attempt at ``hour`` on a delinquent account."""
@@ -340,9 +346,20 @@ class NaiveModel:
                 if action == "call":
                     a.last_conversation = day
         if connected:
-            self.touch(a, spec.lift, spec.promise_probability, spec.complaint_probability, day)
+            self.touch(
+                a, spec.lift, spec.promise_probability, spec.complaint_probability, day, hour
+            )
 
-    def visit(self, a: Account, day: int) -> None:
+    def visit(self, a: Account, day: int, trip: tuple[float, float, float, float]) -> None:
+        """The visit of ``trip`` (team start, arrival, finish, end of the teams' day)."""
+        start, arrive, _, end = trip
+        # A complaint earlier today (a call) may have opened a dispute after the team set out
+        # and before it arrived: the visit is called off.
+        if self.rules.no_visit_disputed and (
+            day * 24.0 + start <= a.disputed_at <= day * 24.0 + arrive
+        ):
+            self.blocked["visit_disputed"] += 1
+            return
         v = self.t.visit
         self.actions["visit"] += 1
         a.visits += 1
@@ -350,10 +367,12 @@ class NaiveModel:
         found = v.found_verified if a.address_verified else v.found_unverified
         if self.u_contact() < found:
             a.revealed = True
-            self.touch(a, v.lift, v.promise_probability, v.complaint_probability, day)
+            # The engine stamps a visit's complaint at the end of the teams' day.
+            self.touch(a, v.lift, v.promise_probability, v.complaint_probability, day, end)
 
-    def plan_visit(self, a: Account, day: int) -> float | None:
-        """At the region's start hour: the hour the visit finishes, or None if not today."""
+    def plan_visit(self, a: Account, day: int) -> tuple[float, float, float, float] | None:
+        """At the region's start hour: the trip (start, arrival, finish, end of the teams'
+        day) of a visit that fits today and passes the rules, or None."""
         res = self.world.resources
         if a.status != DELINQUENT:
             a.visit_queued_since = None
@@ -378,7 +397,7 @@ class NaiveModel:
         if refused is not None:
             self.blocked[refused] += 1
             return None
-        return finish
+        return (start, finish - stay, finish, end)
 
     # ------------------------------------------------------------------ money
     def collect(self, a: Account, amount: int, day: int, collected_by_day: list[int]) -> None:
@@ -500,10 +519,10 @@ class NaiveModel:
                 price = int(round(a.balance * self.t.sale_price))
                 self.collect(a, price, day, collected_by_day)
                 self.write_off_rest(a)
-        finish = None
+        trip = None
         if a.visit_queued_since is not None:
-            finish = self.plan_visit(a, day)
-        if not (sms or ivr or calls or legal or agency or finish is not None or a.in_legal):
+            trip = self.plan_visit(a, day)
+        if not (sms or ivr or calls or legal or agency or trip is not None or a.in_legal):
             return
         # The day's events in the engine's order: (hour, tie-break, what). At the same hour
         # the engine runs what was scheduled first: SMS, IVR and the first call hour are
@@ -522,12 +541,12 @@ class NaiveModel:
             events.append((9.0, 3, "legal"))
         if agency:
             events.append((9.0, 4, "agency"))
-        if finish is not None:
-            events.append((finish, 5, "visit"))
+        if trip is not None:
+            events.append((trip[2], 5, "visit"))
         events.sort(key=lambda e: (e[0], e[1]))
         for hour, _, what in events:
             if what == "visit":
-                self.visit(a, day)
+                self.visit(a, day, trip)
             elif what == "legal":
                 self.court(a, day, legal, collected_by_day)
             elif what == "agency":
@@ -563,7 +582,7 @@ class NaiveModel:
         if file and a.status in (DELINQUENT, CHARGED_OFF):
             self.actions["legal"] += 1
             a.in_legal = True
-            self.touch(a, legal.filing_lift, 0.0, 0.0, day)
+            self.touch(a, legal.filing_lift, 0.0, 0.0, day, 9.0)
             delay = self.rng_legal.gamma(4.0, self.world.resources.court_delay_days / 4.0)
             a.judgement_day = day + max(1, int(round(delay)))
 

@@ -374,7 +374,7 @@ def test_naive_reference_conserves_money_and_counts_accounts(portfolio):
 @pytest.mark.xfail(
     strict=True,
     reason="engine bug (waifang/sim/behaviour.py, Borrowers.end_of_day): the re-default draw "
-    "reuses the payment uniform on every account at dpd 0 *after* today's payments, so an "
+    "reuses the payment uniform on every current account *after* today's payments, so an "
     "account that cures today re-defaults the same evening whenever u < redefault_daily; "
     "with a payment hazard below redefault_daily every cure is undone at once. The reference "
     "lets only accounts current before today's behaviour re-default. Fix proposed in the "
