@@ -140,6 +140,7 @@ class Account:
         "connected_today",
         "last_conversation",
         "week",
+        "delinquent_days",
     )
 
     def __init__(self, portfolio_row: dict, index: int, charge_off_dpd: int) -> None:
@@ -186,6 +187,7 @@ class Account:
         self.connected_today = 0
         self.last_conversation = NEVER
         self.week = [0] * 7
+        self.delinquent_days = 0  # days that began with the account delinquent
 
 
 class NaiveModel:
@@ -649,7 +651,8 @@ def simulate_naive(
 
     Returns a dict with per-account lists ``collected_cents``, ``opening_cents``, ``status``
     (names as in :data:`waifang.sim.state.STATUS_NAMES`), ``cured_ever``, ``charged_off_ever``;
-    ``daily`` with one list per key of :data:`DAILY_KEYS` (counts at the end of each day, like
+    ``delinquent_days`` (days that began with the account delinquent); ``daily`` with one list
+    per key of :data:`DAILY_KEYS` (counts at the end of each day, like
     the engine's ``RunResult.daily``) and ``collected`` per day in currency; rates
     ``cure_rate``, ``chargeoff_rate``, ``recovery_rate``; counts of ``actions`` performed and
     ``blocked`` by rule. ``model`` builds the :class:`NaiveModel` (tests substitute a
@@ -694,6 +697,8 @@ def simulate_naive(
 
     def account_process(a: Account):
         for day in range(days):
+            if a.status == DELINQUENT:
+                a.delinquent_days += 1
             naive.day(a, day, collected_by_day)
             if a.status == CLOSED and not a.in_legal:
                 closed_from[day] += 1  # nothing can happen to it any more
@@ -724,6 +729,7 @@ def simulate_naive(
         "cured_ever": [a.cured_ever for a in accounts],
         "charged_off_ever": [a.charged_off_ever for a in accounts],
         "visits": [a.visits for a in accounts],
+        "delinquent_days": [a.delinquent_days for a in accounts],
         "daily": daily,
         "cure_rate": sum(a.cured_ever for a in accounts) / n if n else 0.0,
         "chargeoff_rate": sum(a.charged_off_ever for a in accounts) / n if n else 0.0,

@@ -4,6 +4,9 @@ Both models run the same portfolio (same accounts, same latent traits) with thei
 numbers, so each account gives a *pair* of independent outcomes that, if the two models are the
 same model, are identically distributed. The tests use that pairing:
 
+- days each account began delinquent (recorded from the engine by a policy wrapper, since the
+  policy sees the state every morning), the most sensitive to how fast accounts pay: the
+  sign-flip test below on the per-account differences;
 - cure and charge-off (did it ever happen to this account): McNemar's test. Among accounts
   where the two runs disagree, each direction has probability exactly 1/2 under the null,
   whatever the account's own probability, so z = (b - c) / sqrt(b + c) is standard normal
@@ -19,8 +22,11 @@ same model, are identically distributed. The tests use that pairing:
   less than multinomial ones).
 
 All statistics are compared with thresholds from one family-wise level ALPHA, Bonferroni-
-split over the checks of a comparison; nothing is tuned to the observed values. A perturbed
-reference (base hazard doubled) must be rejected, which shows the checks can fail.
+split over the checks of a comparison; nothing is tuned to the observed values. Perturbed
+references (base hazard doubled, and 1.5 times) must be rejected, which shows the checks can
+fail. At this size a 1.5x hazard is found with a wide margin (z about 9-11 on delinquent days
+against a threshold of 3.2); 1.25x is at the edge (one trial: z = 3.4) and 1.1x is not found.
+Smaller or rarer discrepancies need a world built to show them (as in the last test).
 
 The world keeps shared capacity from binding (many agents, teams, court and agency places),
 because the reference treats capacity as unlimited (see ``benchmarks/naive_reference.py``).
@@ -52,7 +58,7 @@ from waifang.sim.spec import (  # noqa: E402
     ResourcesSpec,
     Shift,
 )
-from waifang.sim.state import STATUS_NAMES  # noqa: E402
+from waifang.sim.state import DELINQUENT, STATUS_NAMES  # noqa: E402
 
 ALPHA = 0.01
 """Family-wise false-alarm level of one engine-versus-reference comparison."""
@@ -118,20 +124,32 @@ class Outcomes:
     cured: np.ndarray  # bool
     charged_off: np.ndarray  # bool
     status: np.ndarray  # str
+    delinquent_days: np.ndarray  # int: days that began with the account delinquent
     daily: dict[str, np.ndarray]
+
+
+class DelinquencyWatch:
+    """Wraps a policy to count, each morning, the days each account starts delinquent.
+
+    The engine keeps no per-account history; the policy sees the state every morning, so a
+    wrapper can record it without touching the engine.
+    """
+
+    def __init__(self, policy, n: int) -> None:
+        self.policy = policy
+        self.days = np.zeros(n, np.int32)
+
+    def __call__(self, view, day: int):
+        self.days += view.status == DELINQUENT
+        return self.policy(view, day)
 
 
 def engine_outcomes(
     world: World, portfolio, seed: int, ladder: PolicySpec = LADDER, preset: str = "cn"
 ) -> tuple[Outcomes, dict]:
     rules, _ = resolve_rules(preset)
-    result = simulate(
-        world,
-        portfolio,
-        LadderPolicy(ladder, portfolio.segment_names),
-        rules,
-        seed=np.random.SeedSequence(seed),
-    )
+    watch = DelinquencyWatch(LadderPolicy(ladder, portfolio.segment_names), len(portfolio))
+    result = simulate(world, portfolio, watch, rules, seed=np.random.SeedSequence(seed))
     state, borrowers = result.extra["state"], result.extra["borrowers"]
     out = Outcomes(
         collected=state.collected_cents.copy(),
@@ -139,6 +157,7 @@ def engine_outcomes(
         cured=borrowers.cured_ever.copy(),
         charged_off=borrowers.charged_off_ever.copy(),
         status=np.asarray(STATUS_NAMES)[state.status],
+        delinquent_days=watch.days.copy(),
         daily={k: np.asarray(result.daily[k]) for k in DAILY_KEYS},
     )
     return out, result.summary
@@ -162,6 +181,7 @@ def naive_outcomes(
         cured=np.asarray(res["cured_ever"], bool),
         charged_off=np.asarray(res["charged_off_ever"], bool),
         status=np.asarray(res["status"]),
+        delinquent_days=np.asarray(res["delinquent_days"], np.int32),
         daily={k: np.asarray(res["daily"][k]) for k in DAILY_KEYS},
     )
 
@@ -211,7 +231,7 @@ def compare(
     alpha: float = ALPHA,
 ) -> list[Check]:
     """Every check of one comparison, each at level alpha / (number of checks)."""
-    m = 4 + len(occupancy_days)
+    m = 5 + len(occupancy_days)
     level = alpha / m
     z_crit = float(stats.norm.ppf(1.0 - level / 2.0))
     n_a, n_b = a.collected.size, b.collected.size
@@ -236,6 +256,14 @@ def compare(
             f"{b.collected.sum() / b.opening.sum():.4f}",
         ),
     ]
+    checks.append(
+        Check(
+            "delinquent_days",
+            abs(sign_flip_z(a.delinquent_days, b.delinquent_days)),
+            z_crit,
+            f"{a.delinquent_days.mean():.3f} vs {b.delinquent_days.mean():.3f} days per account",
+        )
+    )
     # Kolmogorov-Smirnov: the asymptotic critical value of D at this level.
     d_stat = float(stats.ks_2samp(a.collected, b.collected).statistic)
     d_crit = float(stats.kstwobign.ppf(1.0 - level) * np.sqrt((n_a + n_b) / (n_a * n_b)))
@@ -314,15 +342,21 @@ def test_engine_agrees_with_naive_reference_under_other_rules(preset, portfolio)
     assert not [c.name for c in checks if c.rejects], report(checks)
 
 
-class DoubledHazard(NaiveModel):
-    """The reference with every bucket's base hazard doubled: a different model."""
+class ScaledHazard(NaiveModel):
+    """The reference with every bucket's base hazard multiplied by ``factor``: another model."""
+
+    factor = 2.0
 
     def __init__(self, world, *args, **kwargs):
-        doubled = tuple(min(1.0, 2.0 * h) for h in world.behaviour.base_hazard)
+        scaled = tuple(min(1.0, self.factor * h) for h in world.behaviour.base_hazard)
         world = world.model_copy(
-            update={"behaviour": world.behaviour.model_copy(update={"base_hazard": doubled})}
+            update={"behaviour": world.behaviour.model_copy(update={"base_hazard": scaled})}
         )
         super().__init__(world, *args, **kwargs)
+
+
+class HalfAgainHazard(ScaledHazard):
+    factor = 1.5
 
 
 def test_doubled_base_hazard_is_detected(portfolio):
@@ -331,14 +365,23 @@ def test_doubled_base_hazard_is_detected(portfolio):
     world = generous_world(days=days)
     sub = portfolio.subset(np.arange(n))
     engine, _ = engine_outcomes(world, sub, seed=303)
-    perturbed = naive_outcomes(world, sub, seed=404, model=DoubledHazard)
+    perturbed = naive_outcomes(world, sub, seed=404, model=ScaledHazard)
     checks = compare(engine, perturbed, occupancy_days=(29, 59, 119))
     print(report(checks))
     by_name = {c.name: c for c in checks}
-    # Paying twice as often mostly makes accounts cure sooner (recovery moves little, as
-    # arrears are a share of the balance): the cure rate and the buckets must see it.
+    # Paying twice as often makes accounts cure sooner (recovery moves little, as arrears
+    # are a share of the balance): time spent delinquent, the cure rate and the buckets see it.
+    assert by_name["delinquent_days"].rejects, report(checks)
     assert by_name["cure_rate"].rejects, report(checks)
     assert by_name["occupancy_day_29"].rejects, report(checks)
+
+
+def test_half_again_base_hazard_is_detected(engine_run, portfolio):
+    # The agreement run's engine side against a reference paying 1.5 times as often.
+    perturbed = naive_outcomes(generous_world(), portfolio, seed=707, model=HalfAgainHazard)
+    checks = compare(engine_run[0], perturbed)
+    print(report(checks))
+    assert {c.name: c for c in checks}["delinquent_days"].rejects, report(checks)
 
 
 def test_naive_reference_same_seed_same_result(portfolio):
