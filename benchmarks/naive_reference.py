@@ -289,6 +289,10 @@ class NaiveModel:
     ) -> str | None:
         """The first rule refusing a visit (hours unknown at request time), or None."""
         r = self.rules
+        if r.first_visit_notice_days and a.visit_notice == NEVER and a.visits == 0:
+            # The notice goes out when a first visit is asked for, even if another rule
+            # refuses this request (so the notice period can run while dpd catches up).
+            a.visit_notice = day
         if hours is not None and not (
             hours[0] >= r.visit_start_hour and hours[1] <= r.visit_end_hour
         ):
@@ -305,11 +309,12 @@ class NaiveModel:
             return "visit_hardship"
         if collectors < r.min_collectors_per_visit:
             return "visit_collectors"
-        if r.first_visit_notice_days:
-            if a.visit_notice == NEVER and a.visits == 0:
-                a.visit_notice = day  # the notice goes out when a first visit is asked for
-            if a.visits == 0 and day - a.visit_notice < r.first_visit_notice_days:
-                return "visit_notice"
+        if (
+            r.first_visit_notice_days
+            and a.visits == 0
+            and day - a.visit_notice < r.first_visit_notice_days
+        ):
+            return "visit_notice"
         return None
 
     # ------------------------------------------------------------------ contacts
