@@ -4,12 +4,12 @@ and the same tables whatever executes the replications (1 worker, a process pool
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import fake_engine
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import DATA
 from scipy import stats
 
 from waifang.errors import InputError
@@ -18,6 +18,8 @@ from waifang.scenarios.runner import compare, run_scenario, t_interval
 from waifang.scenarios.schema import load_scenario
 from waifang.sim.results import DAILY_COLUMNS, SUMMARY_COLUMNS
 from waifang.sim.rules import RULES
+
+DATA = Path(__file__).parent / "data"
 
 
 def test_t_interval_matches_the_textbook_formula():

@@ -115,10 +115,13 @@ def test_checker_finds_a_planted_breach():
     log = {k: v.copy() for k, v in result.audit.items()}
     calls = np.flatnonzero((log["outcome"] == 0) & (log["action"] == ACTION_CODE["call"]))
     log["hour"][calls[0]] = 23.0
-    assert any("contact at hour" in p for p in check_audit(log, rules, portfolio))
+    log["until"][calls[0]] = 24.0
+    assert [(b.rule, b.count) for b in check_audit(log, rules, portfolio)] == [
+        ("contact_hours", 1)
+    ]
     visit = np.flatnonzero((log["outcome"] == 0) & (log["action"] == ACTION_CODE["visit"]))
-    log["dpd"][visit[0]] = 10
-    assert any("dpd" in p for p in check_audit(log, rules, portfolio))
+    log["dpd"][visit[:2]] = 10
+    assert ("visit_min_dpd", 2) in [(b.rule, b.count) for b in check_audit(log, rules, portfolio)]
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])

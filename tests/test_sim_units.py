@@ -13,10 +13,13 @@ from waifang.sim.engine import simulate
 from waifang.sim.rng import replication_seeds, stream
 from waifang.sim.spec import (
     BUCKETS,
+    AgencySpec,
+    BehaviourSpec,
     CallCentreSpec,
     RegionSpec,
     ResourcesSpec,
     Shift,
+    TreatmentsSpec,
     daily_hazard_from_roll_rate,
 )
 from waifang.sim.state import AccountState, LenderView
@@ -152,8 +155,13 @@ def test_field_team_starts_only_visits_it_can_finish_in_allowed_hours():
 
 
 def test_court_and_agency_capacity_make_requests_wait():
+    # Nobody can pay, so no case is withdrawn and no placement ends early: exactly the
+    # capacity is in use, and the rest waits.
     world = World(
-        days=20, resources=ResourcesSpec(legal_capacity=3, court_delay_days=200, agency_capacity=5)
+        days=20,
+        behaviour=BehaviourSpec(base_hazard=(0.0,) * 6, chargeoff_recovery_daily=0.0),
+        treatments=TreatmentsSpec(agency=AgencySpec(daily_hazard=0.0)),
+        resources=ResourcesSpec(legal_capacity=3, court_delay_days=200, agency_capacity=5),
     )
     p = flat_portfolio(50, dpd=150)
     spec = PolicySpec(

@@ -1,9 +1,198 @@
-"""Sub-commands registered on the ``waifang`` parser (placeholder until implemented)."""
+"""The ``waifang optimise`` and ``waifang frontier`` sub-commands: load, solve, save.
+
+A thin shell over :mod:`waifang.optimise`; notebooks call the same functions
+(:func:`~waifang.optimise.io.load_problem`, :func:`~waifang.optimise.solve.solve`,
+:func:`~waifang.optimise.explain.explain`, :func:`~waifang.optimise.frontier.budget_frontier`).
+"""
 
 from __future__ import annotations
 
 import argparse
+import math
+
+import numpy as np
+
+from waifang.errors import InfeasibleError, InputError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this module's sub-commands to the ``waifang`` parser."""
+    opt = sub.add_parser(
+        "optimise",
+        help="choose which accounts get which costly treatment under budget and capacity",
+        description="Maximise total (value - cost) with at most one option per account, "
+        "total cost <= budget and every (region, option) capacity respected.",
+    )
+    _problem_arguments(opt)
+    opt.add_argument("--budget", required=True, help="total cost allowed")
+    opt.add_argument("--out", required=True, help="PLAN.csv (PLAN.json is written beside it)")
+    opt.add_argument("--reasons", help="also write every candidate's decision and reason here")
+    opt.set_defaults(handler=run_optimise)
+
+    fr = sub.add_parser(
+        "frontier",
+        help="net value against budget (and field capacity), with marginal values",
+        description="Solve over a range of budgets and capacity levels; write CSV and PNG.",
+    )
+    _problem_arguments(fr)
+    fr.add_argument(
+        "--budgets",
+        required=True,
+        help="START:STOP:N (N evenly spaced budgets) or a comma-separated list",
+    )
+    fr.add_argument(
+        "--capacity-scales",
+        default="1",
+        help="comma-separated multipliers of the option's capacity (default 1)",
+    )
+    fr.add_argument("--option", default="visit", help="option whose capacity is scaled")
+    fr.add_argument("--out", required=True, help="FRONTIER.csv (FRONTIER.png beside it)")
+    fr.set_defaults(handler=run_frontier)
+
+
+def _problem_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--candidates",
+        required=True,
+        help="C.csv: account_id, option, region, value, cost[, hours][, segment]",
+    )
+    p.add_argument("--capacity", help="K.csv: region, option, limit[, hours_limit]")
+    p.add_argument(
+        "--quotas", help="Q.csv: segment, option[, min_count, max_count, min_share, max_share]"
+    )
+    p.add_argument("--exclusions", help="X.csv: account_id[, option] or option")
+    p.add_argument("--gap", default="1e-4", help="relative gap target (default 1e-4)")
+    p.add_argument("--time-limit", default=None, help="seconds per solve")
+    p.add_argument("--solver", default="highs", help="highs (default), cbc, or a pulp solver")
+    p.add_argument("--backend", default="auto", choices=["auto", "pulp", "decompose"])
+
+
+def run_optimise(args: argparse.Namespace) -> int:
+    from waifang.optimise.explain import explain, reasons_frame
+    from waifang.optimise.io import atomic_write, load_problem, write_plan
+    from waifang.optimise.problem import quota_label
+    from waifang.optimise.result import Status
+    from waifang.optimise.solve import solve
+
+    problem = _load(args, _budget(args.budget), load_problem)
+    result = solve(
+        problem,
+        backend=args.backend,
+        solver=args.solver,
+        gap=_gap(args.gap),
+        time_limit=_time_limit(args.time_limit),
+    )
+    if result.status is Status.INFEASIBLE:
+        minimums = [
+            f"{quota_label(i, q, args.quotas)} min_count {q.min_count:g}"
+            if q.min_count is not None
+            else f"{quota_label(i, q, args.quotas)} min_share {q.min_share:g}"
+            for i, q in enumerate(problem.quotas)
+            if q.min_count is not None or q.min_share is not None
+        ]
+        raise InfeasibleError(
+            "no plan satisfies the constraints: "
+            + (
+                "; ".join(minimums) + " cannot all be met within the budget and capacities"
+                if minimums
+                else result.message
+            )
+        )
+    if not result.status.has_plan:
+        raise InputError(f"the solver found no plan ({result.status.value}): {result.message}")
+    json_path = write_plan(args.out, problem, result, explain(problem, result, result.chosen))
+    if args.reasons:
+        table = reasons_frame(problem, result)
+        atomic_write(args.reasons, lambda tmp: table.to_csv(tmp, index=False))
+    print(
+        f"{result.status.value}: {len(result.chosen)} of {problem.n_candidates} candidates "
+        f"chosen, net value {result.objective:,.2f}, bound {result.bound:,.2f}, "
+        f"gap {result.gap:.2e}, {result.solver} in {result.seconds:.2f}s -> {args.out}, "
+        f"{json_path}"
+    )
+    return 0
+
+
+def run_frontier(args: argparse.Namespace) -> int:
+    from waifang.optimise.frontier import budget_frontier, save_frontier
+    from waifang.optimise.io import load_problem
+
+    budgets = _budget_list(args.budgets)
+    problem = _load(args, max(budgets), load_problem)
+    table = budget_frontier(
+        problem,
+        budgets,
+        capacity_scales=_float_list(args.capacity_scales),
+        option=args.option,
+        gap=_gap(args.gap),
+        backend=args.backend,
+        solver=args.solver,
+        time_limit=_time_limit(args.time_limit),
+    )
+    csv_path, png_path = save_frontier(table, args.out)
+    print(f"{len(table)} frontier points -> {csv_path}, {png_path}")
+    return 0
+
+
+def _load(args, budget, load_problem):
+    return load_problem(
+        args.candidates, args.capacity, budget, quotas=args.quotas, exclusions=args.exclusions
+    )
+
+
+# Parsed in the handlers, not as argparse types: argparse would turn an InputError into a
+# usage error (exit 2); the contract is one line naming the value and exit 1.
+def _number(text: str, what: str) -> float:
+    try:
+        x = float(text)
+    except ValueError:
+        raise InputError(f"{what} must be a number, got {text!r}") from None
+    if not math.isfinite(x):
+        raise InputError(f"{what} must be finite, got {text!r}")
+    return x
+
+
+def _budget(text: str) -> float:
+    x = _number(text, "--budget")
+    if x < 0:
+        raise InputError(f"--budget must be non-negative, got {text}")
+    return x
+
+
+def _gap(text: str) -> float:
+    x = _number(text, "--gap")
+    if not 0 <= x < 1:
+        raise InputError(f"--gap must lie in [0, 1), got {text}")
+    return x
+
+
+def _time_limit(text: str | None) -> float | None:
+    if text is None:
+        return None
+    x = _number(text, "--time-limit")
+    if x <= 0:
+        raise InputError(f"--time-limit must be positive, got {text}")
+    return x
+
+
+def _float_list(text: str) -> list[float]:
+    values = [_number(t, "--capacity-scales") for t in text.split(",") if t.strip()]
+    if not values or min(values) < 0:
+        raise InputError(f"--capacity-scales needs non-negative numbers, got {text!r}")
+    return values
+
+
+def _budget_list(text: str) -> list[float]:
+    if ":" in text:
+        parts = text.split(":")
+        if len(parts) != 3:
+            raise InputError(f"--budgets START:STOP:N, got {text!r}")
+        start, stop = _budget(parts[0]), _budget(parts[1])
+        n = _number(parts[2], "--budgets N")
+        if n < 1 or n != int(n):
+            raise InputError(f"--budgets N must be a positive whole number, got {parts[2]!r}")
+        return [float(b) for b in np.linspace(start, stop, int(n))]
+    values = [_budget(t) for t in text.split(",") if t.strip()]
+    if not values:
+        raise InputError("--budgets is empty")
+    return values

@@ -20,7 +20,7 @@ from collections import defaultdict
 import numpy as np
 
 from waifang.sim.economics import Ledger
-from waifang.sim.rng import stream
+from waifang.sim.rng import keyed_uniform, stream, stream_key
 from waifang.sim.spec import ContactSpec, World
 from waifang.sim.state import CHARGED_OFF, CLOSED, CURRENT, DELINQUENT, AccountState, Portfolio
 
@@ -47,9 +47,11 @@ class Borrowers:
         self.charged_off_index = np.int16(c + 1)
         self.closed_index = np.int16(c + 2)
         self.rng_pay = stream(seed, "payments")
-        self.rng_amount = stream(seed, "amounts")
+        # Payment amounts and kept promises are drawn per (account, day), not from a sequence,
+        # so that they do not depend on which other accounts pay that day.
+        self.key_amount = stream_key(seed, "amounts")
+        self.key_promise = stream_key(seed, "promises")
         self.rng_contact = stream(seed, "contacts")
-        self.rng_promise = stream(seed, "promises")
         self.rng_shock = stream(seed, "shocks")
         self.decay = np.float32(0.5 ** (1.0 / self.b.contact_half_life_days))
         n = state.n
@@ -65,6 +67,7 @@ class Borrowers:
         self.placed = np.zeros(n, bool)
         self.placed_count = 0
         self.cured_ever = np.zeros(n, bool)
+        self.cure_day = np.full(n, -10_000, np.int16)
         self.charged_off_ever = np.zeros(n, bool)
         self.redefaults = 0
         self.complaints = 0
@@ -131,8 +134,12 @@ class Borrowers:
                 self.complaints += complaints
                 self.ledger.complaints(complaints)
                 disputed = who[self.rng_contact.random(who.size) < b.dispute_share]
-                s.disputed_until[disputed] = day + b.dispute_days
-                s.disputed_at[disputed] = day * 24.0 + hour
+                # A dispute already running keeps its start; a new one starts now.
+                new = disputed[s.disputed_until[disputed] < day]
+                s.disputed_at[new] = day * 24.0 + hour
+                s.disputed_until[disputed] = np.maximum(
+                    s.disputed_until[disputed], day + b.dispute_days
+                )
         return complaints
 
     def visited(self, idx: np.ndarray, day: int, hour: float) -> np.ndarray:
@@ -159,7 +166,7 @@ class Borrowers:
     def start_hardship(self, idx: np.ndarray, day: int) -> np.ndarray:
         s = self.state
         new = idx[s.hardship_until[idx] < day]
-        end = day + self.t.hardship_days
+        end = day + self.t.hardship_days - 1  # the plan covers day .. end: hardship_days days
         s.hardship_until[new] = end
         self.advancing[new] = False
         self.hardship_ends[end].append(new)
@@ -169,32 +176,41 @@ class Borrowers:
     def place(self, idx: np.ndarray, day: int, days: int) -> None:
         self.placed[idx] = True
         self.placed_count += idx.size
-        self.state.placed_until[idx] = day + days
-        self.placement_ends[day + days].append(idx)
+        end = day + days - 1  # placed on day .. end: ``days`` days
+        self.state.placed_until[idx] = end
+        self.placement_ends[end].append(idx)
+
+    def _release(self, idx: np.ndarray) -> None:
+        """Agency placements end early when the account cures or closes (frees the slot)."""
+        idx = idx[self.placed[idx]]
+        if idx.size:
+            self.placed[idx] = False
+            self.placed_count -= idx.size
+            self.state.placed_until[idx] = -10_000
 
     def serve_legal(self, idx: np.ndarray, day: int, hour: float) -> None:
         self.state.in_legal[idx] = True
         self._touch(idx, self.t.legal.filing_lift, 0.0, 0.0, day, hour)
 
     # ---------------------------------------------------------------- money
-    def collect(self, idx: np.ndarray, amount_cents: np.ndarray, day: int) -> None:
-        """Record payments; fees of agencies/lawyers on these accounts are costs."""
+    def collect(
+        self, idx: np.ndarray, amount_cents: np.ndarray, day: int, source: str = "borrower"
+    ) -> None:
+        """Record payments from ``source``: the borrower (the agency takes its share while the
+        account is placed), a court ``judgement`` (the lawyers take theirs) or a debt ``sale``
+        (no fee)."""
         s = self.state
         amount_cents = np.minimum(amount_cents, s.balance_cents[idx])
         s.balance_cents[idx] -= amount_cents
         s.collected_cents[idx] += amount_cents
         self.ledger.collect(day, amount_cents)
-        placed = self.placed[idx]
-        if placed.any():
-            self.ledger.spend(
-                "agency",
-                float((amount_cents[placed] * self.t.agency.contingency_share).sum()) / 100.0,
-            )
-        legal = s.in_legal[idx] & ~placed
-        if legal.any():
-            self.ledger.spend(
-                "legal", float((amount_cents[legal] * self.t.legal.share).sum()) / 100.0
-            )
+        if source == "borrower" and self.placed_count:
+            placed = self.placed[idx]
+            if placed.any():
+                share = self.t.agency.contingency_share
+                self.ledger.spend("agency", float((amount_cents[placed] * share).sum()) / 100.0)
+        elif source == "judgement":
+            self.ledger.spend("legal", float((amount_cents * self.t.legal.share).sum()) / 100.0)
         paid_off = idx[s.balance_cents[idx] == 0]
         self._close(paid_off)
 
@@ -208,18 +224,21 @@ class Borrowers:
 
     def _close(self, idx: np.ndarray) -> None:
         s = self.state
+        self._release(idx)
         s.status[idx] = CLOSED
         s.dpd[idx] = self.closed_index
         s.promise_due[idx] = -10_000
         self.advancing[idx] = False
 
-    def _cure(self, idx: np.ndarray) -> None:
+    def _cure(self, idx: np.ndarray, day: int) -> None:
         s = self.state
         idx = idx[s.status[idx] == DELINQUENT]
         s.status[idx] = CURRENT
         s.dpd[idx] = 0
+        self.cure_day[idx] = day
         s.promise_due[idx] = -10_000
         self.advancing[idx] = False
+        self._release(idx)
         unfreeze = idx[s.frozen[idx]]
         s.frozen[unfreeze] = False
         self.refresh(unfreeze)
@@ -238,7 +257,10 @@ class Borrowers:
         ability = s.ability[idx]
         arrears = self.arrears_cents(idx)
         balance = s.balance_cents[idx]
-        u = self.rng_amount.random((2, idx.size))
+        u = (
+            keyed_uniform(self.key_amount, idx, day, 0),
+            keyed_uniform(self.key_amount, idx, day, 1),
+        )
         settles = (s.dpd[idx] >= b.settlement_min_dpd) & (ability <= b.settlement_max_ability)
         if force_cure:
             settles[:] = False
@@ -253,7 +275,7 @@ class Borrowers:
         settled = idx[settles & (s.status[idx] != CLOSED)]
         self.write_off(settled, s.balance_cents[settled])
         self.cured_ever[idx[cures]] = True  # includes cures that paid the balance off
-        self._cure(idx[cures & (s.status[idx] == DELINQUENT)])
+        self._cure(idx[cures & (s.status[idx] == DELINQUENT)], day)
 
     def pay_charged_off(self, idx: np.ndarray, day: int) -> None:
         """Charged-off accounts ``idx`` pay: a settlement of what remains."""
@@ -269,7 +291,7 @@ class Borrowers:
         """Sell charged-off accounts at the sale price; the rest of the balance is written off."""
         s = self.state
         price = np.rint(s.balance_cents[idx] * self.t.sale_price).astype(np.int64)
-        self.collect(idx, price, day)
+        self.collect(idx, price, day, source="sale")
         rest = idx[s.status[idx] != CLOSED]
         self.write_off(rest, s.balance_cents[rest])
 
@@ -294,13 +316,6 @@ class Borrowers:
         status = s.status[payers]
         self.pay(payers[status == DELINQUENT], day)
         self.pay_charged_off(payers[status == CHARGED_OFF], day)
-        # Cured accounts miss a payment again (same uniform: a current account never pays here).
-        redefault = np.flatnonzero(u < np.float32(b.redefault_daily))
-        redefault = redefault[s.status[redefault] == CURRENT]
-        if redefault.size:
-            s.status[redefault] = DELINQUENT
-            self.advancing[redefault] = s.hardship_until[redefault] < day
-            self.redefaults += redefault.size
         s.dpd += self.advancing
         charged = np.flatnonzero(s.dpd == c)
         if charged.size:
@@ -309,6 +324,15 @@ class Borrowers:
             s.chargeoff_day[charged] = day
             self.advancing[charged] = False
             self.charged_off_ever[charged] = True
+        # Current accounts miss a payment again (not those that cured today). The same uniform,
+        # from its other end, so that it is nearly independent of today's payment.
+        redefault = np.flatnonzero(u > np.float32(1.0 - b.redefault_daily))
+        redefault = redefault[(s.status[redefault] == CURRENT) & (self.cure_day[redefault] != day)]
+        if redefault.size:
+            s.status[redefault] = DELINQUENT
+            s.dpd[redefault] = 1
+            self.advancing[redefault] = s.hardship_until[redefault] < day
+            self.redefaults += redefault.size
         self._shocks(day)
         self._expire(day)
         s.lift *= self.decay
@@ -322,7 +346,7 @@ class Borrowers:
         idx = np.concatenate(due)
         idx = idx[(s.promise_due[idx] == day) & (s.status[idx] == DELINQUENT)]
         p_keep = b.promise_keep_base + b.promise_keep_ability * s.ability[idx]
-        kept = self.rng_promise.random(idx.size) < p_keep
+        kept = keyed_uniform(self.key_promise, idx, day) < p_keep
         self.promises_kept += int(kept.sum())
         self.promises_broken += int((~kept).sum())
         s.promise_due[idx] = -10_000
@@ -357,6 +381,4 @@ class Borrowers:
 
     def _end_placement(self, idx: np.ndarray, day: int) -> None:
         s = self.state
-        idx = idx[s.placed_until[idx] == day]
-        self.placed[idx] = False
-        self.placed_count -= idx.size
+        self._release(idx[s.placed_until[idx] == day])

@@ -122,7 +122,7 @@ class Compliance:
         self.audit = audit
         self.attempts_today = np.zeros(n, np.int16)
         self.connected_today = np.zeros(n, np.int16)
-        self.last_conversation = np.full(n, -10_000, np.int32)
+        self.last_conversation = np.full(n, -np.inf)  # clock hours of the last conversation
         self.window = (
             np.zeros((7, n), np.int8) if rules.max_attempts_per_7_days is not None else None
         )
@@ -136,19 +136,22 @@ class Compliance:
         if self.window is not None:
             self.window[day % 7] = 0
 
-    def _in_hours(self, hour: float, start: float, end: float) -> bool:
-        return start <= hour < end
-
     def allow_contact(
-        self, action: str, idx: np.ndarray, hour: float, state: AccountState
+        self,
+        action: str,
+        idx: np.ndarray,
+        hour: float,
+        state: AccountState,
+        until: float | None = None,
     ) -> np.ndarray:
         """The subset of ``idx`` that may receive one ``action`` attempt at ``hour`` today.
 
-        Refused attempts are counted and logged here; the caller performs only what is returned
-        and then calls :meth:`record_attempts`.
+        ``until`` is when the contact may last to (an agent's hour slot); it must also fall
+        within the contact hours. Refused attempts are counted and logged here; the caller
+        performs only what is returned and then calls :meth:`record_attempts`.
         """
         rules, day = self.rules, self.day
-        if not self._in_hours(hour, rules.contact_start_hour, rules.contact_end_hour):
+        if not in_contact_hours(hour, until, rules):
             self.audit.record_blocked(day, action, idx, hour, "contact_hours")
             return idx[:0]
         checks: list[tuple[str, np.ndarray]] = []
@@ -166,13 +169,11 @@ class Compliance:
             if self.window is not None:
                 week = self.window[:, idx].sum(axis=0, dtype=np.int32)
                 checks.append(("attempts_per_7_days", week >= rules.max_attempts_per_7_days))
-            if rules.quiet_days_after_conversation:
-                since = day - self.last_conversation[idx]
+            if rules.quiet_days_after_conversation is not None:
+                # Days since the conversation's day; 0 is later on that same day.
+                since = day - np.floor(self.last_conversation[idx] / 24.0)
                 checks.append(
-                    (
-                        "quiet_after_conversation",
-                        (since > 0) & (since <= rules.quiet_days_after_conversation),
-                    )
+                    ("quiet_after_conversation", since <= rules.quiet_days_after_conversation)
                 )
         return idx[self._allowed(action, idx, hour, checks)]
 
@@ -192,11 +193,22 @@ class Compliance:
         return ~refused_any
 
     def record_attempts(
-        self, action: str, idx: np.ndarray, connected: np.ndarray, hour: float | np.ndarray
+        self,
+        action: str,
+        idx: np.ndarray,
+        connected: np.ndarray,
+        hour: float,
+        until: float | None = None,
     ) -> None:
         """Count performed attempts (and connections) and log them as performed."""
         self.audit.record(
-            self.day, action, idx, hour, np.zeros(idx.size, np.int8), connected=connected
+            self.day,
+            action,
+            idx,
+            hour,
+            np.zeros(idx.size, np.int8),
+            until=until,
+            connected=connected,
         )
         if action not in ("call", "ivr"):
             return
@@ -206,7 +218,7 @@ class Compliance:
         hit = idx[connected]
         self.connected_today[hit] += 1
         if action == "call":
-            self.last_conversation[hit] = self.day
+            self.last_conversation[hit] = self.day * 24.0 + hour
         # Post-check: a performed attempt must leave every counter within its cap.
         rules = self.rules
         over = 0
@@ -262,6 +274,48 @@ class Compliance:
 
     def block_all(self, action: str, idx: np.ndarray, hour: float, rule: str) -> None:
         self.audit.record_blocked(self.day, action, idx, hour, rule)
+
+    def allow_escalation(
+        self, action: str, idx: np.ndarray, hour: float, state: AccountState
+    ) -> np.ndarray:
+        """Legal filing or agency placement: refused while breathing space runs, if the
+        rules say contact stops then."""
+        if not self.rules.no_contact_hardship:
+            return idx
+        checks = [("no_contact_hardship", state.hardship_until[idx] >= self.day)]
+        return idx[self._allowed(action, idx, hour, checks)]
+
+    def post_check_visits(
+        self,
+        idx: np.ndarray,
+        start: np.ndarray,
+        end: np.ndarray,
+        state: AccountState,
+        portfolio: Portfolio,
+    ) -> None:
+        """Count performed visits that break a rule (must stay 0); called just before the
+        visits take effect, so the last-visit day is still the previous one."""
+        rules, day = self.rules, self.day
+        bad = (start < rules.visit_start_hour) | (end > rules.visit_end_hour)
+        bad |= state.dpd[idx] < rules.visit_min_dpd
+        bad |= day - state.last_visit[idx] < rules.visit_min_gap_days
+        if rules.no_visit_vulnerable:
+            bad |= portfolio.vulnerable[idx]
+        if rules.no_visit_disputed:
+            began = day * 24.0 + start
+            bad |= (state.disputed_until[idx] >= day) & (state.disputed_at[idx] <= began)
+        if rules.no_visit_hardship or rules.no_contact_hardship:
+            bad |= state.hardship_until[idx] >= day
+        self.breaches += int(np.count_nonzero(bad))
+
+
+def in_contact_hours(hour: float, until: float | None, rules: ComplianceRules) -> bool:
+    """Whether a contact at ``hour`` (lasting to ``until``, if given) is within the hours."""
+    if hour < rules.contact_start_hour:
+        return False
+    if until is not None and until > hour:
+        return until <= rules.contact_end_hour
+    return hour < rules.contact_end_hour
 
 
 def live(state: AccountState, idx: np.ndarray) -> np.ndarray:

@@ -62,7 +62,9 @@ def _split(action: str, request: Request, n: int) -> tuple[np.ndarray, np.ndarra
     idx, first = np.unique(idx, return_index=True)
     if attempts is None:
         return idx, np.ones(idx.size, np.int16)
-    return idx, np.asarray(attempts, dtype=np.int16).reshape(-1)[first]
+    attempts = np.asarray(attempts, dtype=np.int16).reshape(-1)[first]
+    asked = attempts > 0  # zero attempts is no request
+    return idx[asked], attempts[asked]
 
 
 class _Run:
@@ -191,8 +193,9 @@ class _Run:
         audit_records = None
         if self.audit.full:
             audit_records = self.audit.records()
-            violations += len(
-                check_audit(audit_records, self.rules, self.portfolio, self.state, world)
+            violations += sum(
+                breach.count
+                for breach in check_audit(audit_records, self.rules, self.portfolio, world)
             )
         n = s.n
         code = {t: i for i, t in enumerate(TREATMENTS)}

@@ -20,7 +20,7 @@ from waifang.sim.compliance import Compliance
 from waifang.sim.economics import Ledger
 from waifang.sim.rng import stream
 from waifang.sim.spec import ContactSpec, RegionSpec, World
-from waifang.sim.state import CHARGED_OFF, CLOSED, DELINQUENT
+from waifang.sim.state import CHARGED_OFF, CLOSED, CURRENT, DELINQUENT
 
 HOURS = 24.0
 
@@ -150,11 +150,12 @@ class CallCentre:
 
     def attempt(self, idx: np.ndarray, hour: float, day: int) -> None:
         ctx = self.ctx
-        allowed = ctx.compliance.allow_contact("call", idx, hour, ctx.state)
+        # An agent's attempts fill the hour slot, which must lie within the contact hours.
+        allowed = ctx.compliance.allow_contact("call", idx, hour, ctx.state, until=hour + 1.0)
         connected = ctx.portfolio.contactable[allowed] & (
             self.rng.random(allowed.size) < self.call.connect_probability
         )
-        ctx.compliance.record_attempts("call", allowed, connected, hour)
+        ctx.compliance.record_attempts("call", allowed, connected, hour, until=hour + 1.0)
         ctx.ledger.spend("call", allowed.size * self.call.cost)
         self.performed += allowed.size
         ctx.borrowers.contacted(self.call, allowed[connected], day, hour)
@@ -199,50 +200,77 @@ class FieldRegion:
         if teams == 0 or self.slots == 0 or self.queue.size == 0 or self.end <= self.start:
             return
         yield ctx.at(day, self.start)
-        k = min(self.queue.size, teams * self.slots)
-        candidates = self.queue[:k]
-        slots = -(-k // teams)
-        # Candidate j goes to team j % teams as its (j // teams)-th trip of the day.
-        travel = np.full(teams * slots, np.inf)
-        visit = np.full(teams * slots, np.inf)
-        travel[:k] = self.rng.exponential(spec.travel_hours, k)
-        visit[:k] = self.rng.exponential(spec.visit_hours, k)
-        finish = self.start + np.cumsum((travel + visit).reshape(slots, teams), axis=0)
-        finish = finish.reshape(-1)[:k]
-        arrive = finish - visit[:k]
-        fits = finish <= self.end  # a team's trips fit as a prefix: the cumsum only grows
-        started = np.flatnonzero(fits)
-        allowed = ctx.compliance.allow_visit(
-            candidates[started],
-            arrive[started],
-            finish[started],
+        compliance, portfolio = ctx.compliance, ctx.portfolio
+        head = self.queue[: teams * self.slots]
+        # Everything but the hours is checked before the day is planned, so a visit the rules
+        # refuse takes no team time; the hours are checked on the plan.
+        ok = compliance.allow_visit(
+            head,
+            self.start,
+            self.start,
             state,
-            ctx.portfolio,
+            portfolio,
             spec.collectors_per_team,
+            at_request=True,
         )
-        done = started[allowed]
-        refused = started[~allowed]
-        if done.size:
-            yield ctx.env.timeout(max(0.0, float(finish[done].max()) - (ctx.env.now % HOURS)))
-        # A complaint during the day (from a call) may have opened a dispute before a planned
-        # visit began: that visit is called off, and counted as blocked.
-        began = day * HOURS + arrive[done]
-        late_dispute = state.disputed_at[candidates[done]] <= began
-        late_dispute &= state.disputed_at[candidates[done]] >= day * HOURS + self.start
-        if ctx.compliance.rules.no_visit_disputed and late_dispute.any():
-            off = done[late_dispute]
-            ctx.compliance.audit.record_blocked(
-                day, "visit", candidates[off], float(arrive[off].min()), "visit_disputed"
+        refused = np.flatnonzero(~ok)  # positions in the queue
+        position = np.flatnonzero(ok)
+        candidates = head[position]
+        k = candidates.size
+        done = position[:0]
+        if k:
+            slots = -(-k // teams)
+            # Candidate j goes to team j % teams as its (j // teams)-th trip of the day.
+            travel = np.full(teams * slots, np.inf)
+            visit = np.full(teams * slots, np.inf)
+            travel[:k] = self.rng.exponential(spec.travel_hours, k)
+            visit[:k] = self.rng.exponential(spec.visit_hours, k)
+            finish = self.start + np.cumsum((travel + visit).reshape(slots, teams), axis=0)
+            finish = finish.reshape(-1)[:k]
+            arrive = finish - visit[:k]
+            started = np.flatnonzero(finish <= self.end)  # a prefix of each team's trips
+            allowed = compliance.allow_visit(
+                candidates[started],
+                arrive[started],
+                finish[started],
+                state,
+                portfolio,
+                spec.collectors_per_team,
             )
-            refused = np.concatenate([refused, off])
-            done = done[~late_dispute]
-        accounts = candidates[done]
-        ctx.compliance.audit.record(
-            day, "visit", accounts, arrive[done], np.zeros(done.size, np.int8), until=finish[done]
-        )
-        ctx.ledger.spend("visit", done.size * spec.visit_cost)
-        ctx.counters.visits_performed += done.size
-        ctx.borrowers.visited(accounts, day, float(self.end))
+            chosen = started[allowed]
+            refused = np.concatenate([refused, position[started[~allowed]]])
+            if chosen.size:
+                yield ctx.env.timeout(max(0.0, float(finish[chosen].max()) - (ctx.env.now % HOURS)))
+            # A complaint during the day (from a call) may have opened a dispute before a
+            # planned visit began: that visit is called off, and counted as blocked.
+            accounts = candidates[chosen]
+            late = (state.disputed_at[accounts] <= day * HOURS + arrive[chosen]) & (
+                state.disputed_at[accounts] >= day * HOURS + self.start
+            )
+            if compliance.rules.no_visit_disputed and late.any():
+                compliance.audit.record_blocked(
+                    day,
+                    "visit",
+                    accounts[late],
+                    float(arrive[chosen][late].min()),
+                    "visit_disputed",
+                )
+                refused = np.concatenate([refused, position[chosen[late]]])
+                chosen = chosen[~late]
+            accounts = candidates[chosen]
+            compliance.post_check_visits(accounts, arrive[chosen], finish[chosen], state, portfolio)
+            compliance.audit.record(
+                day,
+                "visit",
+                accounts,
+                arrive[chosen],
+                np.zeros(chosen.size, np.int8),
+                until=finish[chosen],
+            )
+            ctx.ledger.spend("visit", chosen.size * spec.visit_cost)
+            ctx.counters.visits_performed += chosen.size
+            ctx.borrowers.visited(accounts, day, float(self.end))
+            done = position[chosen]
         served = np.zeros(self.queue.size, bool)
         served[done] = True
         served[refused] = True
@@ -295,9 +323,11 @@ class Courts:
         self.judgement_day = np.zeros(0, np.int32)
 
     def request(self, idx: np.ndarray) -> None:
-        state = self.ctx.state
-        idx = _open(self.ctx, idx, charged_off_too=True)
-        idx = idx[~state.in_legal[idx]]
+        ctx = self.ctx
+        state = ctx.state
+        idx = _open(ctx, idx, charged_off_too=True)
+        idx = idx[~state.in_legal[idx]]  # one case per account: filed once, judged once
+        idx = ctx.compliance.allow_escalation("legal", idx, 9.0, state)
         idx = np.setdiff1d(idx, self.waiting, assume_unique=True)
         self.waiting = np.concatenate([self.waiting, idx])
 
@@ -306,17 +336,19 @@ class Courts:
         state, legal = ctx.state, ctx.world.treatments.legal
         yield ctx.at(day, 9.0)
         due = self.judgement_day <= day
-        closed = state.status[self.cases] == CLOSED
-        judged = self.cases[due & ~closed]
+        # A borrower who cured or paid off before the hearing is no longer pursued: the case
+        # is withdrawn and frees its place.
+        status = state.status[self.cases]
+        withdrawn = (status == CURRENT) | (status == CLOSED)
+        judged = self.cases[due & ~withdrawn]
         if judged.size:
             share = legal.judgement_recovery * np.where(
                 ctx.portfolio.strategic[judged], 1.0, state.ability[judged]
             )
             amount = np.rint(state.balance_cents[judged] * share).astype(np.int64)
             paying = amount > 0
-            ctx.borrowers.collect(judged[paying], amount[paying], day)
-        ending = due | closed
-        state.in_legal[self.cases[ending]] = False
+            ctx.borrowers.collect(judged[paying], amount[paying], day, source="judgement")
+        ending = due | withdrawn
         self.cases, self.judgement_day = self.cases[~ending], self.judgement_day[~ending]
         self.waiting = self.waiting[
             (state.status[self.waiting] == DELINQUENT) | (state.status[self.waiting] == CHARGED_OFF)
@@ -350,6 +382,7 @@ class Agencies:
             return
         idx = _open(ctx, idx, charged_off_too=True)
         idx = idx[~ctx.borrowers.placed[idx]]
+        idx = ctx.compliance.allow_escalation("agency", idx, 9.0, ctx.state)
         idx = np.setdiff1d(idx, self.waiting, assume_unique=True)
         self.waiting = np.concatenate([self.waiting, idx])
 

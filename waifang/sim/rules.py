@@ -48,8 +48,10 @@ class ComplianceRules(Spec):
     """Connected calls per debtor per day."""
     max_attempts_per_7_days: int | None = Field(default=None, ge=0)
     """Call and IVR attempts per debtor in any 7 consecutive days."""
-    quiet_days_after_conversation: int = Field(default=0, ge=0, le=6)
-    """No calls for this many days after a connected conversation (at most 6 are tracked)."""
+    quiet_days_after_conversation: int | None = Field(default=None, ge=0, le=30)
+    """No further calls on the day of a conversation, nor on this many days after it
+    (None: no quiet period; 6 gives the 7-day period of Regulation F, which counts the day
+    of the conversation as its first day)."""
     no_contact_hardship: bool = False
     """No calls or visits while a hardship plan or breathing space runs."""
     visit_start_hour: float = Field(default=8.0, ge=0, le=24)
@@ -77,7 +79,6 @@ class ComplianceRules(Spec):
 
 _LOOSER_IF_LOWER = {
     "contact_start_hour",
-    "quiet_days_after_conversation",
     "visit_start_hour",
     "visit_min_dpd",
     "visit_min_gap_days",
@@ -86,6 +87,8 @@ _LOOSER_IF_LOWER = {
 }
 _LOOSER_IF_HIGHER = {"contact_end_hour", "visit_end_hour"}
 _CAPS = {"max_attempts_per_day", "max_connected_per_day", "max_attempts_per_7_days"}
+# A longer quiet period is stricter; None (no quiet period) is the loosest.
+_LONGER_IS_STRICTER = {"quiet_days_after_conversation"}
 _BANS = {
     "no_contact_hardship",
     "no_visit_vulnerable",
@@ -93,7 +96,9 @@ _BANS = {
     "no_visit_hardship",
     "vetted_agencies_only",
 }
-assert _LOOSER_IF_LOWER | _LOOSER_IF_HIGHER | _CAPS | _BANS == set(ComplianceRules.model_fields)
+assert _LOOSER_IF_LOWER | _LOOSER_IF_HIGHER | _CAPS | _BANS | _LONGER_IS_STRICTER == set(
+    ComplianceRules.model_fields
+)
 
 PRESETS: dict[str, ComplianceRules] = {
     # NIFA post-loan collection guideline (2024) and the China Banking Association consumer-loan
@@ -101,8 +106,8 @@ PRESETS: dict[str, ComplianceRules] = {
     # per debtor per day across lender and agencies.
     "cn": ComplianceRules(),
     # CFPB Regulation F (12 CFR 1006.14): 08:00-21:00 debtor-local; at most 7 call attempts in
-    # 7 days and none for 7 days after a telephone conversation (we can track 6 quiet days,
-    # which with the 7-day window covers the rule's intent; see README).
+    # 7 days and none within 7 days after a telephone conversation, the day of the
+    # conversation being the first of the 7 (so: the rest of that day and 6 more days).
     "us_reg_f": ComplianceRules(
         contact_end_hour=21.0,
         max_attempts_per_day=None,
@@ -147,6 +152,10 @@ def _looser(field: str, preset_value: Any, value: Any) -> bool:
         return preset_value is not None and value > preset_value
     if field in _BANS:
         return bool(preset_value) and not value
+    if field in _LONGER_IS_STRICTER:
+        if value is None:
+            return preset_value is not None
+        return preset_value is not None and value < preset_value
     if field in _LOOSER_IF_LOWER:
         return value < preset_value
     return value > preset_value

@@ -156,25 +156,25 @@ class LenderView:
     and ``revealed_ability`` are, for accounts a visit has met (NaN / False otherwise).
     """
 
-    portfolio: Portfolio
-    state: AccountState
+    _portfolio: Portfolio
+    _state: AccountState
 
     @property
     def dpd(self) -> np.ndarray:
-        return self.state.dpd
+        return self._state.dpd
 
     @property
     def status(self) -> np.ndarray:
-        return self.state.status
+        return self._state.status
 
     @property
     def balance(self) -> np.ndarray:
         """Outstanding balance in currency units (float64)."""
-        return self.state.balance_cents / 100.0
+        return self._state.balance_cents / 100.0
 
     @property
     def balance_cents(self) -> np.ndarray:
-        return self.state.balance_cents
+        return self._state.balance_cents
 
     def __getattr__(self, name: str) -> np.ndarray:
         observable = {
@@ -204,15 +204,15 @@ class LenderView:
             "promise_due",
         }
         if name in observable:
-            return getattr(self.portfolio, name)
+            return getattr(self._portfolio, name)
         if name in tracked:
-            return getattr(self.state, name)
+            return getattr(self._state, name)
         raise AttributeError(f"the lender cannot observe {name!r}")
 
     def revealed_strategic(self) -> np.ndarray:
         """Accounts a visit has shown to be able but unwilling to pay."""
-        return self.state.revealed & self.portfolio.strategic
+        return self._state.revealed & self._portfolio.strategic
 
     def revealed_ability(self) -> np.ndarray:
         """Ability where a visit revealed it, NaN elsewhere."""
-        return np.where(self.state.revealed, self.state.ability, np.float32(np.nan))
+        return np.where(self._state.revealed, self._state.ability, np.float32(np.nan))

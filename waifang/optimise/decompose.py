@@ -1,0 +1,326 @@
+"""The large-problem path: price the few coupling rows, decide most accounts by themselves.
+
+The structure: each account takes at most one option, and only K coupling rows (budget,
+capacities, quotas; K is ~100 while accounts number ~10^5) tie accounts together. Given prices
+``lam >= 0`` on the coupling rows, each account independently takes the option with the best
+*priced profit* ``q_j = value_j - cost_j - lam . A[:, j]`` (or nothing if all are negative),
+and ``L(lam) = lam . b + sum_accounts max(0, max_j q_j)`` bounds the optimum from above for any
+``lam`` (Lagrangian relaxation; its minimum equals the LP relaxation's optimum).
+
+How the prices are found:
+
+1. First prices from the LP of a small random sample of accounts, with every limit scaled
+   to the sample (by the law of large numbers they are close to the full problem's prices).
+2. Refined by minimising a smoothed ``L`` with L-BFGS-B (:mod:`waifang.optimise.lagrange`):
+   one vectorised pass over all rows per step, a few seconds at a million rows.
+3. Under these prices most accounts have a clear best (or clearly nothing). They are held at
+   it; the few thousand closest calls form a working set whose LP, under the limits the held
+   accounts leave over, HiGHS solves exactly from sparse arrays. If held accounts overuse a
+   limit, the closest calls among them are released into the working set first.
+4. The held rows plus the working LP solution are feasible for the full LP; when their value
+   equals ``L`` at the working LP's duals, they are the LP optimum -- proven by the bound
+   itself, not assumed. If not, the working set grows and step 3 repeats.
+
+The LP optimum of a basic solution has at most K fractional accounts. Rounding them down and
+filling what is left greedily gives an integer plan; if the gap to ``L`` is still above the
+target, a MIP over the fractional accounts and the closest calls (HiGHS, the others held)
+polishes it. The
+reported bound is ``min L(lam)`` over the rounds (or the polish MIP's bound when it covered
+the whole problem), so the gap is proven.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+
+from waifang.optimise.greedy import greedy_fill
+from waifang.optimise.highs_arrays import solve_arrays
+from waifang.optimise.lagrange import smoothed_prices
+from waifang.optimise.problem import Problem
+from waifang.optimise.result import (
+    Result,
+    Status,
+    account_best,
+    check_plan,
+    lagrangian_bound,
+    make_result,
+    priced_profit,
+)
+
+SOLVER_NAME = "decompose/highs"
+LP_ALGORITHM = "simplex"
+log = logging.getLogger(__name__)
+
+
+def solve_decomposed(
+    problem: Problem,
+    *,
+    gap: float = 1e-4,
+    time_limit: float | None = None,
+    working_accounts: int = 8000,
+    sample_accounts: int = 6000,
+    max_rounds: int = 10,
+    growth: float = 1.5,
+    polish_accounts: int = 1500,
+    seed: int = 0,
+) -> Result:
+    """Solve by pricing the coupling rows (see the module docstring); returns a checked Result.
+
+    Parameters
+    ----------
+    gap : relative gap target between the plan and the proven bound.
+    time_limit : seconds for the whole solve; the MIP polish uses what is left.
+    working_accounts : closest-call accounts in the first working-set LP (the set grows by
+        ``growth`` each round while the LP optimum is unproven). Problems with no more
+        accounts than this (or than ``sample_accounts``) get the full LP at once.
+    max_rounds, growth : limits of the working-set loop.
+    polish_accounts : closest-call accounts the MIP polish may change (with the LP's
+        fractional ones); the whole problem when there are no more accounts than this.
+    sample_accounts : accounts in the random sample that gives the first prices.
+    seed : seeds the sample, so the same problem gives the same plan.
+    """
+    t0 = time.perf_counter()
+    deadline = None if time_limit is None else t0 + time_limit
+    c = problem.coupling  # built here (and timed as build) if not yet
+    p = problem.profit
+    n_acc = problem.n_accounts
+    build_seconds = time.perf_counter() - t0
+    if problem.n_candidates == 0:
+        return make_result(problem, Status.OPTIMAL, [], bound=0.0, solver=SOLVER_NAME, seconds=0.0)
+
+    rng = np.random.default_rng(seed)
+    if n_acc <= max(working_accounts, sample_accounts):
+        prices, size = np.zeros(len(c.b)), n_acc
+    else:
+        prices = smoothed_prices(problem, _sample_prices(problem, sample_accounts, rng))
+        size = working_accounts
+        log.debug(
+            "smoothed prices: bound %.8g (%.2fs)",
+            lagrangian_bound(problem, prices),
+            time.perf_counter() - t0,
+        )
+
+    best_bound, best_prices, lp, best_primal = np.inf, prices, None, -np.inf
+    if size < n_acc:
+        best_bound = lagrangian_bound(problem, prices)
+    lp_tolerance = max(gap / 10, 1e-9)  # the LP only needs to serve the integer gap target
+    for round_ in range(max_rounds):
+        close, fixed = _split(problem, priced_profit(problem, prices), size)
+        found = _restricted_lp(problem, close, fixed)
+        if found is None:
+            if size >= n_acc:
+                break
+            size = n_acc  # only a minimum quota can make it infeasible: try everything
+            continue
+        rows, x, new_prices = found
+        primal = float(p[fixed].sum() + p[rows] @ x)
+        if primal > best_primal:
+            best_primal, lp = primal, (np.concatenate([fixed, rows]), np.r_[np.ones(len(fixed)), x])
+        bound = lagrangian_bound(problem, new_prices)
+        if bound < best_bound:
+            best_bound, best_prices = bound, new_prices
+        prices = new_prices
+        log.debug(
+            "round %d: %d fixed, %d working columns, LP %.8g, bound %.8g (%.2fs)",
+            round_,
+            len(fixed),
+            len(rows),
+            best_primal,
+            best_bound,
+            time.perf_counter() - t0,
+        )
+        if best_bound - best_primal <= lp_tolerance * max(1.0, abs(best_bound)):
+            break
+        if size >= n_acc:
+            break  # the full LP: its value is the optimum up to solver tolerance
+        if deadline is not None and time.perf_counter() > t0 + 0.5 * (deadline - t0):
+            break  # keep half the time for the integer plan; the bound stays valid
+        size = min(n_acc, int(size * growth))
+    if lp is None:
+        return make_result(
+            problem,
+            Status.INFEASIBLE,
+            None,
+            bound=float("nan"),
+            solver=SOLVER_NAME,
+            seconds=time.perf_counter() - t0,
+            build_seconds=build_seconds,
+            message="the LP relaxation is infeasible: the quotas cannot all be met",
+        )
+
+    rows, x = lp
+    chosen = rows[x > 1 - 1e-7]
+    q = priced_profit(problem, best_prices)
+    # Fill what rounding left over from the accounts the LP considered, best priced first.
+    in_lp = np.zeros(n_acc, dtype=bool)
+    in_lp[problem.account[rows]] = True
+    fill = np.flatnonzero(in_lp[problem.account])
+    chosen = greedy_fill(problem, chosen, candidates=fill, order_key=q[fill])
+    objective = float(p[chosen].sum())
+    broken = bool(check_plan(problem, chosen))  # rounding down can miss a minimum quota
+    # When the LP saw every account the problem is small: polish all of it (a global bound).
+    polish_size = n_acc if size >= n_acc else polish_accounts
+    for _ in range(3):  # polish a wider set of close calls until the gap target is met
+        rel_gap = (best_bound - objective) / max(abs(best_bound), 1.0)
+        if not (broken or rel_gap > gap):
+            break
+        if deadline is not None and time.perf_counter() >= deadline:
+            break
+        polished, mip_bound, whole = _polish(
+            problem, rows, x, chosen, q, gap, best_bound, deadline, polish_size
+        )
+        if whole:  # nothing was held fixed: the polish MIP was the whole problem
+            best_bound = min(best_bound, mip_bound)
+        if polished is not None and (broken or p[polished].sum() > objective):
+            chosen, objective = polished, float(p[polished].sum())
+            broken = bool(check_plan(problem, chosen))
+        if whole:
+            break
+        polish_size *= 2
+    return make_result(
+        problem,
+        Status.OPTIMAL,
+        chosen,
+        bound=best_bound,
+        solver=SOLVER_NAME,
+        seconds=time.perf_counter() - t0 - build_seconds,
+        build_seconds=build_seconds,
+        shadow_prices=best_prices,
+        gap_tolerance=gap,
+    )
+
+
+def _sample_prices(problem: Problem, size: int, rng: np.random.Generator) -> np.ndarray:
+    """LP prices of a random sample of accounts, with every limit scaled to the sample."""
+    n_acc = problem.n_accounts
+    pick = np.zeros(n_acc, dtype=bool)
+    pick[rng.choice(n_acc, size=size, replace=False)] = True
+    rows = np.flatnonzero(pick[problem.account])
+    sol = solve_arrays(
+        problem.profit[rows],
+        problem.account[rows],
+        problem.coupling.A[:, rows],
+        problem.coupling.b * (size / n_acc),
+    )
+    return sol.coupling_prices if sol.ok else np.zeros(len(problem.coupling.b))
+
+
+def _split(problem: Problem, q: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Under priced profits ``q``: the ``size`` accounts with the closest calls (a boolean mask
+    over accounts), and the best row of every other account whose best pays (held chosen)."""
+    n_acc = problem.n_accounts
+    first_top, margin = _margins(problem, q)
+    close = np.ones(n_acc, dtype=bool)
+    if size < n_acc:
+        close[:] = False
+        close[np.argpartition(margin, size)[:size]] = True
+    fixed = np.flatnonzero(first_top & (q > 0) & ~close[problem.account])
+    fixed = _release_overuse(problem, fixed, close, margin)
+    return close, fixed
+
+
+def _margins(problem: Problem, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each account's best row under priced profits ``q`` (a row mask, first row on ties) and
+    its margin: best minus second best, where taking nothing counts as an option worth 0."""
+    top = account_best(problem, q)  # max(0, best q)
+    first_top = np.zeros(len(q), dtype=bool)
+    top_rows = np.flatnonzero(q == top[problem.account])
+    if len(top_rows):
+        _, first = np.unique(problem.account[top_rows], return_index=True)
+        first_top[top_rows[first]] = True
+    second = np.maximum.reduceat(np.where(first_top, -np.inf, q), problem.account_starts)
+    has_row_top = np.zeros(problem.n_accounts, dtype=bool)
+    has_row_top[problem.account[first_top]] = True
+    second = np.where(has_row_top, np.maximum(second, 0.0), second)
+    return first_top, top - second
+
+
+def _release_overuse(problem, fixed, close, margin, slack=1.25, extra=20):
+    """Move held accounts into the close set (``close`` is updated) until the held rows leave
+    every limit with room: on each overused row, the closest calls go first."""
+    c = problem.coupling
+    by_row = _row_major(problem)
+    for _ in range(3):
+        residual = c.b - np.asarray(c.A[:, fixed].sum(axis=1)).ravel()
+        over = np.flatnonzero(residual < 0)
+        if not len(over):
+            break
+        is_fixed = np.zeros(problem.n_candidates, dtype=bool)
+        is_fixed[fixed] = True
+        for k in over:
+            lo, hi = by_row.indptr[k], by_row.indptr[k + 1]
+            cols, coef = by_row.indices[lo:hi], by_row.data[lo:hi]
+            keep = is_fixed[cols] & (coef > 0)
+            cols, coef = cols[keep], coef[keep]
+            order = np.argsort(margin[problem.account[cols]], kind="stable")
+            need = np.searchsorted(np.cumsum(coef[order]), -residual[k] * slack) + 1 + extra
+            close[problem.account[cols[order[:need]]]] = True
+        fixed = fixed[~close[problem.account[fixed]]]
+    return fixed
+
+
+def _row_major(problem: Problem):
+    """The coupling matrix by rows, cached on the (read-only) problem."""
+    cache = problem.__dict__.setdefault("_decompose_cache", {})
+    if "csr" not in cache:
+        cache["csr"] = problem.coupling.A.tocsr()
+    return cache["csr"]
+
+
+def _restricted_lp(problem: Problem, close: np.ndarray, fixed: np.ndarray):
+    """LP relaxation over the close accounts, under the limits the held rows leave over:
+    (rows, x, coupling prices), or None if infeasible."""
+    c = problem.coupling
+    rows = np.flatnonzero(close[problem.account])
+    residual = c.b - np.asarray(c.A[:, fixed].sum(axis=1)).ravel()
+    sol = solve_arrays(
+        problem.profit[rows],
+        problem.account[rows],
+        c.A[:, rows],
+        residual,
+        algorithm=LP_ALGORITHM,
+    )
+    if not sol.ok:
+        return None
+    return rows, np.clip(sol.x, 0.0, 1.0), sol.coupling_prices
+
+
+def _polish(problem, rows, x, plan, q, gap, bound, deadline, size):
+    """MIP over the accounts the LP left fractional plus the ``size`` closest calls under
+    priced profits ``q``; every other account keeps its choice in ``plan`` (a feasible
+    integer plan, also the MIP's start, so the result is never worse).
+    Returns (plan or None, MIP bound, whether the MIP was the whole problem)."""
+    c = problem.coupling
+    n_acc = problem.n_accounts
+    open_acc = np.zeros(n_acc, dtype=bool)
+    frac = (x > 1e-7) & (x < 1 - 1e-7)
+    open_acc[problem.account[rows[frac]]] = True
+    if size >= n_acc:
+        open_acc[:] = True
+    else:
+        _, margin = _margins(problem, q)
+        open_acc[np.argpartition(margin, size)[:size]] = True
+    held = plan[~open_acc[problem.account[plan]]]
+    sub = np.flatnonzero(open_acc[problem.account])
+    whole = len(sub) == problem.n_candidates
+    residual = c.b - np.asarray(c.A[:, held].sum(axis=1)).ravel()
+    fixed_value = problem.profit[held].sum()
+    # The global gap target as an absolute slack, relative to the sub-problem's size.
+    sub_gap = max(gap * max(abs(bound), 1.0) / max(bound - fixed_value, 1.0) * 0.5, 1e-9)
+    remaining = None if deadline is None else deadline - time.perf_counter()
+    sol = solve_arrays(
+        problem.profit[sub],
+        problem.account[sub],
+        c.A[:, sub],
+        residual,
+        integer=True,
+        time_limit=remaining,
+        mip_gap=sub_gap,
+        start=np.isin(sub, plan).astype(np.float64),
+    )
+    if not sol.ok:
+        return None, sol.mip_bound, whole
+    return np.concatenate([held, sub[sol.x > 0.5]]), sol.mip_bound, whole

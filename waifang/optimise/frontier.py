@@ -1,0 +1,151 @@
+"""Budget frontier: net value against budget, for one or more field-capacity levels.
+
+Each point is a full solve; the table also carries the marginal value of one more unit of
+budget (the budget's shadow price) and of one more slot of the chosen option in each region
+(the shadow price of that region's count capacity). Capacity levels scale every count and
+hours limit of that option, e.g. 1.25 = a quarter more field teams.
+
+Example
+-------
+>>> table = budget_frontier(problem, budgets=[1e5, 2e5, 4e5], capacity_scales=[1.0, 1.25])
+>>> save_frontier(table, "frontier.csv")                                   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from waifang.errors import InputError
+from waifang.optimise.io import atomic_write
+from waifang.optimise.problem import Problem
+from waifang.optimise.solve import solve
+
+
+def scale_capacity(problem: Problem, option: str, scale: float) -> Problem:
+    """The problem with every count and hours limit of ``option`` multiplied by ``scale``."""
+    if scale < 0:
+        raise InputError(f"capacity scale must be non-negative, got {scale:g}")
+    caps = [
+        replace(
+            cap,
+            limit=None if cap.limit is None else cap.limit * scale,
+            hours_limit=None if cap.hours_limit is None else cap.hours_limit * scale,
+        )
+        if cap.option == option
+        else cap
+        for cap in problem.capacities
+    ]
+    return problem.with_capacities(caps)
+
+
+def budget_frontier(
+    problem: Problem,
+    budgets: Sequence[float],
+    *,
+    capacity_scales: Sequence[float] = (1.0,),
+    option: str = "visit",
+    gap: float = 1e-4,
+    backend: str = "auto",
+    solver: str = "highs",
+    time_limit: float | None = None,
+) -> pd.DataFrame:
+    """Solve at every (capacity scale, budget); one tidy row per point.
+
+    Columns: ``capacity_scale, budget, net_value, bound, gap, status, budget_price,
+    spent, n_chosen, n_<option>`` and ``slot_price[<region>]`` (value of one more ``option``
+    slot) and ``hour_price[<region>]`` (of one more field hour) for each region with such a
+    limit.
+    """
+    if option not in problem.options:
+        raise InputError(f"option '{option}' is not among the candidates' options")
+    if len(budgets) == 0:
+        raise InputError("the frontier needs at least one budget")
+    o = problem.options.index(option)
+    records = []
+    for scale in capacity_scales:
+        scaled = scale_capacity(problem, option, scale)
+        names = scaled.coupling.names
+        slot_rows = _rows_of(names, option, "count")
+        hour_rows = _rows_of(names, option, "hours")
+        for budget in budgets:
+            p = scaled.with_budget(budget)
+            result = solve(p, backend=backend, solver=solver, gap=gap, time_limit=time_limit)
+            record = {
+                "capacity_scale": float(scale),
+                "budget": float(budget),
+                "net_value": result.objective,
+                "bound": result.bound,
+                "gap": result.gap,
+                "status": result.status.value,
+                "budget_price": result.budget_price,
+                "spent": float(p.cost[result.chosen].sum()),
+                "n_chosen": int(len(result.chosen)),
+                f"n_{option}": int(np.sum(p.option[result.chosen] == o)),
+            }
+            for region, k in sorted(slot_rows.items()):
+                record[f"slot_price[{region}]"] = float(result.shadow_prices[k])
+            for region, k in sorted(hour_rows.items()):
+                record[f"hour_price[{region}]"] = float(result.shadow_prices[k])
+            records.append(record)
+    return pd.DataFrame.from_records(records)
+
+
+def _rows_of(names, option: str, kind: str) -> dict[str, int]:
+    """Region -> coupling row of that region's ``option`` capacity of the given kind."""
+    return {
+        name[len("capacity[") : name.index("/")]: k
+        for k, name in enumerate(names)
+        if name.startswith("capacity[") and name.endswith(f"/{option}].{kind}")
+    }
+
+
+def save_frontier(table: pd.DataFrame, csv_path: str | Path, png_path: str | Path | None = None):
+    """Write the frontier CSV and a PNG (net value and budget price against budget)."""
+    csv_path = Path(csv_path)
+    png_path = csv_path.with_suffix(".png") if png_path is None else Path(png_path)
+    atomic_write(csv_path, lambda tmp: table.to_csv(tmp, index=False))
+    atomic_write(png_path, lambda tmp: _plot(table, tmp))
+    return csv_path, png_path
+
+
+def _plot(table: pd.DataFrame, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(16, 4.2))
+    for scale, part in table.groupby("capacity_scale"):
+        part = part.sort_values("budget")
+        label = f"field capacity x {scale:g}"
+        ax1.plot(part["budget"], part["net_value"], marker="o", label=label)
+        ax2.plot(part["budget"], part["budget_price"], marker="o", label=label)
+    ax1.set(xlabel="budget", ylabel="net value (value - cost)", title="Net value vs budget")
+    ax2.set(
+        xlabel="budget",
+        ylabel="extra net value per unit of budget",
+        title="Marginal value of budget",
+    )
+    # One more slot per region, at the first capacity level.
+    first = table[table["capacity_scale"] == table["capacity_scale"].iloc[0]]
+    first = first.sort_values("budget")
+    slots = [c for c in table.columns if c.startswith("slot_price[")]
+    for col in slots:
+        ax3.plot(first["budget"], first[col], marker=".", label=col[len("slot_price[") : -1])
+    ax3.set(
+        xlabel="budget",
+        ylabel="extra net value per slot",
+        title=f"Marginal value of one more slot (capacity x {first['capacity_scale'].iloc[0]:g})",
+    )
+    for ax in (ax1, ax2, ax3):
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize="small", ncol=2 if ax is ax3 and len(slots) > 8 else 1)
+    fig.tight_layout()
+    fig.savefig(path, format="png", dpi=110)
+    plt.close(fig)

@@ -1,0 +1,54 @@
+"""One front door: choose a backend for the problem's size and solve it.
+
+``backend="auto"`` uses the readable pulp model up to :data:`PULP_MAX_CANDIDATES` rows and
+the decomposition (sparse arrays to HiGHS) above; an explicit non-HiGHS ``solver`` always goes
+through pulp, which is how CBC, GLPK, Gurobi or CPLEX plug in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from waifang.errors import InputError
+from waifang.optimise.decompose import solve_decomposed
+from waifang.optimise.problem import Problem
+from waifang.optimise.pulp_model import PulpModel, solve_pulp
+from waifang.optimise.result import Result
+
+PULP_MAX_CANDIDATES = 20_000
+BACKENDS = ("auto", "pulp", "decompose")
+
+
+def solve(
+    problem: Problem,
+    *,
+    backend: str = "auto",
+    solver: str = "highs",
+    gap: float = 1e-4,
+    time_limit: float | None = None,
+    hook: Callable[[PulpModel], None] | None = None,
+) -> Result:
+    """Solve ``problem``; see :func:`~waifang.optimise.pulp_model.solve_pulp` and
+    :func:`~waifang.optimise.decompose.solve_decomposed` for what each backend does.
+
+    Example
+    -------
+    >>> result = solve(problem, gap=1e-4)                 # doctest: +SKIP
+    >>> result.status.value, result.objective, result.gap  # doctest: +SKIP
+    """
+    if backend not in BACKENDS:
+        raise InputError(f"backend must be one of {', '.join(BACKENDS)}, got '{backend}'")
+    if gap is None or not 0 <= gap < 1:
+        raise InputError(f"gap must lie in [0, 1), got {gap!r}")
+    if time_limit is not None and not time_limit > 0:
+        raise InputError(f"time limit must be positive seconds, got {time_limit!r}")
+    if backend == "auto":
+        large = problem.n_candidates > PULP_MAX_CANDIDATES
+        backend = "decompose" if large and solver.lower() == "highs" and hook is None else "pulp"
+    if backend == "decompose":
+        if hook is not None:
+            raise InputError("a model hook needs the pulp backend (--backend pulp)")
+        if solver.lower() != "highs":
+            raise InputError(f"the decompose backend solves with HiGHS, not '{solver}'")
+        return solve_decomposed(problem, gap=gap, time_limit=time_limit)
+    return solve_pulp(problem, solver=solver, gap=gap, time_limit=time_limit, hook=hook)
