@@ -37,9 +37,8 @@ What the reference omits or simplifies (so agreement is only expected where thes
 - **Income shocks are one Bernoulli draw per account and day**; the engine draws a binomial
   count and picks accounts with replacement (so its per-account chance is very slightly lower,
   by about ``p**2 / 2``).
-- **Re-default applies to accounts that are current when the day's behaviour starts.** An
-  account that cures today cannot re-default the same evening (see the report of the
-  agreement test for the engine's behaviour on this point).
+- **Re-default draws its own uniform**; the engine reuses the payment uniform from its other
+  end (u > 1 - p), which is independent of the payment for an account that is current.
 - **No money beyond collections**: costs, NPV and the audit log are not computed; actions
   performed and blocked are counted.
 
@@ -129,6 +128,7 @@ class Account:
         "complaints",
         "revealed",
         "in_legal",
+        "case_open",
         "judgement_day",
         "placed",
         "placed_until",
@@ -175,7 +175,8 @@ class Account:
         self.visits = 0
         self.complaints = 0
         self.revealed = False
-        self.in_legal = False
+        self.in_legal = False  # a case was filed (once per account)
+        self.case_open = False  # ... and is still waiting for its judgement
         self.judgement_day = NEVER
         self.placed = False
         self.placed_until = NEVER
@@ -185,7 +186,7 @@ class Account:
         self.chargeoff_day = NEVER
         self.attempts_today = 0
         self.connected_today = 0
-        self.last_conversation = NEVER
+        self.last_conversation = NEVER  # day of the last connected call
         self.week = [0] * 7
         self.delinquent_days = 0  # days that began with the account delinquent
 
@@ -260,10 +261,17 @@ class NaiveModel:
         return wanted
 
     # ------------------------------------------------------------------ compliance
-    def may_contact(self, a: Account, action: str, hour: float, day: int) -> bool:
+    def may_contact(
+        self, a: Account, action: str, hour: float, day: int, until: float | None = None
+    ) -> bool:
+        """May one attempt at ``hour`` (lasting to ``until``, an agent's hour slot) go out?"""
         r = self.rules
         refused = None
-        if not r.contact_start_hour <= hour < r.contact_end_hour:
+        if until is not None and until > hour:
+            in_hours = r.contact_start_hour <= hour and until <= r.contact_end_hour
+        else:
+            in_hours = r.contact_start_hour <= hour < r.contact_end_hour
+        if not in_hours:
             refused = "contact_hours"
         elif r.no_contact_hardship and a.hardship_until >= day:
             refused = "no_contact_hardship"
@@ -277,7 +285,11 @@ class NaiveModel:
                 refused = "connected_per_day"
             elif r.max_attempts_per_7_days is not None and sum(a.week) >= r.max_attempts_per_7_days:
                 refused = "attempts_per_7_days"
-            elif r.quiet_days_after_conversation and 0 < since <= r.quiet_days_after_conversation:
+            elif (
+                r.quiet_days_after_conversation is not None
+                and since <= r.quiet_days_after_conversation
+            ):
+                # The rest of the conversation's day and that many days after it.
                 refused = "quiet_after_conversation"
         if refused is not None:
             self.blocked[refused] += 1
@@ -335,12 +347,15 @@ class NaiveModel:
             if u() < p:
                 a.complaints += 1
                 if u() < b.dispute_share:
-                    a.disputed_until = day + b.dispute_days
-                    a.disputed_at = day * 24.0 + hour
+                    if a.disputed_until < day:  # a new dispute; a running one keeps its start
+                        a.disputed_at = day * 24.0 + hour
+                    a.disputed_until = max(a.disputed_until, day + b.dispute_days)
 
     def contact(self, a: Account, action: str, hour: float, day: int) -> None:
         """One SMS, IVR or call attempt at ``hour`` on a delinquent account."""
-        if a.status != DELINQUENT or not self.may_contact(a, action, hour, day):
+        # An agent's call fills its hour slot, which must lie within the contact hours.
+        until = hour + 1.0 if action == "call" else None
+        if a.status != DELINQUENT or not self.may_contact(a, action, hour, day, until):
             return
         spec = getattr(self.t, action)
         self.actions[action] += 1
@@ -388,11 +403,16 @@ class NaiveModel:
             a.visit_queued_since = None
             return None
         region = res.regions[a.region]
-        if region.teams == 0:
-            return None
         start = max(region.start_hour, self.rules.visit_start_hour)
         end = min(region.end_hour, self.rules.visit_end_hour)
-        if end <= start:
+        if region.teams == 0 or end <= start:
+            return None
+        # Everything but the hours is checked before the day is planned: a visit the rules
+        # refuse leaves the queue and takes no team time.
+        refused = self.visit_refusal(a, day, region.collectors_per_team, None)
+        if refused is not None:
+            self.blocked[refused] += 1
+            a.visit_queued_since = None
             return None
         travel = -region.travel_hours * math.log(1.0 - self.u_contact())
         stay = -region.visit_hours * math.log(1.0 - self.u_contact())
@@ -421,7 +441,13 @@ class NaiveModel:
             a.balance = 0
             self.close(a)
 
+    def release(self, a: Account) -> None:
+        """An agency placement ends early when the account cures or closes."""
+        a.placed = False
+        a.placed_until = NEVER
+
     def close(self, a: Account) -> None:
+        self.release(a)
         a.status = CLOSED
         a.dpd = self.c + 2
         a.promise_due = NEVER
@@ -453,6 +479,7 @@ class NaiveModel:
                 a.dpd = 0
                 a.promise_due = NEVER
                 a.frozen = False
+                self.release(a)
             return
         share = b.partial_min + (b.partial_max - b.partial_min) * self.u()
         self.collect(a, max(int(round(arrears * share)), 1), day, collected_by_day)
@@ -487,7 +514,7 @@ class NaiveModel:
             a.visit_queued_since = None  # the request leaves the queue quietly
         if a.status == DELINQUENT or a.status == CHARGED_OFF:
             self.act(a, day, collected_by_day)
-        elif a.in_legal:  # a cured account still in court is judged all the same
+        elif a.case_open:  # a case of an account that cured or closed is withdrawn at 09:00
             self.act(a, day, collected_by_day)
         self.end_of_day(a, day, collected_by_day)
 
@@ -508,18 +535,20 @@ class NaiveModel:
                 self.request_visit(a, day)
             elif action == "legal":
                 legal = not a.in_legal and a.status in (DELINQUENT, CHARGED_OFF)
+                legal = legal and self.may_escalate(a, day)
             elif action == "agency":
                 if self.rules.vetted_agencies_only and not self.world.resources.agency_vetted:
                     self.blocked["unvetted_agency"] += 1
                 else:
                     agency = not a.placed and a.status in (DELINQUENT, CHARGED_OFF)
+                    agency = agency and self.may_escalate(a, day)
             elif action == "freeze":
                 if a.status == DELINQUENT and not a.frozen:
                     a.frozen = True
                     self.actions["freeze"] += 1
             elif action == "hardship":
                 if a.status == DELINQUENT and a.hardship_until < day:
-                    a.hardship_until = day + self.t.hardship_days
+                    a.hardship_until = day + self.t.hardship_days - 1  # that many days
                     self.actions["hardship"] += 1
             elif action == "sale":
                 self.actions["sale"] += 1
@@ -529,7 +558,7 @@ class NaiveModel:
         trip = None
         if a.visit_queued_since is not None:
             trip = self.plan_visit(a, day)
-        if not (sms or ivr or calls or legal or agency or trip is not None or a.in_legal):
+        if not (sms or ivr or calls or legal or agency or trip is not None or a.case_open):
             return
         # The day's events in the engine's order: (hour, tie-break, what). At the same hour
         # the engine runs what was scheduled first: SMS, IVR and the first call hour are
@@ -544,7 +573,7 @@ class NaiveModel:
             events.append((10.0, 0, "sms"))
         if ivr:
             events += [(11.0, 1, "ivr")] * ivr
-        if legal or a.in_legal:
+        if legal or a.case_open:
             events.append((9.0, 3, "legal"))
         if agency:
             events.append((9.0, 4, "agency"))
@@ -559,10 +588,18 @@ class NaiveModel:
             elif what == "agency":
                 if a.status in (DELINQUENT, CHARGED_OFF):
                     a.placed = True
-                    a.placed_until = day + self.t.agency.placement_days
+                    a.placed_until = day + self.t.agency.placement_days - 1  # that many days
                     self.actions["agency"] += 1
             else:
                 self.contact(a, what, hour, day)
+
+    def may_escalate(self, a: Account, day: int) -> bool:
+        """Legal filing and agency placement stop while breathing space runs, if the rules
+        say contact stops then."""
+        if self.rules.no_contact_hardship and a.hardship_until >= day:
+            self.blocked["no_contact_hardship"] += 1
+            return False
+        return True
 
     def request_visit(self, a: Account, day: int) -> None:
         if a.status != DELINQUENT or a.visit_queued_since is not None:
@@ -577,18 +614,18 @@ class NaiveModel:
     def court(self, a: Account, day: int, file: bool, collected_by_day: list[int]) -> None:
         """09:00: a due judgement recovers, then a requested case is filed."""
         legal = self.t.legal
-        if a.in_legal:
-            if a.status == CLOSED:
-                a.in_legal = False
+        if a.case_open:
+            if a.status == CURRENT or a.status == CLOSED:
+                a.case_open = False  # cured or paid off before the hearing: withdrawn
             elif a.judgement_day <= day:
                 share = legal.judgement_recovery * (1.0 if a.strategic else a.ability)
                 amount = int(round(a.balance * share))
                 if amount > 0:
                     self.collect(a, amount, day, collected_by_day)
-                a.in_legal = False
+                a.case_open = False
         if file and a.status in (DELINQUENT, CHARGED_OFF):
             self.actions["legal"] += 1
-            a.in_legal = True
+            a.in_legal = a.case_open = True
             self.touch(a, legal.filing_lift, 0.0, 0.0, day, 9.0)
             delay = self.rng_legal.gamma(4.0, self.world.resources.court_delay_days / 4.0)
             a.judgement_day = day + max(1, int(round(delay)))
@@ -612,9 +649,6 @@ class NaiveModel:
                     amount = max(int(round(a.balance * b.settlement_share)), 1)
                     self.collect(a, amount, day, collected_by_day)
                     self.write_off_rest(a)
-        if was_current and a.status == CURRENT and u() < b.redefault_daily:
-            a.status = DELINQUENT
-            self.redefaults += 1
         if a.status == DELINQUENT and a.hardship_until < day:
             a.dpd += 1
             if a.dpd == c:
@@ -622,6 +656,11 @@ class NaiveModel:
                 a.dpd = c + 1
                 a.chargeoff_day = day
                 a.charged_off_ever = True
+        # A current account misses a payment again (not one that cured today): 1 dpd.
+        if was_current and a.status == CURRENT and u() < b.redefault_daily:
+            a.status = DELINQUENT
+            a.dpd = 1
+            self.redefaults += 1
         if u() < b.income_shock_daily:
             a.ability *= b.income_shock_ability
         if a.hardship_until == day:
@@ -705,7 +744,7 @@ def simulate_naive(
             if a.status == DELINQUENT:
                 a.delinquent_days += 1
             naive.day(a, day, collected_by_day)
-            if a.status == CLOSED and not a.in_legal:
+            if a.status == CLOSED and not a.case_open:
                 closed_from[day] += 1  # nothing can happen to it any more
                 return
             counts[day][_category(a.dpd, c)] += 1

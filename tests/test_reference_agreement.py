@@ -414,16 +414,11 @@ def test_naive_reference_conserves_money_and_counts_accounts(portfolio):
         assert sum(res["daily"][k][day] for k in DAILY_KEYS) == 500
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug (waifang/sim/behaviour.py, Borrowers.end_of_day): the re-default draw "
-    "reuses the payment uniform on every current account *after* today's payments, so an "
-    "account that cures today re-defaults the same evening whenever u < redefault_daily; "
-    "with a payment hazard below redefault_daily every cure is undone at once. The reference "
-    "lets only accounts current before today's behaviour re-default. Fix proposed in the "
-    "report; remove this marker when the engine is fixed.",
-)
 def test_cure_is_not_undone_the_same_day():
+    """Regression: the engine once re-defaulted accounts on the evening they cured (the
+    re-default draw reused the payment uniform on every current account after the payments),
+    so with a payment hazard below the re-default chance every cure was undone at once.
+    Found by this comparison (engine 0 accounts current on day 29, reference 218)."""
     # A world built to show it: the payment hazard (0.01) is below the re-default chance
     # (0.02), no contacts (no lift, no promises), average borrowers (multiplier 1).
     behaviour = BehaviourSpec(base_hazard=(0.01,) * 6, redefault_daily=0.02, income_shock_daily=0.0)

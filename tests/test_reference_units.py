@@ -126,7 +126,7 @@ def test_naive_ladder_fires_the_same_rungs_as_the_engine(rules, seed, day):
 @given(
     preset=st.sampled_from(sorted(PRESETS)),
     action=st.sampled_from(["sms", "ivr", "call"]),
-    hour=st.sampled_from([7.0, 9.0, 11.0, 19.5, 21.0, 22.0]),
+    hour=st.sampled_from([7.0, 9.0, 11.0, 18.0, 18.5, 19.5, 20.0, 21.0, 22.0]),
     seed=st.integers(0, 10_000),
     day=st.integers(7, 200),
 )
@@ -139,14 +139,15 @@ def test_naive_contact_rules_refuse_what_the_engine_refuses(preset, action, hour
     compliance.new_day(day)
     compliance.attempts_today[:] = rng.integers(0, 8, N)
     compliance.connected_today[:] = rng.integers(0, 4, N)
-    compliance.last_conversation[:] = np.where(
-        rng.random(N) < 0.5, day - rng.integers(0, 9, N), -10_000
-    )
+    # Clock hours of the last conversation: some today, some on earlier days, some never.
+    talked = (day - rng.integers(0, 9, N)) * 24.0 + rng.uniform(9.0, 21.0, N)
+    compliance.last_conversation[:] = np.where(rng.random(N) < 0.5, talked, -np.inf)
     if compliance.window is not None:
         compliance.window[:] = rng.integers(0, 3, (7, N))
         compliance.window[day % 7] = compliance.attempts_today  # today's row is today's count
     idx = np.arange(N)
-    allowed = set(compliance.allow_contact(action, idx, hour, s).tolist())
+    until = hour + 1.0 if action == "call" else None  # an agent's hour slot
+    allowed = set(compliance.allow_contact(action, idx, hour, s, until=until).tolist())
     engine_blocked = {
         rule: int(audit.counts[day, :, code].sum()) for rule, code in RULE_CODE.items()
     }
@@ -158,10 +159,11 @@ def test_naive_contact_rules_refuse_what_the_engine_refuses(preset, action, hour
         a = naive_account(p, s, int(i))
         a.attempts_today = int(compliance.attempts_today[i])
         a.connected_today = int(compliance.connected_today[i])
-        a.last_conversation = int(compliance.last_conversation[i])
+        talked_at = compliance.last_conversation[i]
+        a.last_conversation = int(talked_at // 24) if np.isfinite(talked_at) else -10_000
         if compliance.window is not None:
             a.week = compliance.window[:, i].astype(int).tolist()
-        if naive.may_contact(a, action, hour, day):
+        if naive.may_contact(a, action, hour, day, until):
             naive_allowed.add(int(i))
     assert naive_allowed == allowed
     assert Counter({k: v for k, v in naive.blocked.items() if v}) == Counter(
