@@ -139,7 +139,7 @@ def print_comparison(results: ScenarioResults) -> None:
         "cost",
         "net NPV",
         f"Δ net NPV vs {results.scenario.champion}",
-        *(("net value",) if has_net_value else ()),
+        *(("net value", f"Δ net value vs {results.scenario.champion}") if has_net_value else ()),
         "recovery",
         "visits",
         "complaints",
@@ -156,7 +156,16 @@ def print_comparison(results: ScenarioResults) -> None:
             "—"
             if policy == results.scenario.champion
             else plus_minus(policy, "net_npv", "diff_vs_champion", "diff_ci_low"),
-            *((plus_minus(policy, "net_value", "mean", "ci_low"),) if has_net_value else ()),
+            *(
+                (
+                    plus_minus(policy, "net_value", "mean", "ci_low"),
+                    "—"
+                    if policy == results.scenario.champion
+                    else plus_minus(policy, "net_value", "diff_vs_champion", "diff_ci_low"),
+                )
+                if has_net_value
+                else ()
+            ),
             f"{mean(policy, 'recovery_rate'):.1%}",
             f"{mean(policy, 'visits'):,.0f}",
             f"{mean(policy, 'complaints'):,.1f}",
