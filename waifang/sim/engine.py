@@ -78,8 +78,10 @@ class _Run:
         rules: ComplianceRules,
         seed: np.random.SeedSequence,
         audit: str,
+        departures: tuple[str, ...] = (),
     ) -> None:
         self.world, self.portfolio, self.policy, self.rules = world, portfolio, policy, rules
+        self.departures = tuple(departures)
         b = world.behaviour
         self.state = AccountState.from_portfolio(portfolio, b.ability_weight, b.willingness_weight)
         self.ledger = Ledger(world.economics, world.days)
@@ -225,7 +227,7 @@ class _Run:
             "legal_waiting": int(self.courts.waiting.size),
             "agency_placements": self.ctx.counters.agency_placements,
             "agency_waiting": int(self.agencies.waiting.size),
-            "departures": 0,
+            "departures": len(self.departures),
             **{f"cost_{t}": cost for t, cost in ledger.costs.items()},
             "cost_complaints": ledger.cost_complaints,
             **{f"blocked_{r}": blocked[r] for r in RULES},
@@ -263,6 +265,7 @@ class _Run:
             daily=daily,
             blocked_by_rule=blocked,
             violations=violations,
+            departures=self.departures,
             audit=audit_records,
             extra=extra,
         )
@@ -333,18 +336,7 @@ def simulate(
     unknown = sorted(set(np.unique(portfolio.region)) - set(range(len(world.resources.regions))))
     if unknown:
         raise InputError(f"portfolio has region codes {unknown} with no region in the resources")
-    run = _Run(world, portfolio, policy, rules, seed, audit)
-    result = run.run()
-    result.summary["departures"] = len(departures)
-    return RunResult(
-        summary=result.summary,
-        daily=result.daily,
-        blocked_by_rule=result.blocked_by_rule,
-        violations=result.violations,
-        departures=tuple(departures),
-        audit=result.audit,
-        extra=result.extra,
-    )
+    return _Run(world, portfolio, policy, rules, seed, audit, departures).run()
 
 
 __all__ = ["simulate", "CURRENT", "CLOSED"]

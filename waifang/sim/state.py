@@ -20,6 +20,21 @@ STATUS_NAMES = ("delinquent", "current", "charged_off", "closed")
 
 NEVER = np.int16(-10_000)  # "day of last event" for an event that never happened
 
+OBSERVED_TRAITS: tuple[str, ...] = (
+    "credit_limit",
+    "segment",
+    "risk_score",
+    "prior_delinquencies",
+    "other_debts",
+    "guarantee",
+    "vulnerable",
+    "contactable",
+    "address_verified",
+)
+"""What a lender knows of an account besides its id, balance, dpd and region."""
+LATENT_TRAITS: tuple[str, ...] = ("ability", "willingness", "strategic")
+"""What the simulation knows of a borrower and the lender does not."""
+
 
 @dataclass(frozen=True)
 class Portfolio:
@@ -177,19 +192,7 @@ class LenderView:
         return self._state.balance_cents
 
     def __getattr__(self, name: str) -> np.ndarray:
-        observable = {
-            "region",
-            "segment",
-            "risk_score",
-            "prior_delinquencies",
-            "other_debts",
-            "guarantee",
-            "vulnerable",
-            "contactable",
-            "address_verified",
-            "account_id",
-            "credit_limit",
-        }
+        observable = {"account_id", "region", *OBSERVED_TRAITS}
         tracked = {
             "frozen",
             "hardship_until",

@@ -38,21 +38,11 @@ import pandas as pd
 
 from waifang.errors import InputError
 from waifang.sim.spec import Segment
-from waifang.sim.state import Portfolio
+from waifang.sim.state import LATENT_TRAITS, OBSERVED_TRAITS, Portfolio
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("account_id", "balance", "dpd", "region")
-OPTIONAL_COLUMNS: tuple[str, ...] = (
-    "credit_limit",
-    "segment",
-    "risk_score",
-    "prior_delinquencies",
-    "other_debts",
-    "guarantee",
-    "vulnerable",
-    "contactable",
-    "address_verified",
-)
-LATENT_COLUMNS: tuple[str, ...] = ("ability", "willingness", "strategic")
+OPTIONAL_COLUMNS: tuple[str, ...] = OBSERVED_TRAITS
+LATENT_COLUMNS: tuple[str, ...] = LATENT_TRAITS
 
 _TRUE = {"1", "1.0", "true", "t", "yes", "y"}
 _FALSE = {"0", "0.0", "false", "f", "no", "n"}
