@@ -172,7 +172,8 @@ def print_comparison(results: ScenarioResults) -> None:
             f"{mean(policy, 'blocked'):,.0f}",
             f"{int(results.summary.loc[results.summary.policy == policy, 'violations'].sum())}",
         )
-    console = Console(width=max(Console().width, 170))
+    # Wide enough for all columns when piped or captured; a terminal keeps its own width if wider.
+    console = Console(width=max(Console().width, 190))
     console.print(table)
 
     blocked = results.blocked_by_rule.groupby("rule", sort=False)["blocked"].sum()
