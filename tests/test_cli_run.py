@@ -210,3 +210,13 @@ def test_bad_tape_is_one_line_from_run(tmp_path, capsys):
     assert "tape.csv: column 'balance': negative balance in data row 1" in err
     assert main(["validate", str(path)]) == 1  # validate reads the tape too
     assert "negative balance in data row 1" in capsys.readouterr().err
+
+
+def test_a_bad_argument_is_one_line_and_exit_code_1(capsys):
+    from waifang.scenarios.cli import main
+
+    assert main(["run", "baseline", "--out", "x", "--seed", "abc"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: waifang run: argument --seed: invalid int value: 'abc'")
+    assert "Traceback" not in err and err.count("\n") == 1
+    assert main(["nosuchcommand"]) == 1

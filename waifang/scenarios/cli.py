@@ -14,8 +14,15 @@ from collections.abc import Sequence
 from waifang.errors import InputError
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument is bad input like any other: one line, exit code 1."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise InputError(f"{self.prog}: {message}")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="waifang",
         description="Simulate collection policies and choose field visits by optimisation.",
     )
