@@ -70,8 +70,9 @@ class RunResult:
     blocked_by_rule: dict[str, int]
     """Blocked actions counted by the rule that blocked them (all rules, zeros included)."""
     violations: int
-    """Actions performed in breach of a rule, re-checked from the audit trail (always 0
-    unless the engine is wrong)."""
+    """Actions performed in breach of a rule (always 0 unless the engine is wrong): the
+    engine's post-checks of every performed call and visit, plus, with a full audit log, an
+    independent re-check of every logged action (:func:`waifang.sim.audit.check_audit`)."""
     departures: tuple[str, ...] = ()
     """Rules loosened against their preset."""
     audit: dict[str, np.ndarray] | None = None
