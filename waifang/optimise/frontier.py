@@ -7,8 +7,10 @@ hours limit of that option, e.g. 1.25 = a quarter more field teams.
 
 Example
 -------
->>> table = budget_frontier(problem, budgets=[1e5, 2e5, 4e5], capacity_scales=[1.0, 1.25])  # doctest: +SKIP
->>> save_frontier(table, "frontier.csv")                                   # doctest: +SKIP
+>>> table = budget_frontier(  # doctest: +SKIP
+...     problem, budgets=[1e5, 2e5, 4e5], capacity_scales=[1.0, 1.25]
+... )
+>>> save_frontier(table, "frontier.csv")  # doctest: +SKIP
 """
 
 from __future__ import annotations
