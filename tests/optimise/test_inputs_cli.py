@@ -338,3 +338,41 @@ def test_cli_in_a_fresh_process_prints_one_line(files):
     )
     assert bad.returncode == 1 and bad.stderr.startswith("error: --budget")
     assert "Traceback" not in bad.stderr
+
+
+def _optimise(capsys, c, k, out):
+    return run(
+        capsys, "optimise", "--candidates", c, "--capacity", k, "--budget", 900, "--out", out
+    )
+
+
+def test_output_that_cannot_be_written_is_one_line(files, capsys):
+    tmp, c, k = files
+    (tmp / "D").mkdir()
+    code, _, err = _optimise(capsys, c, k, tmp / "D")
+    assert code == 1 and "cannot write" in err and "Traceback" not in err
+    code, _, err = _optimise(capsys, c, k, tmp / "PLAN.json")
+    assert code == 1 and "PLAN.json is written beside it" in err
+    assert not (tmp / "PLAN.json").exists()
+
+
+def test_a_slash_in_a_region_name_is_refused_by_row(files, capsys):
+    tmp, c, k = files
+    c.write_text(CANDIDATES.replace("north", "north/east"))
+    k.write_text(CAPACITY.replace("north", "north/east"))
+    code, _, err = _optimise(capsys, c, k, tmp / "PLAN.csv")
+    assert code == 1
+    assert "column region: names may not contain '/' (got 'north/east')" in err
+
+
+def test_a_solver_that_takes_no_gap_option_is_a_clean_error_or_runs():
+    from waifang.errors import InputError
+    from waifang.optimise.pulp_model import pulp_solver
+
+    # GLPK's pulp interface takes no gapRel: asking for it must not end in a TypeError.
+    try:
+        solver = pulp_solver("glpk", gap=1e-4, time_limit=5)
+    except InputError as err:
+        assert "not available" in str(err)
+    else:
+        assert solver.available()

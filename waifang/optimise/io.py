@@ -157,7 +157,10 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
     path = Path(path)
     if path.parent and not path.parent.exists():
         raise InputError(f"{path}: folder {path.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    except OSError as err:
+        raise InputError(f"{path}: cannot write in {path.parent} ({err.strerror})") from None
     os.close(fd)
     try:
         write(Path(tmp))
@@ -165,6 +168,9 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, path)
+    except OSError as err:
+        Path(tmp).unlink(missing_ok=True)
+        raise InputError(f"{path}: cannot write ({err.strerror or err})") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -173,6 +179,8 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
 def write_plan(path: str | Path, problem: Problem, result: Result, reasons: pd.Series) -> Path:
     """Write ``PLAN.csv`` (chosen rows with reasons) and ``PLAN.json`` beside it."""
     path = Path(path)
+    if path.suffix.lower() == ".json":
+        raise InputError(f"--out {path}: the plan is a CSV; PLAN.json is written beside it")
     plan = plan_frame(problem, result)[["account_id", "option", "value", "cost"]]
     plan["reason"] = reasons.to_numpy()
     atomic_write(path, lambda tmp: plan.to_csv(tmp, index=False))

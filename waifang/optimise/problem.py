@@ -219,6 +219,16 @@ def make_problem(
             pair_keys = {f"{a}\x00{o}" for a, o in exclusions.pairs}
             keep &= ~keys.isin(pair_keys).to_numpy()
     n_excluded = int((~keep).sum())
+    # Capacity rows are named "kind/region/option" by the models; a "/" inside a name would
+    # make two rows alike, so it is refused here.
+    for column in ("region", "option"):
+        slashed = frame[column].astype(str).str.contains("/", regex=False).to_numpy()
+        if slashed.any():
+            row = int(np.flatnonzero(slashed)[0])
+            raise InputError(
+                f"{source}: row {row + 2}, column {column}: names may not contain '/' "
+                f"(got {frame[column].iloc[row]!r})"
+            )
     # Options and regions are known from all rows, so excluding every visit in a region
     # does not turn its capacity row into an "unknown region" error.
     options = tuple(sorted(frame["option"].astype(str).unique()))

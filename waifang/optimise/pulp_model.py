@@ -104,6 +104,9 @@ def pulp_solver(
             solver = pulp.getSolver(full, **kwargs)
         except pulp.PulpSolverError:
             continue
+        except TypeError:
+            # Some pulp solvers (GLPK) take no gapRel/timeLimit: run them without.
+            solver = pulp.getSolver(full, msg=msg)
         if solver.available():
             return solver
     available = ", ".join(pulp.listSolvers(onlyAvailable=True))
