@@ -350,7 +350,7 @@ def test_output_that_cannot_be_written_is_one_line(files, capsys):
     tmp, c, k = files
     (tmp / "D").mkdir()
     code, _, err = _optimise(capsys, c, k, tmp / "D")
-    assert code == 1 and "cannot write" in err and "Traceback" not in err
+    assert code == 1 and "is a folder, not a file" in err and "Traceback" not in err
     code, _, err = _optimise(capsys, c, k, tmp / "PLAN.json")
     assert code == 1 and "PLAN.json is written beside it" in err
     assert not (tmp / "PLAN.json").exists()
@@ -376,3 +376,25 @@ def test_a_solver_that_takes_no_gap_option_is_a_clean_error_or_runs():
         assert "not available" in str(err)
     else:
         assert solver.available()
+
+
+def test_a_bad_reasons_path_fails_before_any_plan_is_replaced(files, capsys):
+    tmp, c, k = files
+    (tmp / "PLAN.csv").write_text("earlier plan\n")
+    code, _, err = run(
+        capsys,
+        "optimise",
+        "--candidates",
+        c,
+        "--capacity",
+        k,
+        "--budget",
+        900,
+        "--out",
+        tmp / "PLAN.csv",
+        "--reasons",
+        tmp / "nodir" / "R.csv",
+    )
+    assert code == 1 and "--reasons" in err and "does not exist" in err
+    assert (tmp / "PLAN.csv").read_text() == "earlier plan\n"
+    assert not (tmp / "PLAN.json").exists()

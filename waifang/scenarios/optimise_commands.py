@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+from pathlib import Path
 
 import numpy as np
 
@@ -74,6 +76,10 @@ def run_optimise(args: argparse.Namespace) -> int:
     from waifang.optimise.result import Status
     from waifang.optimise.solve import solve
 
+    # Every output is checked before the solve, so a bad --reasons cannot leave a new plan
+    # beside an old reasons file.
+    for flag, path in (("--out", args.out), ("--reasons", args.reasons)):
+        _check_output(flag, path)
     problem = _load(args, _budget(args.budget), load_problem)
     result = solve(
         problem,
@@ -132,6 +138,20 @@ def run_frontier(args: argparse.Namespace) -> int:
     csv_path, png_path = save_frontier(table, args.out)
     print(f"{len(table)} frontier points -> {csv_path}, {png_path}")
     return 0
+
+
+def _check_output(flag: str, path: str | None) -> None:
+    """Refuse an output path that cannot be written, before any work is done."""
+    if path is None:
+        return
+    target = Path(path)
+    folder = target.parent
+    if not folder.is_dir():
+        raise InputError(f"{flag} {target}: folder {folder} does not exist")
+    if target.is_dir():
+        raise InputError(f"{flag} {target}: is a folder, not a file")
+    if not os.access(folder, os.W_OK):
+        raise InputError(f"{flag} {target}: folder {folder} is not writable")
 
 
 def _load(args, budget, load_problem):
