@@ -22,7 +22,15 @@ import numpy as np
 from waifang.sim.economics import Ledger
 from waifang.sim.rng import keyed_uniform, stream, stream_key
 from waifang.sim.spec import ContactSpec, World
-from waifang.sim.state import CHARGED_OFF, CLOSED, CURRENT, DELINQUENT, AccountState, Portfolio
+from waifang.sim.state import (
+    CHARGED_OFF,
+    CLOSED,
+    CURRENT,
+    DELINQUENT,
+    NEVER,
+    AccountState,
+    Portfolio,
+)
 
 
 class Borrowers:
@@ -55,6 +63,7 @@ class Borrowers:
         self.rng_shock = stream(seed, "shocks")
         self.decay = np.float32(0.5 ** (1.0 / self.b.contact_half_life_days))
         n = state.n
+        self._tables: dict[int, np.ndarray] = {}
         self.mult = np.ones(n, np.float32)
         self.refresh(np.arange(n))
         self.advancing = state.status == DELINQUENT
@@ -67,7 +76,7 @@ class Borrowers:
         self.placed = np.zeros(n, bool)
         self.placed_count = 0
         self.cured_ever = np.zeros(n, bool)
-        self.cure_day = np.full(n, -10_000, np.int16)
+        self.cure_day = np.full(n, NEVER, np.int16)
         self.charged_off_ever = np.zeros(n, bool)
         self.redefaults = 0
         self.complaints = 0
@@ -87,11 +96,15 @@ class Borrowers:
 
     def _hazard_table(self, day: int) -> np.ndarray:
         b, c = self.b, self.charge_off_dpd
-        stress = b.stress[min(day // 30, len(b.stress) - 1)]
+        month = min(day // 30, len(b.stress) - 1)
+        if month in self._tables:  # the table changes only with the month's stress
+            return self._tables[month]
+        stress = b.stress[month]
         table = np.zeros(c + 3, np.float32)
         buckets = np.minimum((np.arange(1, c) - 1) // 30, 5)
         table[1:c] = np.asarray(b.base_hazard, np.float32)[buckets] * stress
         table[c + 1] = b.chargeoff_recovery_daily
+        self._tables[month] = table
         return table
 
     # ---------------------------------------------------------------- contacts
@@ -186,7 +199,7 @@ class Borrowers:
         if idx.size:
             self.placed[idx] = False
             self.placed_count -= idx.size
-            self.state.placed_until[idx] = -10_000
+            self.state.placed_until[idx] = NEVER
 
     def serve_legal(self, idx: np.ndarray, day: int, hour: float) -> None:
         self.state.in_legal[idx] = True
@@ -227,7 +240,7 @@ class Borrowers:
         self._release(idx)
         s.status[idx] = CLOSED
         s.dpd[idx] = self.closed_index
-        s.promise_due[idx] = -10_000
+        s.promise_due[idx] = NEVER
         self.advancing[idx] = False
 
     def _cure(self, idx: np.ndarray, day: int) -> None:
@@ -236,7 +249,7 @@ class Borrowers:
         s.status[idx] = CURRENT
         s.dpd[idx] = 0
         self.cure_day[idx] = day
-        s.promise_due[idx] = -10_000
+        s.promise_due[idx] = NEVER
         self.advancing[idx] = False
         self._release(idx)
         unfreeze = idx[s.frozen[idx]]
@@ -349,7 +362,7 @@ class Borrowers:
         kept = keyed_uniform(self.key_promise, idx, day) < p_keep
         self.promises_kept += int(kept.sum())
         self.promises_broken += int((~kept).sum())
-        s.promise_due[idx] = -10_000
+        s.promise_due[idx] = NEVER
         self.pay(idx[kept], day, force_cure=True)
         broken = idx[~kept]
         s.willingness[broken] *= np.float32(b.broken_promise_willingness)
@@ -375,7 +388,7 @@ class Borrowers:
     def _end_hardship(self, idx: np.ndarray, day: int) -> None:
         s = self.state
         idx = idx[s.hardship_until[idx] == day]
-        s.hardship_until[idx] = -10_000
+        s.hardship_until[idx] = NEVER
         self.advancing[idx] = s.status[idx] == DELINQUENT
         self.refresh(idx)
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from waifang.sim.rules import RULES, ComplianceRules
 from waifang.sim.spec import TREATMENTS
-from waifang.sim.state import DELINQUENT, AccountState, Portfolio
+from waifang.sim.state import DELINQUENT, NEVER, AccountState, Portfolio
 
 RULE_CODE = {name: code for code, name in enumerate(RULES, start=1)}
 ACTION_CODE = {name: code for code, name in enumerate(TREATMENTS)}
@@ -263,7 +263,7 @@ class Compliance:
             checks.append(("visit_collectors", np.ones(idx.size, bool)))
         if rules.first_visit_notice_days:
             # A first visit needs notice: send it now if none was sent, and wait the period.
-            never = state.visit_notice[idx] < -1000
+            never = state.visit_notice[idx] == NEVER
             state.visit_notice[idx[never & (state.visits[idx] == 0)]] = day
             waiting = (state.visits[idx] == 0) & (
                 day - state.visit_notice[idx] < rules.first_visit_notice_days

@@ -163,6 +163,24 @@ class AccountState:
         return np.where(self.status == CHARGED_OFF, 0, self.balance_cents)
 
 
+_OBSERVABLE = frozenset({"account_id", "region", *OBSERVED_TRAITS})
+_TRACKED = frozenset(
+    {
+        "frozen",
+        "hardship_until",
+        "disputed_until",
+        "last_visit",
+        "visits",
+        "complaints",
+        "revealed",
+        "in_legal",
+        "placed_until",
+        "visit_queued",
+        "promise_due",
+    }
+)
+
+
 @dataclass(frozen=True)
 class LenderView:
     """What a policy may look at: the observable columns, current as of the decision.
@@ -192,23 +210,9 @@ class LenderView:
         return self._state.balance_cents
 
     def __getattr__(self, name: str) -> np.ndarray:
-        observable = {"account_id", "region", *OBSERVED_TRAITS}
-        tracked = {
-            "frozen",
-            "hardship_until",
-            "disputed_until",
-            "last_visit",
-            "visits",
-            "complaints",
-            "revealed",
-            "in_legal",
-            "placed_until",
-            "visit_queued",
-            "promise_due",
-        }
-        if name in observable:
+        if name in _OBSERVABLE:
             return getattr(self._portfolio, name)
-        if name in tracked:
+        if name in _TRACKED:
             return getattr(self._state, name)
         raise AttributeError(f"the lender cannot observe {name!r}")
 
