@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from waifang.sim.state import Portfolio
+
+EXPLORE_FACTOR = 10
+
+
+def examples(n: int) -> int:
+    """Hypothesis examples for a property test: ``n`` under the default derandomised "ci"
+    profile, ten times as many under ``HYPOTHESIS_PROFILE=explore`` (see tests/conftest.py)."""
+    return n * EXPLORE_FACTOR if os.environ.get("HYPOTHESIS_PROFILE") == "explore" else n
 
 
 def flat_portfolio(

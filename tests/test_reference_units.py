@@ -13,6 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+from helpers import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -106,7 +107,7 @@ rules_strategy = st.lists(
 )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(rules=rules_strategy, seed=st.integers(0, 10_000), day=st.integers(0, 200))
 def test_naive_ladder_fires_the_same_rungs_as_the_engine(rules, seed, day):
     p, s = random_accounts(seed, day)
@@ -122,7 +123,7 @@ def test_naive_ladder_fires_the_same_rungs_as_the_engine(rules, seed, day):
         assert naive.policy(naive_account(p, s, i), day) == expected[i], i
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     preset=st.sampled_from(sorted(PRESETS)),
     action=st.sampled_from(["sms", "ivr", "call"]),
@@ -171,7 +172,7 @@ def test_naive_contact_rules_refuse_what_the_engine_refuses(preset, action, hour
     )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     preset=st.sampled_from(sorted(PRESETS)),
     collectors=st.integers(1, 3),
@@ -210,7 +211,7 @@ def test_naive_visit_rules_refuse_what_the_engine_refuses(
     assert naive_blocked == Counter({k: v for k, v in engine_blocked.items() if v})
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(
     seed=st.integers(0, 10_000),
     day=st.integers(0, 200),

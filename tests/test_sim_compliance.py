@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import flat_portfolio
+from helpers import examples, flat_portfolio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -124,7 +124,7 @@ def test_checker_finds_a_planted_breach():
     assert ("visit_min_dpd", 2) in [(b.rule, b.count) for b in check_audit(log, rules, portfolio)]
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(12), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     preset=st.sampled_from(sorted(PRESETS)),
     attempts=st.integers(1, 12),

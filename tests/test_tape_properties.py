@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -32,7 +33,7 @@ def write(tmp_path, accounts):
     return path
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(accounts=st.lists(account, min_size=1, max_size=30))
 def test_valid_tapes_round_trip(tmp_path_factory, accounts):
     path = write(tmp_path_factory.mktemp("t"), accounts)
@@ -44,7 +45,7 @@ def test_valid_tapes_round_trip(tmp_path_factory, accounts):
     assert p.vulnerable.tolist() == [a["vulnerable"] for a in accounts]
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(
     accounts=st.lists(account, min_size=1, max_size=30),
     data=st.data(),

@@ -36,7 +36,7 @@ import time
 
 import numpy as np
 
-from waifang.optimise.greedy import greedy_fill
+from waifang.optimise.greedy import greedy, greedy_fill
 from waifang.optimise.highs_arrays import solve_arrays
 from waifang.optimise.lagrange import smoothed_prices
 from waifang.optimise.problem import Problem
@@ -51,6 +51,7 @@ from waifang.optimise.result import (
 )
 
 SOLVER_NAME = "decompose/highs"
+EXACT_MAX_CANDIDATES = 200_000
 LP_ALGORITHM = "simplex"
 log = logging.getLogger(__name__)
 
@@ -180,6 +181,11 @@ def solve_decomposed(
         if whole:
             break
         polish_size *= 2
+    message = ""
+    if _gap(best_bound, objective) > gap or broken:
+        chosen, objective, best_bound, message = _exact_fallback(
+            problem, chosen, objective, best_bound, broken, gap, deadline
+        )
     return make_result(
         problem,
         Status.OPTIMAL,
@@ -190,7 +196,53 @@ def solve_decomposed(
         build_seconds=build_seconds,
         shadow_prices=best_prices,
         gap_tolerance=gap,
+        message=message,
     )
+
+
+def _gap(bound: float, objective: float) -> float:
+    return (bound - objective) / max(abs(bound), 1.0)
+
+
+def _exact_fallback(problem, chosen, objective, bound, broken, gap, deadline):
+    """When the priced bound cannot close the gap: the better greedy plan if it beats the
+    polished one, then the exact MIP over every row from that start, within the time left.
+    Without a time limit the exact MIP is tried only up to :data:`EXACT_MAX_CANDIDATES` rows
+    (beyond, plain HiGHS may not finish); the message says so.
+    Returns (plan, objective, bound, message)."""
+    p = problem.profit
+    for rule in ("net", "ratio"):
+        plan = greedy(problem, rule=rule)
+        if not check_plan(problem, plan) and (broken or p[plan].sum() > objective):
+            chosen, objective, broken = plan, float(p[plan].sum()), False
+    if _gap(bound, objective) <= gap and not broken:
+        return chosen, objective, bound, ""
+    if deadline is None and problem.n_candidates > EXACT_MAX_CANDIDATES:
+        return chosen, objective, bound, (
+            f"the priced bound left a gap of {_gap(bound, objective):.2e}; the exact MIP is not "
+            f"tried above {EXACT_MAX_CANDIDATES:,} rows without a time limit"
+        )
+    remaining = None if deadline is None else deadline - time.perf_counter()
+    if remaining is not None and remaining <= 0:
+        return chosen, objective, bound, "time limit reached before the exact MIP"
+    c = problem.coupling
+    sol = solve_arrays(
+        p,
+        problem.account,
+        c.A,
+        c.b,
+        integer=True,
+        time_limit=remaining,
+        mip_gap=max(gap * 0.5, 1e-9),
+        start=np.isin(np.arange(problem.n_candidates), chosen).astype(np.float64),
+    )
+    if np.isfinite(sol.mip_bound):
+        bound = min(bound, sol.mip_bound)  # the whole problem: a global bound
+    if sol.ok:
+        plan = np.flatnonzero(sol.x > 0.5)
+        if not check_plan(problem, plan) and (broken or p[plan].sum() > objective):
+            chosen, objective = plan, float(p[plan].sum())
+    return chosen, objective, bound, ""
 
 
 def _sample_prices(problem: Problem, size: int, rng: np.random.Generator) -> np.ndarray:
