@@ -110,6 +110,12 @@ def money(value: float) -> str:
     return f"{value:,.0f}"
 
 
+def significant(row) -> bool:
+    """Whether a comparison row's paired 95 % interval excludes 0 (False without one)."""
+    low, high = row["diff_ci_low"], row["diff_ci_high"]
+    return bool(low > 0 or high < 0)  # NaN compares False: no interval, no claim
+
+
 def print_comparison(results: ScenarioResults) -> None:
     """The per-policy table and the compliance line, on stdout."""
     from rich.console import Console
@@ -126,12 +132,19 @@ def print_comparison(results: ScenarioResults) -> None:
             return money(row[centre])
         return f"{money(row[centre])} ± {money(row[centre] - row[low])}"
 
+    def difference(policy: str, metric: str) -> str:
+        if policy == results.scenario.champion:
+            return "—"
+        cell = plus_minus(policy, metric, "diff_vs_champion", "diff_ci_low")
+        return cell + (" *" if significant(comparison.loc[(policy, metric)]) else "")
+
     # net_value (net NPV plus the value of balances still open at the horizon) is shown when
     # the engine reports it: a policy that cures more is not penalised for collecting later.
     has_net_value = (results.policies[0], "net_value") in comparison.index
     table = Table(
         title=f"{results.scenario.name}: {results.replications} replications, seed "
-        f"{results.seed} (means; ± is the 95 % CI half-width; M = million)"
+        f"{results.seed} (means; ± is the 95 % CI half-width; M = million)",
+        caption="* the paired difference is significant at 95 % (its interval excludes 0)",
     )
     for header in (
         "policy",
@@ -153,15 +166,11 @@ def print_comparison(results: ScenarioResults) -> None:
             money(mean(policy, "collected")),
             money(mean(policy, "cost_total")),
             plus_minus(policy, "net_npv", "mean", "ci_low"),
-            "—"
-            if policy == results.scenario.champion
-            else plus_minus(policy, "net_npv", "diff_vs_champion", "diff_ci_low"),
+            difference(policy, "net_npv"),
             *(
                 (
                     plus_minus(policy, "net_value", "mean", "ci_low"),
-                    "—"
-                    if policy == results.scenario.champion
-                    else plus_minus(policy, "net_value", "diff_vs_champion", "diff_ci_low"),
+                    difference(policy, "net_value"),
                 )
                 if has_net_value
                 else ()

@@ -430,6 +430,24 @@ def compare(summary: pd.DataFrame, champion: str) -> pd.DataFrame:
                     "diff_vs_champion": diff_mean,
                     "diff_ci_low": diff_low,
                     "diff_ci_high": diff_high,
+                    **_certainty(values, base[metric].to_numpy(np.float64), policy == champion),
                 }
             )
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    if "replications_needed" in table:
+        table["replications_needed"] = table["replications_needed"].astype("Int64")
+    return table
+
+
+def _certainty(values: np.ndarray, champion: np.ndarray, is_champion: bool) -> dict[str, float]:
+    """The unpaired (Welch) interval of the difference and the replications a +-1 % interval
+    on the mean needs (:mod:`waifang.scenarios.statistics`). The champion's difference to
+    itself is 0 either way, as in the paired columns."""
+    from waifang.scenarios.statistics import replications_needed, welch_interval
+
+    low, high = (0.0, 0.0) if is_champion else welch_interval(values, champion)
+    return {
+        "unpaired_diff_ci_low": low,
+        "unpaired_diff_ci_high": high,
+        "replications_needed": replications_needed(values),
+    }
