@@ -8,7 +8,6 @@ with the package (``waifang/scenarios/baseline.toml``); a local file that happen
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -53,6 +52,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="Dask scheduler address (tcp://host:8786); replications run on its workers",
     )
     run.add_argument("--quiet", action="store_true", help="print only the table")
+    run.add_argument(
+        "--resume",
+        action="store_true",
+        help="finish an interrupted run of the same scenario in DIR (redo only what was lost)",
+    )
     run.set_defaults(handler=run_command)
 
 
@@ -84,19 +88,23 @@ def run_command(args: argparse.Namespace) -> int:
     scenario = load_scenario(path)
     out = prepare_out_dir(args.out)  # fail before hours of simulation, not after
 
-    def progress(done: int, total: int) -> None:
-        if not args.quiet:
-            print(f"replication {done}/{total} done", file=sys.stderr, flush=True)
+    from waifang.scenarios.checkpoint import Checkpoint
+    from waifang.scenarios.progress import progress_reporter
 
-    results = run_scenario(
-        scenario,
-        seed=args.seed,
-        replications=args.replications,
-        workers=args.workers,
-        scheduler=args.scheduler,
-        progress=progress,
-    )
+    checkpoint = Checkpoint(out, print_name=args.out)
+    with progress_reporter(scenario.name, quiet=args.quiet) as progress:
+        results = run_scenario(
+            scenario,
+            seed=args.seed,
+            replications=args.replications,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            progress=progress,
+            checkpoint=checkpoint,
+            resume=getattr(args, "resume", False),
+        )
     written = write_results(results, out, scenario_file=path)
+    checkpoint.discard()  # only now: the final files are all in place
     print_comparison(results)
     if not args.quiet:
         print(f"wrote {', '.join(sorted(written))} to {out}")
