@@ -160,7 +160,11 @@ def check_audit(
         )
     report("third_party", performed("third_party"), "third-party contact performed")
     if world is not None and rules.vetted_agencies_only and not world.resources.agency_vetted:
-        report("unvetted_agency", performed("agency"), "placement with an unvetted agency")
+        report(
+            "unvetted_agency",
+            performed("agency", "agency_contact"),
+            "placement with or call by an unvetted agency",
+        )
     return breaches
 
 

@@ -304,7 +304,10 @@ class Compliance:
             self._breach("quiet_after_conversation", last_day >= day - quiet)
 
     def _breach(self, rule: str, bad: np.ndarray) -> None:
-        count = int(np.count_nonzero(bad))
+        self.count_breaches(rule, int(np.count_nonzero(bad)))
+
+    def count_breaches(self, rule: str, count: int) -> None:
+        """Add ``count`` actions performed against ``rule``."""
         if count:
             self.breaches += count
             self.breaches_by_rule[rule] = self.breaches_by_rule.get(rule, 0) + count

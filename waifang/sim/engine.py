@@ -193,6 +193,17 @@ class _Run:
         self.env.run(until=self.world.days * 24.0)
         return self.result()
 
+    def _check_never_performed(self) -> None:
+        """Actions no code path performs, re-checked from the counts all the same: contact
+        with third parties, and placements with an unvetted agency where the rules forbid it."""
+        performed = self.audit.counts[:, :, 0].sum(axis=0)
+        code = {t: i for i, t in enumerate(ACTIONS)}
+        self.compliance.count_breaches("third_party", int(performed[code["third_party"]]))
+        resources = self.world.resources
+        if self.rules.vetted_agencies_only and not resources.agency_vetted:
+            placed = int(performed[code["agency"]] + performed[code["agency_contact"]])
+            self.compliance.count_breaches("unvetted_agency", placed)
+
     def result(self) -> RunResult:
         s, b, ledger, world = self.state, self.borrowers, self.ledger, self.world
         c = world.charge_off_dpd
@@ -210,6 +221,7 @@ class _Run:
         terminal_npv = terminal * float(ledger.discount[world.days])
         performed = self.audit.counts[:, :, 0]
         blocked = self.audit.blocked_by_rule()
+        self._check_never_performed()
         violations = self.compliance.breaches
         breaches = dict(self.compliance.breaches_by_rule)
         audit_records = None
