@@ -123,7 +123,8 @@ def check_audit(
             (a[1:] == a[:-1]) & (d[1:] - d[:-1] < rules.visit_min_gap_days),
             f"two visits to one account within {rules.visit_min_gap_days} days",
         )
-    collectors = log["collectors"][visits]
+    # A visit whose collectors were not recorded cannot be shown to have had enough.
+    collectors = log["collectors"][visits] if "collectors" in log else np.zeros(v_acc.size)
     report(
         "visit_collectors",
         collectors < rules.min_collectors_per_visit,
