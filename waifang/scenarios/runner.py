@@ -55,6 +55,7 @@ from scipy import stats
 
 from waifang.errors import InputError
 from waifang.scenarios.schema import Scenario
+from waifang.sim.compliance import ACTIONS
 
 if TYPE_CHECKING:
     from waifang.scenarios.checkpoint import Checkpoint
@@ -62,7 +63,6 @@ from waifang.sim.policy import LadderPolicy
 from waifang.sim.results import DAILY_COLUMNS, SUMMARY_COLUMNS, RunResult
 from waifang.sim.rng import replication_seeds
 from waifang.sim.rules import RULES
-from waifang.sim.spec import TREATMENTS
 from waifang.sim.state import Portfolio
 
 CONFIDENCE = 0.95
@@ -195,7 +195,7 @@ def _readable_audit(
         return None
     out = dict(audit)
     out["account_id"] = portfolio.account_id[np.asarray(audit["account"], dtype=np.int64)]
-    out["action_name"] = np.asarray(TREATMENTS, dtype=object)[np.asarray(audit["action"], int)]
+    out["action_name"] = np.asarray(ACTIONS, dtype=object)[np.asarray(audit["action"], int)]
     outcomes = np.asarray(("performed", *RULES), dtype=object)
     out["outcome_name"] = outcomes[np.asarray(audit["outcome"], dtype=int)]
     return out
