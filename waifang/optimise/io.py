@@ -176,8 +176,16 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
         raise
 
 
-def write_plan(path: str | Path, problem: Problem, result: Result, reasons: pd.Series) -> Path:
-    """Write ``PLAN.csv`` (chosen rows with reasons) and ``PLAN.json`` beside it."""
+def write_plan(
+    path: str | Path,
+    problem: Problem,
+    result: Result,
+    reasons: pd.Series,
+    marginals: dict | None = None,
+) -> Path:
+    """Write ``PLAN.csv`` (chosen rows with reasons) and ``PLAN.json`` beside it; with
+    ``marginals`` (row name -> :class:`~waifang.optimise.marginal.Marginal`) PLAN.json also
+    holds the re-solved values of +1 slot and +1 % budget."""
     path = Path(path)
     if path.suffix.lower() == ".json":
         raise InputError(f"--out {path}: the plan is a CSV; PLAN.json is written beside it")
@@ -186,6 +194,15 @@ def write_plan(path: str | Path, problem: Problem, result: Result, reasons: pd.S
     atomic_write(path, lambda tmp: plan.to_csv(tmp, index=False))
     summary = result.summary()
     summary.update(n_candidates=problem.n_candidates, n_excluded=problem.n_excluded)
+    if marginals is not None:
+        summary["marginal_values"] = {
+            name: {"step": m.step, "value": m.value, "per_unit": m.per_unit, "lp_price": m.lp_price}
+            for name, m in marginals.items()
+        }
+        summary["marginal_values_note"] = (
+            "net value gained by re-solving with the row's limit raised by 'step' (one slot; "
+            "1 % of the budget), from this plan and to the same gap"
+        )
     json_path = path.with_suffix(".json")
     atomic_write(json_path, lambda tmp: tmp.write_text(json.dumps(summary, indent=2) + "\n"))
     return json_path

@@ -29,6 +29,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     opt.add_argument("--budget", required=True, help="total cost allowed")
     opt.add_argument("--out", required=True, help="PLAN.csv (PLAN.json is written beside it)")
     opt.add_argument("--reasons", help="also write every candidate's decision and reason here")
+    opt.add_argument(
+        "--marginals",
+        default="auto",
+        choices=["auto", "on", "off"],
+        help="re-solve for the value of +1 slot and +1%% budget, cited in the reasons and "
+        "PLAN.json (auto: up to 20,000 candidate rows)",
+    )
     opt.set_defaults(handler=run_optimise)
 
     fr = sub.add_parser(
@@ -106,9 +113,12 @@ def run_optimise(args: argparse.Namespace) -> int:
         )
     if not result.status.has_plan:
         raise InputError(f"the solver found no plan ({result.status.value}): {result.message}")
-    json_path = write_plan(args.out, problem, result, explain(problem, result, result.chosen))
+    marginals = _marginals(args, problem, result)
+    json_path = write_plan(
+        args.out, problem, result, explain(problem, result, result.chosen, marginals), marginals
+    )
     if args.reasons:
-        table = reasons_frame(problem, result)
+        table = reasons_frame(problem, result, marginals)
         atomic_write(args.reasons, lambda tmp: table.to_csv(tmp, index=False))
     print(
         f"{result.status.value}: {len(result.chosen)} of {problem.n_candidates} candidates "
@@ -117,6 +127,26 @@ def run_optimise(args: argparse.Namespace) -> int:
         f"{json_path}"
     )
     return 0
+
+
+def _marginals(args, problem, result):
+    """Re-solved marginal values of the binding limits, when asked for (or small enough)."""
+    from waifang.optimise.frontier import MARGINAL_GAP, MARGINAL_MAX_CANDIDATES
+    from waifang.optimise.marginal import marginal_values
+
+    wanted = args.marginals == "on" or (
+        args.marginals == "auto" and problem.n_candidates <= MARGINAL_MAX_CANDIDATES
+    )
+    if not wanted:
+        return None
+    return marginal_values(
+        problem,
+        result,
+        backend=args.backend,
+        solver=args.solver,
+        gap=min(_gap(args.gap), MARGINAL_GAP),
+        time_limit=_time_limit(args.time_limit),
+    )
 
 
 def run_frontier(args: argparse.Namespace) -> int:
