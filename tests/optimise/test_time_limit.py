@@ -113,3 +113,17 @@ def test_cbc_reports_its_own_bound_which_is_valid():
     result = solve(problem, backend="pulp", solver="cbc", gap=0.05)
     assert result.bound >= optimum - 1e-6
     assert result.objective <= optimum + 1e-6
+
+
+def test_status_words_mean_what_they_say(hard):
+    """'feasible' when the solve stopped on a loose gap target, 'optimal' only when proven."""
+    loose = solve(hard, backend="decompose", gap=1e-2)
+    assert loose.status is Status.FEASIBLE
+    assert 0 < loose.gap <= 1e-2
+    frame, caps, budget, small = random_problem(5, n_accounts=40, n_options=3)
+    optimum = milp_optimum(frame, caps, budget)
+    for backend in ("pulp", "decompose"):
+        proven = solve(small, backend=backend, gap=0.0)
+        assert proven.status is Status.OPTIMAL, backend
+        assert proven.objective == pytest.approx(optimum, abs=1e-6)
+        assert proven.bound - proven.objective <= 1e-6 + 1e-9 * abs(proven.bound)

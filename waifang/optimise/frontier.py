@@ -44,20 +44,22 @@ from waifang.optimise.problem import Problem
 from waifang.optimise.solve import solve
 
 # Marginal values re-solve each point once per region: done by default up to this size.
-MARGINAL_MAX_CANDIDATES = 20_000
+MARGINAL_MAX_CANDIDATES = 2_000
 # Re-solves for marginal values run to at least this gap: a value is a difference of two
 # optima, and two solves each 1e-4 short could make it wrong by 1e-4 of the whole objective.
 MARGINAL_GAP = 1e-6
 
 
 def scale_capacity(problem: Problem, option: str, scale: float) -> Problem:
-    """The problem with every count and hours limit of ``option`` multiplied by ``scale``."""
+    """The problem with every count and hours limit of ``option`` multiplied by ``scale``
+    (count limits rounded down to whole slots)."""
     if scale < 0:
         raise InputError(f"capacity scale must be non-negative, got {scale:g}")
     caps = [
         replace(
             cap,
-            limit=None if cap.limit is None else cap.limit * scale,
+            # Whole slots: a fraction of a slot is no slot (1e-9 forgives 3 x 1.1 = 3.3000...4).
+            limit=None if cap.limit is None else float(np.floor(cap.limit * scale + 1e-9)),
             hours_limit=None if cap.hours_limit is None else cap.hours_limit * scale,
         )
         if cap.option == option

@@ -31,7 +31,9 @@ def read_csv(path: str | Path, required: tuple[str, ...]) -> pd.DataFrame:
         raise InputError(f"{path}: no such file")
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{path}: is empty (no header, no rows)") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as err:
         raise InputError(f"{path}: not a readable CSV ({str(err).splitlines()[0]})") from None
     frame.columns = [c.strip() for c in frame.columns]
     missing = [c for c in required if c not in frame.columns]
@@ -61,8 +63,13 @@ def _number(frame: pd.DataFrame, path, col: str, *, optional: bool) -> list[floa
 
 
 def load_candidates(path: str | Path) -> pd.DataFrame:
-    """The candidates table (numbers still as text: :func:`make_problem` checks them)."""
-    return read_csv(path, ("account_id", "option", "region", "value", "cost"))
+    """The candidates table (numbers still as text: :func:`make_problem` checks them).
+
+    A file with no candidate rows is refused: a plan of nothing would look like a result."""
+    frame = read_csv(path, ("account_id", "option", "region", "value", "cost"))
+    if len(frame) == 0:
+        raise InputError(f"{path}: has a header but no candidate rows")
+    return frame
 
 
 def load_capacities(path: str | Path, candidates: pd.DataFrame) -> list[Capacity]:
@@ -96,6 +103,11 @@ def load_capacities(path: str | Path, candidates: pd.DataFrame) -> list[Capacity
             raise InputError(f"{where}, column 'hours_limit': the candidates have no 'hours'")
         if limits[i] is None and hours[i] is None:
             raise InputError(f"{where}: neither 'limit' nor 'hours_limit' is given")
+        if limits[i] is not None and limits[i] != int(limits[i]):
+            raise InputError(
+                f"{where}, column 'limit': {frame['limit'].iloc[i]!r} is not a whole number "
+                "of slots (a count limit counts accounts)"
+            )
         caps.append(Capacity(region, option, limit=limits[i], hours_limit=hours[i]))
     return caps
 
@@ -130,6 +142,30 @@ def load_exclusions(path: str | Path) -> Exclusions:
     return Exclusions(frozenset(accounts), frozenset(options), frozenset(pairs))
 
 
+def check_exclusions(path: str | Path, candidates: pd.DataFrame) -> None:
+    """Refuse an exclusion row that names an option the candidates do not have, or that
+    matches no candidate: a typo in a compliance list must not silently exclude nothing."""
+    frame = read_csv(path, ())
+    known_options = set(candidates["option"])
+    known_accounts = set(candidates["account_id"])
+    known_pairs = set(zip(candidates["account_id"], candidates["option"], strict=True))
+    acc = frame["account_id"] if "account_id" in frame else [""] * len(frame)
+    opt = frame["option"] if "option" in frame else [""] * len(frame)
+    for i, (a, o) in enumerate(zip(acc, opt, strict=True)):
+        where = f"{path}: row {i + 2}"
+        if o and o not in known_options:
+            raise InputError(
+                f"{where}, column 'option': unknown option '{o}' "
+                f"(the candidates have {', '.join(sorted(known_options))})"
+            )
+        if a and a not in known_accounts:
+            raise InputError(f"{where}, column 'account_id': no candidate has account '{a}'")
+        if a and o and (a, o) not in known_pairs:
+            raise InputError(f"{where}: account '{a}' has no '{o}' candidate to exclude")
+        if not a and not o:
+            raise InputError(f"{where}: names neither an account nor an option")
+
+
 def load_problem(
     candidates: str | Path,
     capacity: str | Path | None,
@@ -141,6 +177,8 @@ def load_problem(
     """Load and validate the files of ``waifang optimise`` into a :class:`Problem`."""
     frame = load_candidates(candidates)
     caps = load_capacities(capacity, frame) if capacity is not None else []
+    if exclusions is not None:
+        check_exclusions(exclusions, frame)
     return make_problem(
         frame,
         caps,

@@ -32,6 +32,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from waifang.errors import InfeasibleError, InputError
+from waifang.optimise.checks import check_exclusions, check_one_region_per_account, numeric_column
 
 REQUIRED_COLUMNS = ("account_id", "option", "region", "value", "cost")
 
@@ -190,7 +191,7 @@ def make_problem(
             raise InputError(f"{source}: row {i + 2}, column '{col}' is empty")
     numeric = {}
     for col in ("value", "cost") + (("hours",) if "hours" in frame.columns else ()):
-        numeric[col] = _numeric_column(frame[col], source, col)
+        numeric[col] = numeric_column(frame[col], source, col)
     for col in ("cost", "hours"):
         if col in numeric and (numeric[col] < 0).any():
             i = int(np.flatnonzero(numeric[col] < 0)[0])
@@ -209,8 +210,10 @@ def make_problem(
             f"{first + 2} and {twin + 2}"
         )
 
+    check_one_region_per_account(frame, source)
     keep = np.ones(len(frame), dtype=bool)
     if exclusions is not None:
+        check_exclusions(frame, exclusions, source)
         acc = frame["account_id"].astype(str)
         opt = frame["option"].astype(str)
         keep &= ~acc.isin(exclusions.accounts).to_numpy()
@@ -278,17 +281,6 @@ def make_problem(
     return problem
 
 
-def _numeric_column(column: pd.Series, source: str, name: str) -> np.ndarray:
-    values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
-    bad = ~np.isfinite(values)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise InputError(
-            f"{source}: row {i + 2}, column '{name}' is not a finite number: {column.iloc[i]!r}"
-        )
-    return values
-
-
 def _check_budget(budget: float) -> float:
     try:
         budget = float(budget)
@@ -318,6 +310,11 @@ def _check_capacities(
             x = getattr(cap, name)
             if x is not None and not (np.isfinite(x) and x >= 0):
                 raise InputError(f"{where}: {name} must be a non-negative number, got {x!r}")
+        if cap.limit is not None and cap.limit != int(cap.limit):
+            raise InputError(
+                f"{where}: limit must be a whole number of slots (it counts accounts), "
+                f"got {cap.limit!r}"
+            )
         if cap.hours_limit is not None and not has_hours:
             raise InputError(f"{where}: sets hours_limit but the candidates have no 'hours'")
     return tuple(capacities)

@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="auto",
         choices=["auto", "on", "off"],
         help="re-solve for the value of +1 slot and +1%% budget, cited in the reasons and "
-        "PLAN.json (auto: up to 20,000 candidate rows)",
+        "PLAN.json (auto: up to 2,000 candidate rows)",
     )
     opt.set_defaults(handler=run_optimise)
 
