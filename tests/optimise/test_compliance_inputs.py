@@ -107,3 +107,28 @@ def test_the_api_refuses_the_same():
         exclusions=Exclusions(accounts=frozenset({"a"}), pairs=frozenset({("c", "visit")})),
     )
     assert p.n_excluded == 3
+
+
+def test_plan_files_are_replaced_together_or_not_at_all(folder, capsys, monkeypatch):
+    """A failure while the files are written (here: PLAN.json) leaves the old PLAN.csv, PLAN.json
+    and reasons file as they were, and no temporary file behind."""
+    import waifang.optimise.io as io
+
+    old = {name: f"old {name}\n" for name in ("PLAN.csv", "PLAN.json", "R.csv")}
+    for name, text in old.items():
+        (folder / name).write_text(text)
+
+    def broken_dumps(*args, **kwargs):
+        raise RuntimeError("disk full while writing PLAN.json")
+
+    monkeypatch.setattr(io.json, "dumps", broken_dumps)
+    with pytest.raises(RuntimeError):
+        _optimise(capsys, folder, "--reasons", folder / "R.csv")
+    for name, text in old.items():
+        assert (folder / name).read_text() == text, name
+    assert sorted(p.name for p in folder.iterdir()) == ["C.csv", "K.csv", *sorted(old)]
+    monkeypatch.undo()
+    code, _, err = _optimise(capsys, folder, "--reasons", folder / "R.csv")
+    assert code == 0, err
+    for name, text in old.items():
+        assert (folder / name).read_text() != text, name

@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from waifang.errors import InputError
-from waifang.optimise.io import atomic_write
+from waifang.optimise.io import atomic_write_all
 from waifang.optimise.marginal import marginal_values
 from waifang.optimise.problem import Problem
 from waifang.optimise.solve import solve
@@ -175,8 +175,12 @@ def save_frontier(table: pd.DataFrame, csv_path: str | Path, png_path: str | Pat
     """Write the frontier CSV and a PNG (net value and budget price against budget)."""
     csv_path = Path(csv_path)
     png_path = csv_path.with_suffix(".png") if png_path is None else Path(png_path)
-    atomic_write(csv_path, lambda tmp: table.to_csv(tmp, index=False))
-    atomic_write(png_path, lambda tmp: _plot(table, tmp))
+    atomic_write_all(
+        [
+            (csv_path, lambda tmp: table.to_csv(tmp, index=False)),
+            (png_path, lambda tmp: _plot(table, tmp)),
+        ]
+    )
     return csv_path, png_path
 
 

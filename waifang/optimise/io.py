@@ -192,7 +192,41 @@ def load_problem(
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
     """Call ``write(tmp_path)`` and rename the result onto ``path`` only if it succeeded."""
-    path = Path(path)
+    atomic_write_all([(path, write)])
+
+
+def atomic_write_all(outputs: list[tuple[str | Path, Callable[[Path], None]]]) -> None:
+    """Write every ``(path, write)`` to a temporary file beside its target, and only when all
+    of them succeeded rename them onto their targets, one after another: a failure while
+    writing leaves every old file as it was (files that belong together, like PLAN.csv and
+    PLAN.json, are never a new one beside an old one)."""
+    staged: list[tuple[Path, str]] = []
+    try:
+        for path, write in outputs:
+            path = Path(path)
+            staged.append((path, _stage(path)))
+            write(Path(staged[-1][1]))
+        umask = os.umask(0)
+        os.umask(umask)
+        for path, tmp in staged:
+            try:
+                os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual permissions
+            except OSError as err:
+                raise InputError(f"{path}: cannot write ({err.strerror or err})") from None
+        for path, tmp in staged:
+            try:
+                os.replace(tmp, path)
+            except OSError as err:
+                raise InputError(f"{path}: cannot write ({err.strerror or err})") from None
+    except OSError as err:
+        path = staged[-1][0] if staged else Path(outputs[0][0])
+        raise InputError(f"{path}: cannot write ({err.strerror or err})") from None
+    finally:
+        for _, tmp in staged:
+            Path(tmp).unlink(missing_ok=True)  # renamed ones are gone already
+
+
+def _stage(path: Path) -> str:
     if path.parent and not path.parent.exists():
         raise InputError(f"{path}: folder {path.parent} does not exist")
     try:
@@ -200,18 +234,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
     except OSError as err:
         raise InputError(f"{path}: cannot write in {path.parent} ({err.strerror})") from None
     os.close(fd)
-    try:
-        write(Path(tmp))
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp, path)
-    except OSError as err:
-        Path(tmp).unlink(missing_ok=True)
-        raise InputError(f"{path}: cannot write ({err.strerror or err})") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    return tmp
 
 
 def write_plan(
@@ -220,16 +243,17 @@ def write_plan(
     result: Result,
     reasons: pd.Series,
     marginals: dict | None = None,
+    also: list[tuple[str | Path, Callable[[Path], None]]] = (),
 ) -> Path:
     """Write ``PLAN.csv`` (chosen rows with reasons) and ``PLAN.json`` beside it; with
     ``marginals`` (row name -> :class:`~waifang.optimise.marginal.Marginal`) PLAN.json also
-    holds the re-solved values of +1 slot and +1 % budget."""
+    holds the re-solved values of +1 slot and +1 % budget. Both files, and any ``also``
+    outputs (e.g. the reasons file), are staged and renamed together."""
     path = Path(path)
     if path.suffix.lower() == ".json":
         raise InputError(f"--out {path}: the plan is a CSV; PLAN.json is written beside it")
     plan = plan_frame(problem, result)[["account_id", "option", "value", "cost"]]
     plan["reason"] = reasons.to_numpy()
-    atomic_write(path, lambda tmp: plan.to_csv(tmp, index=False))
     summary = result.summary()
     summary.update(n_candidates=problem.n_candidates, n_excluded=problem.n_excluded)
     if marginals is not None:
@@ -242,5 +266,11 @@ def write_plan(
             "1 % of the budget), from this plan and to the same gap"
         )
     json_path = path.with_suffix(".json")
-    atomic_write(json_path, lambda tmp: tmp.write_text(json.dumps(summary, indent=2) + "\n"))
+    atomic_write_all(
+        [
+            (path, lambda tmp: plan.to_csv(tmp, index=False)),
+            (json_path, lambda tmp: tmp.write_text(json.dumps(summary, indent=2) + "\n")),
+            *also,
+        ]
+    )
     return json_path

@@ -78,7 +78,7 @@ def _problem_arguments(p: argparse.ArgumentParser) -> None:
 
 def run_optimise(args: argparse.Namespace) -> int:
     from waifang.optimise.explain import explain, reasons_frame
-    from waifang.optimise.io import atomic_write, load_problem, write_plan
+    from waifang.optimise.io import load_problem, write_plan
     from waifang.optimise.problem import quota_label
     from waifang.optimise.result import Status
     from waifang.optimise.solve import solve
@@ -114,12 +114,12 @@ def run_optimise(args: argparse.Namespace) -> int:
     if not result.status.has_plan:
         raise InputError(f"the solver found no plan ({result.status.value}): {result.message}")
     marginals = _marginals(args, problem, result)
-    json_path = write_plan(
-        args.out, problem, result, explain(problem, result, result.chosen, marginals), marginals
-    )
-    if args.reasons:
+    also = []
+    if args.reasons:  # staged and renamed with PLAN.csv and PLAN.json
         table = reasons_frame(problem, result, marginals)
-        atomic_write(args.reasons, lambda tmp: table.to_csv(tmp, index=False))
+        also.append((args.reasons, lambda tmp: table.to_csv(tmp, index=False)))
+    reasons = explain(problem, result, result.chosen, marginals)
+    json_path = write_plan(args.out, problem, result, reasons, marginals, also=also)
     print(
         f"{result.status.value}: {len(result.chosen)} of {problem.n_candidates} candidates "
         f"chosen, net value {result.objective:,.2f}, bound {result.bound:,.2f}, "
