@@ -15,12 +15,20 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
 
 from waifang.errors import InputError
 from waifang.optimise.problem import Capacity, Exclusions, Problem, Quota, make_problem
 from waifang.optimise.result import Result, plan_frame
 
 CAPACITY_COLUMNS = ("region", "option", "limit")
+CANDIDATE_COLUMNS = ("account_id", "option", "region", "value", "cost")
+TEXT_COLUMNS = ("account_id", "option", "region", "segment")
+NUMBER_COLUMNS = ("value", "cost", "hours")
+PARQUET_SUFFIXES = (".parquet", ".pq")
 QUOTA_COLUMNS = ("segment", "option")
 
 
@@ -63,20 +71,68 @@ def _number(frame: pd.DataFrame, path, col: str, *, optional: bool) -> list[floa
 
 
 def load_candidates(path: str | Path) -> pd.DataFrame:
-    """The candidates table (numbers still as text: :func:`make_problem` checks them).
+    """The candidates table, from CSV or Parquet (``.parquet``/``.pq``).
 
-    A file with no candidate rows is refused: a plan of nothing would look like a result."""
-    frame = read_csv(path, ("account_id", "option", "region", "value", "cost"))
+    A CSV is read by pyarrow's multi-threaded reader into typed columns (numbers parsed,
+    text trimmed); if any cell does not parse, the slower all-text reader takes over so that
+    :func:`make_problem` can name the bad row. A file with no candidate rows is refused: a
+    plan of nothing would look like a result."""
+    path = Path(path)
+    if path.suffix.lower() in PARQUET_SUFFIXES:
+        frame = _read_parquet(path)
+    else:
+        frame = _read_csv_typed(path)
+        if frame is None:
+            frame = read_csv(path, CANDIDATE_COLUMNS)
+    missing = [c for c in CANDIDATE_COLUMNS if c not in frame.columns]
+    if missing:
+        raise InputError(
+            f"{path}: missing column(s) {', '.join(missing)} (has {', '.join(frame.columns)})"
+        )
     if len(frame) == 0:
         raise InputError(f"{path}: has a header but no candidate rows")
     return frame
 
 
+def _read_csv_typed(path: Path) -> pd.DataFrame | None:
+    """The fast path: pyarrow's CSV reader with numbers as float64 and names as text; None
+    when the file needs the careful reader (a cell that does not parse, a padded header)."""
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    types = {c: pa.string() for c in TEXT_COLUMNS} | {c: pa.float64() for c in NUMBER_COLUMNS}
+    try:
+        table = pa_csv.read_csv(
+            path,
+            convert_options=pa_csv.ConvertOptions(
+                column_types=types,
+                null_values=[],  # an empty number is an error the careful reader names
+                strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError):
+        return None
+    if any(name != name.strip() for name in table.column_names):
+        return None
+    for i, name in enumerate(table.column_names):
+        if pa.types.is_string(table.schema.field(i).type):
+            table = table.set_column(i, name, pc.utf8_trim_whitespace(table.column(i)))
+    return table.to_pandas()
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    try:
+        return pq.read_table(path).to_pandas()
+    except (pa.ArrowException, OSError) as err:
+        raise InputError(f"{path}: not a readable Parquet file ({err})") from None
+
+
 def load_capacities(path: str | Path, candidates: pd.DataFrame) -> list[Capacity]:
     """Capacities from ``region, option, limit[, hours_limit]``; a blank limit is none."""
     frame = read_csv(path, CAPACITY_COLUMNS)
-    options = set(candidates["option"])
-    regions = set(candidates["region"])
+    options = set(candidates["option"].astype(str).unique())
+    regions = set(candidates["region"].astype(str).unique())
     limits = _number(frame, path, "limit", optional=True)
     hours = (
         _number(frame, path, "hours_limit", optional=True)
@@ -146,11 +202,15 @@ def check_exclusions(path: str | Path, candidates: pd.DataFrame) -> None:
     """Refuse an exclusion row that names an option the candidates do not have, or that
     matches no candidate: a typo in a compliance list must not silently exclude nothing."""
     frame = read_csv(path, ())
-    known_options = set(candidates["option"])
-    known_accounts = set(candidates["account_id"])
-    known_pairs = set(zip(candidates["account_id"], candidates["option"], strict=True))
     acc = frame["account_id"] if "account_id" in frame else [""] * len(frame)
     opt = frame["option"] if "option" in frame else [""] * len(frame)
+    known_options = set(candidates["option"].astype(str).unique())
+    named = candidates["account_id"].astype(str)
+    named = candidates[named.isin(set(acc) - {""}).to_numpy()]
+    known_accounts = set(named["account_id"].astype(str))
+    known_pairs = set(
+        zip(named["account_id"].astype(str), named["option"].astype(str), strict=True)
+    )
     for i, (a, o) in enumerate(zip(acc, opt, strict=True)):
         where = f"{path}: row {i + 2}"
         if o and o not in known_options:
