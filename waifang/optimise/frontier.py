@@ -80,7 +80,7 @@ def budget_frontier(
     solver: str = "highs",
     time_limit: float | None = None,
     marginals: bool | None = None,
-    warm_start: bool = True,
+    warm_start: bool = False,
 ) -> pd.DataFrame:
     """Solve at every (capacity scale, budget); one tidy row per point.
 
@@ -93,7 +93,10 @@ def budget_frontier(
     of budget, from 1 % more budget) and ``slot_value[<region>]`` (from one more slot).
 
     With ``warm_start`` each point starts from the plan of the next smaller budget at the
-    same capacity (still feasible there), so the solver begins from a good plan.
+    same capacity (still feasible there) instead of greedy's. Off by default: with HiGHS 1.16
+    it was measured slower, not faster (``benchmarks/optimise.py --frontier-accounts``; the
+    README has the figures): started at a plan that is already optimal (a budget that no
+    longer binds) HiGHS took four to five times the CPU of a start from greedy.
     """
     if option not in problem.options:
         raise InputError(f"option '{option}' is not among the candidates' options")
