@@ -504,7 +504,13 @@ class NaiveModel:
                 self.release(a)
             return
         share = b.partial_min + (b.partial_max - b.partial_min) * self.u()
-        self.collect(a, max(int(round(arrears * share)), 1), day, collected_by_day)
+        amount = max(int(round(arrears * share)), 1)
+        # Whole instalments paid move the oldest unpaid one forward, 30 days each.
+        instalment = max(int(round(a.balance * b.instalment_share)), 1)
+        months = math.ceil(min(a.dpd, self.c) / 30.0)
+        self.collect(a, amount, day, collected_by_day)
+        if a.status == DELINQUENT:
+            a.dpd -= 30 * min(amount // instalment, max(months - 1, 0))
 
     def hazard(self, a: Account, day: int) -> float:
         b, c = self.b, self.c
