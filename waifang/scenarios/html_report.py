@@ -113,6 +113,53 @@ def _figures(results: ScenarioResults) -> list[tuple[str, str]]:
     return charts
 
 
+_NATIONAL = (("courts", "legal", "legal_requested", "legal_filed"),
+             ("agencies", "agency", "agency_requested", "agency_placed"))  # fmt: skip
+
+
+def capacity_table(daily: pd.DataFrame) -> pd.DataFrame:
+    """Capacity use by policy and pool (each region's field teams, the courts, the
+    agencies): requests, work done and dropped per replication, mean daily utilisation and
+    the mean days that work had waited, from the ``daily`` table's capacity columns."""
+    rows = []
+    runs = daily.groupby("policy", sort=False)
+    for policy, frame in runs:
+        reps = frame["replication"].nunique()
+        pools = [
+            (
+                f"field teams {c[len('visits_requested[') : -1]}",
+                "visits",
+                c[len("visits_requested") :],
+            )
+            for c in frame.columns
+            if c.startswith("visits_requested[")
+        ]
+        pools += [(name, prefix, "") for name, prefix, _, _ in _NATIONAL]
+        for name, prefix, tag in pools:
+            asked = f"{prefix}_requested{tag}"
+            if asked not in frame:
+                continue
+            done_col = next(
+                c
+                for c in (f"{prefix}_performed{tag}", f"{prefix}_filed", f"{prefix}_placed")
+                if c in frame
+            )
+            done = frame[done_col]
+            waited = (frame[f"{prefix}_mean_wait_days{tag}"].fillna(0) * done).sum()
+            rows.append(
+                {
+                    "policy": policy,
+                    "pool": name,
+                    "requested": frame[asked].sum() / reps,
+                    "done": done.sum() / reps,
+                    "dropped": frame[f"{prefix}_dropped{tag}"].sum() / reps,
+                    "utilisation": frame[f"{prefix}_utilisation{tag}"].mean(),
+                    "mean_wait_days": waited / done.sum() if done.sum() else float("nan"),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
 def _table(frame: pd.DataFrame) -> str:
     return frame.to_html(index=False, float_format=lambda v: f"{v:,.4g}", border=0)
 
@@ -175,6 +222,7 @@ def render_html(results: ScenarioResults) -> str:
         or "<li>none: every policy runs under the preset's rules</li>"
     )
     charts = "".join(f"<h2>{html.escape(title)}</h2>\n{img}\n" for title, img in _figures(results))
+    capacity = capacity_table(results.daily)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>waifang: {html.escape(scenario.name)}</title>
@@ -194,6 +242,8 @@ champion <b>{html.escape(scenario.champion)}</b> (differences are paired by repl
 <p>Departures from the {html.escape(scenario.compliance.preset)} preset:</p>
 <ul>{departures}</ul>
 {charts}
+<h2>Capacity use by region (per replication; utilisation is the mean share in use a day)</h2>
+{_table(capacity) if not capacity.empty else "<p>no capacity columns</p>"}
 <h2>Blocked actions by policy and rule (all replications)</h2>
 {_table(blocked) if len(blocked.columns) > 1 else "<p>none</p>"}
 <h2>Key metrics: mean over replications [95 % CI]</h2>
