@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from waifang.scenarios.capacity import capacity_table
 from waifang.scenarios.cli import main
-from waifang.scenarios.html_report import capacity_table
 
 
 def test_daily_csv_and_report_show_capacity_by_region(tiny_scenario_file, tmp_path):

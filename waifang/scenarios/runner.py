@@ -13,9 +13,32 @@ With ``workers > 1`` the replications run in fresh (spawned) processes: a script
 
 Examples
 --------
->>> from waifang.scenarios import load_scenario, run_scenario   # doctest: +SKIP
->>> results = run_scenario(load_scenario("tests/data/small.toml"), workers=2)  # doctest: +SKIP
->>> results.comparison.query("metric == 'net_npv'")  # doctest: +SKIP
+>>> import tempfile, pathlib
+>>> from waifang.scenarios import load_scenario, run_scenario
+>>> folder = pathlib.Path(tempfile.mkdtemp())
+>>> _ = (folder / "tiny.toml").write_text('''
+... name = "tiny"
+... seed = 1
+... replications = 2
+... days = 20
+... [portfolio]
+... accounts = 300
+... [[policies]]
+... name = "reminders"
+... rules = [{ action = "sms", dpd_min = 1, every_days = 3 }]
+... [[policies]]
+... name = "nothing"
+... ''')
+>>> results = run_scenario(load_scenario(folder / "tiny.toml"))  # workers=2: two processes
+>>> results.summary[["policy", "replication"]].values.tolist()
+[['reminders', 0], ['reminders', 1], ['nothing', 0], ['nothing', 1]]
+>>> sms = results.summary.groupby("policy", sort=False)["cost_sms"]
+>>> sms.apply(lambda cost: bool((cost > 0).all())).to_dict()
+{'reminders': True, 'nothing': False}
+>>> table = results.comparison.set_index(["policy", "metric"])
+>>> champion = table.loc[("reminders", "cost_sms"), "mean"]
+>>> bool(table.loc[("nothing", "cost_sms"), "diff_vs_champion"] == -champion)
+True
 """
 
 from __future__ import annotations

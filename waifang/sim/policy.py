@@ -86,8 +86,17 @@ class LadderPolicy:
 
     Examples
     --------
-    >>> spec = PolicySpec(name="sms", rules=(LadderRule(action="sms", dpd_max=15),))
-    >>> policy = LadderPolicy(spec, segment_names=("all",))
+    >>> from waifang.sim.portfolio import generate_portfolio
+    >>> from waifang.sim.spec import PortfolioSpec
+    >>> from waifang.sim.state import AccountState, LenderView
+    >>> book = generate_portfolio(PortfolioSpec(accounts=8), ("north",), np.random.default_rng(0))
+    >>> book.dpd.tolist()
+    [17, 29, 49, 31, 69, 51, 17, 115]
+    >>> spec = PolicySpec(name="sms", rules=(LadderRule(action="sms", dpd_max=30),))
+    >>> policy = LadderPolicy(spec, segment_names=book.segment_names)
+    >>> view = LenderView(book, AccountState.from_portfolio(book, 2.0, 2.5))
+    >>> policy(view, day=0)["sms"].tolist()  # the accounts at 30 dpd or less
+    [0, 1, 6]
     """
 
     def __init__(self, spec: PolicySpec, segment_names: tuple[str, ...]) -> None:
