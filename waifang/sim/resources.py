@@ -42,7 +42,8 @@ class Usage:
     """What one capacity pool (a region's field teams, the courts, the agencies) did each day:
     requests that joined its queue, work started, the queue left at the end of the day,
     requests dropped after waiting too long, the share of its capacity in use, and the days
-    the work started that day had waited (their sum; the mean is sum / performed)."""
+    the work started that day had waited (their sum; the mean is sum / performed, 0 when
+    nothing started)."""
 
     def __init__(self, days: int) -> None:
         self.requested = np.zeros(days, np.int64)
@@ -55,8 +56,8 @@ class Usage:
     def columns(self, requested: str, performed: str, label: str) -> dict[str, np.ndarray]:
         """Daily columns named ``<what>[label]`` (or plain names if ``label`` is empty)."""
         tag = f"[{label}]" if label else ""
-        with np.errstate(invalid="ignore", divide="ignore"):
-            wait = np.where(self.performed > 0, self.waited_days / self.performed, np.nan)
+        # 0 on a day nothing started (not NaN: same seed, same numbers, compared exactly).
+        wait = self.waited_days / np.maximum(self.performed, 1)
         return {
             f"{requested}{tag}": self.requested,
             f"{performed}{tag}": self.performed,
