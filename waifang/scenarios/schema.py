@@ -243,7 +243,7 @@ def load_scenario(path: str | Path) -> Scenario:
         raise InputError(f"{path}: not UTF-8 text (byte {err.start})") from None
     except tomllib.TOMLDecodeError as err:
         raise InputError(f"{path}: TOML syntax error: {err}") from None
-    return scenario_from_dict(_with_includes(data, path, (path.resolve(),)), path)
+    return scenario_from_dict(data, path)
 
 
 def _with_includes(data: dict[str, Any], path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
@@ -292,8 +292,11 @@ def scenario_from_dict(data: Mapping[str, Any], path: str | Path | None = None) 
     """Validate a parsed scenario (as from TOML); ``path`` names it in errors and anchors
     relative tape paths."""
     where = f"{path}: " if path is not None else ""
+    # Included files are found beside the scenario (beside the working folder if unnamed).
+    anchor = Path(path) if path is not None else Path.cwd() / "(scenario)"
+    data = _with_includes(dict(data), anchor, (anchor.resolve(),))
     try:
-        scenario = Scenario.model_validate(dict(data))
+        scenario = Scenario.model_validate(data)
     except ValidationError as err:
         raise InputError(where + describe_validation_error(err, Scenario)) from None
     if path is not None:
