@@ -89,8 +89,16 @@ def test_bad_files_are_refused_with_file_row_and_value(tmp_path, text, needle):
 
 def test_unknown_code_names_the_value_through_the_cli(tmp_path, capsys):
     path = write(tmp_path, "ID,MONTHS_BALANCE,STATUS\n1,0,0\n1,-1,Q\n2,0,0\n2,-1,0\n")
-    code = main(["calibrate", str(path), "--out", str(tmp_path / "p.toml"),
-                 "--fit", str(tmp_path / "f.csv")])
+    code = main(
+        [
+            "calibrate",
+            str(path),
+            "--out",
+            str(tmp_path / "p.toml"),
+            "--fit",
+            str(tmp_path / "f.csv"),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 1
     assert err.count("\n") == 1 and "row 2: STATUS" in err and "(got 'Q')" in err

@@ -255,15 +255,17 @@ def _with_includes(data: dict[str, Any], path: Path, chain: tuple[Path, ...]) ->
         return data
     names = [include] if isinstance(include, str) else include
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-        raise InputError(f"{path}: include: expected a file name or a list of them "
-                         f"(got {_short(include)})")
+        raise InputError(
+            f"{path}: include: expected a file name or a list of them (got {_short(include)})"
+        )
     merged: dict[str, Any] = {}
     for i, name in enumerate(names):
         target = (path.parent / name).resolve()
         key = f"{path}: include[{i}]" if not isinstance(include, str) else f"{path}: include"
         if target in chain:
-            raise InputError(f"{key}: includes itself through {[str(p) for p in chain]} "
-                             f"(got {name!r})")
+            raise InputError(
+                f"{key}: includes itself through {[str(p) for p in chain]} (got {name!r})"
+            )
         try:
             text = target.read_bytes().decode("utf-8")
         except (FileNotFoundError, IsADirectoryError):
