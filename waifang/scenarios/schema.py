@@ -128,6 +128,21 @@ class Scenario(Spec):
                         f"portfolio.segments[{i}].region_weights",
                         f"unknown region {region!r}; regions are {sorted(regions)}",
                     )
+        visiting = next(
+            (p.name for p in self.policies if any(r.action == "visit" for r in p.rules)), None
+        )
+        if visiting is not None:
+            for k, region in enumerate(self.resources.regions):
+                holds = self.portfolio.tape is not None or any(
+                    seg.region_weights is None or seg.region_weights.get(region.name, 0) > 0
+                    for seg in self.portfolio.segments
+                )
+                if region.teams == 0 and holds:
+                    raise _KeyError(
+                        f"resources.regions[{k}].teams",
+                        f"no field teams in region {region.name!r}, where policy {visiting!r} "
+                        "asks for visits (got 0)",
+                    )
         if self.portfolio.tape is None:
             for i, policy in enumerate(self.policies):
                 for j, rule in enumerate(policy.rules):
@@ -199,9 +214,9 @@ def _check_overrides(overrides: Mapping[str, Any], where: str, prefix: str) -> N
     try:
         ComplianceRules(**{**PRESETS["cn"].model_dump(), **overrides})
     except ValidationError as err:
-        raise InputError(
-            prefix + where + "." + describe_validation_error(err, ComplianceRules)
-        ) from None
+        # A check across rules names its own key first ("visit_end_hour: ...").
+        text = describe_validation_error(err, ComplianceRules).removeprefix("(top level): ")
+        raise InputError(prefix + where + "." + text) from None
 
 
 class _KeyError(ValueError):
@@ -243,7 +258,7 @@ def load_scenario(path: str | Path) -> Scenario:
         raise InputError(f"{path}: not UTF-8 text (byte {err.start})") from None
     except tomllib.TOMLDecodeError as err:
         raise InputError(f"{path}: TOML syntax error: {err}") from None
-    return scenario_from_dict(_with_includes(data, path, (path.resolve(),)), path)
+    return scenario_from_dict(data, path)
 
 
 def _with_includes(data: dict[str, Any], path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
@@ -255,15 +270,17 @@ def _with_includes(data: dict[str, Any], path: Path, chain: tuple[Path, ...]) ->
         return data
     names = [include] if isinstance(include, str) else include
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-        raise InputError(f"{path}: include: expected a file name or a list of them "
-                         f"(got {_short(include)})")
+        raise InputError(
+            f"{path}: include: expected a file name or a list of them (got {_short(include)})"
+        )
     merged: dict[str, Any] = {}
     for i, name in enumerate(names):
         target = (path.parent / name).resolve()
         key = f"{path}: include[{i}]" if not isinstance(include, str) else f"{path}: include"
         if target in chain:
-            raise InputError(f"{key}: includes itself through {[str(p) for p in chain]} "
-                             f"(got {name!r})")
+            raise InputError(
+                f"{key}: includes itself through {[str(p) for p in chain]} (got {name!r})"
+            )
         try:
             text = target.read_bytes().decode("utf-8")
         except (FileNotFoundError, IsADirectoryError):
@@ -292,6 +309,9 @@ def scenario_from_dict(data: Mapping[str, Any], path: str | Path | None = None) 
     """Validate a parsed scenario (as from TOML); ``path`` names it in errors and anchors
     relative tape paths."""
     where = f"{path}: " if path is not None else ""
+    # Included files are found beside the scenario (beside the working folder if unnamed).
+    anchor = Path(path) if path is not None else Path.cwd() / "(scenario)"
+    data = _with_includes(dict(data), anchor, (anchor.resolve(),))
     data = prepare_data(data, where)
     try:
         scenario = Scenario.model_validate(data)

@@ -89,13 +89,19 @@ def population(segments: tuple[Segment, ...], points: int = 16) -> Population:
 
 
 def _partial_months(behaviour: BehaviourSpec, months: np.ndarray, j: int) -> np.ndarray:
-    """P(a partial payment covers exactly ``j`` whole instalments | ``months`` in arrears)."""
+    """P(a partial payment pays ``j`` whole instalments | ``months`` in arrears).
+
+    The share of arrears drawn uniformly in [partial_min, partial_max] is rounded down to whole
+    instalments, at least one and fewer than ``months`` (one month in arrears: no partial).
+    """
     lo, hi = behaviour.partial_min, behaviour.partial_max
-    start, end = j / months, (j + 1) / months
+    start = np.where(j == 1, -np.inf, j / months)
+    end = np.where(j == months - 1, np.inf, (j + 1) / months)
+    valid = (j >= 1) & (j <= months - 1)
     if hi == lo:
-        return ((lo >= start) & (lo < end)).astype(float)
+        return (valid & (lo >= start) & (lo < end)).astype(float)
     overlap = np.clip(np.minimum(hi, end) - np.maximum(lo, start), 0.0, None)
-    return overlap / (hi - lo)
+    return np.where(valid, overlap / (hi - lo), 0.0)
 
 
 def type_matrices(
@@ -123,10 +129,12 @@ def type_matrices(
     months = np.ceil(np.minimum(dpd, c) / 30.0)
     # Per type and dpd, the day's chance of each move (computed once, used 30 times).
     part = [_partial_months(b, months, j) for j in range(int(months.max()))]
-    partly = pay * ~settles * (1.0 - cure[:, None])
-    stay = 1.0 - pay + partly * part[0]  # unpaid, or paid less than one instalment
+    # One month in arrears, a payment that is not a settlement clears it.
+    partial = (1.0 - cure[:, None]) * (months >= 2)
+    partly = pay * ~settles * partial
+    stay = 1.0 - pay
     back = [(j, (partly * part[j])[:, 30 * j :]) for j in range(1, len(part)) if part[j].any()]
-    cured = pay * ~settles * cure[:, None]
+    cured = pay * ~settles * (1.0 - partial)
     settled = pay * settles
     starts = [1 + 30 * k for k in range(6)]
     x = np.zeros((6, len(pop), n_states))
