@@ -28,6 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Check a scenario file: keys, bounds, actions, rules, presets, tape.",
     )
     validate.add_argument("file", metavar="FILE", help=file_help)
+    _run_flags(validate, "as `run` would be given")
     validate.set_defaults(handler=validate_command)
 
     run = sub.add_parser(
@@ -39,13 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     run.add_argument("file", metavar="FILE", help=file_help)
     run.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
-    run.add_argument("--seed", type=int, default=None, metavar="S", help="override the seed")
-    run.add_argument(
-        "--replications", type=int, default=None, metavar="N", help="override the replications"
-    )
-    run.add_argument(
-        "--workers", type=int, default=1, metavar="K", help="local processes (default 1)"
-    )
+    _run_flags(run, "")
     run.add_argument(
         "--scheduler",
         default=None,
@@ -54,6 +49,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     run.add_argument("--quiet", action="store_true", help="print only the table")
     run.set_defaults(handler=run_command)
+
+
+def _run_flags(parser: argparse.ArgumentParser, note: str) -> None:
+    """--seed, --replications and --workers, shared by `run` and `validate` (which checks
+    them exactly as `run` would, memory per worker included)."""
+    suffix = f" ({note})" if note else ""
+    parser.add_argument(
+        "--seed", type=int, default=None, metavar="S", help=f"override the seed{suffix}"
+    )
+    parser.add_argument(
+        "--replications",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"override the replications (at most 10,000){suffix}",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, metavar="K", help=f"local processes (default 1){suffix}"
+    )
 
 
 def scenario_path(file: str) -> Path:
@@ -66,22 +80,37 @@ def scenario_path(file: str) -> Path:
 
 
 def validate_command(args: argparse.Namespace) -> int:
-    from waifang.scenarios.runner import check_tape
+    from waifang.scenarios.preflight import RunRequest, preflight
     from waifang.scenarios.schema import load_scenario
 
     scenario = load_scenario(scenario_path(args.file))
-    check_tape(scenario)  # a tape is read in full: bad rows are found now, not mid-run
+    # The same checks `run` makes before it simulates.
+    checked = preflight(
+        scenario, RunRequest(seed=args.seed, replications=args.replications, workers=args.workers)
+    )
     print("ok")
+    for line in checked:
+        print(f"  checked {line}")
     return 0
 
 
 def run_command(args: argparse.Namespace) -> int:
+    from waifang.scenarios.preflight import RunRequest, preflight
     from waifang.scenarios.report import prepare_out_dir, write_results
     from waifang.scenarios.runner import run_scenario
     from waifang.scenarios.schema import load_scenario
 
     path = scenario_path(args.file)
     scenario = load_scenario(path)
+    # Everything `validate` checks, with this run's flags, before the output folder is touched.
+    preflight(
+        scenario,
+        RunRequest(
+            seed=args.seed,
+            replications=args.replications,
+            workers=1 if args.scheduler else args.workers,
+        ),
+    )
     out = prepare_out_dir(args.out)  # fail before hours of simulation, not after
 
     def progress(done: int, total: int) -> None:

@@ -168,7 +168,7 @@ def _readable_audit(
     if audit is None:
         return None
     out = dict(audit)
-    out["account_id"] = portfolio.account_id[np.asarray(audit["account"], dtype=np.int64)]
+    out["account_id"] = portfolio.output_ids()[np.asarray(audit["account"], dtype=np.int64)]
     out["action_name"] = np.asarray(TREATMENTS, dtype=object)[np.asarray(audit["action"], int)]
     outcomes = np.asarray(("performed", *RULES), dtype=object)
     out["outcome_name"] = outcomes[np.asarray(audit["outcome"], dtype=int)]
