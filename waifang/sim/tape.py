@@ -351,7 +351,7 @@ def _account_ids(tape: _Tape) -> tuple[np.ndarray, np.ndarray | None]:
         tape.check("account_id", values != np.round(values), "not a whole number")
         tape.check(
             "account_id",
-            np.abs(values) > 2**53,
+            np.abs(values) >= 2**53,  # 2**53 itself may be 2**53 + 1 rounded
             "stored as floating point, which cannot hold this id exactly; store ids as "
             "integers or text",
         )
