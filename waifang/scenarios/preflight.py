@@ -162,3 +162,50 @@ def _check_tape(scenario: Scenario) -> int:
         except InputError as err:
             raise InputError(f"{scenario.path}: policies[{i}]: {err}") from None
     return len(portfolio)
+
+
+def probe_scheduler(address: str, seconds: float) -> None:
+    """Refuse, within ``seconds``, an address where no Dask scheduler completes the handshake.
+
+    ``Client(address, timeout=...)`` bounds the TCP connect but not the handshake (dask/
+    distributed issue 8071), so pointed at a port where something else answers (an HTTP
+    server, such as the scheduler's own dashboard on 8787) it waits for ever. The probe runs
+    dask's own connect and handshake under a hard deadline, in a thread of its own so that it
+    works under a running event loop (a notebook) as well.
+    """
+    if "://" in address and not address.startswith(("tcp://", "tls://")):
+        return  # inproc:// and the like live in this process: nothing else can answer there
+    import asyncio
+    import threading
+
+    from distributed.comm import connect
+
+    outcome: list[BaseException | None] = []
+
+    async def handshake() -> None:
+        # A little grace beyond dask's own connect timeout, so that its clearer error (refused,
+        # unknown host) wins whenever it has one; only a stalled handshake reaches the deadline.
+        comm = await asyncio.wait_for(connect(address, timeout=seconds), seconds + 2)
+        await comm.close()
+
+    def probe() -> None:
+        try:
+            asyncio.run(handshake())
+            outcome.append(None)
+        except BaseException as err:  # noqa: BLE001 - reported below as one line
+            outcome.append(err)
+
+    thread = threading.Thread(target=probe, name="waifang-scheduler-probe", daemon=True)
+    thread.start()
+    thread.join(seconds + 7)
+    err = outcome[0] if outcome else TimeoutError()
+    if err is None:
+        return
+    if isinstance(err, (TimeoutError, asyncio.TimeoutError)):
+        raise InputError(
+            f"--scheduler: no Dask scheduler answered at {address!r} within {seconds + 2:g} s "
+            "(something else may listen there: a scheduler listens on 8786 by default, "
+            "its dashboard on 8787)"
+        )
+    first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    raise InputError(f"--scheduler: cannot connect to {address!r} ({first})")

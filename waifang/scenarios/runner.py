@@ -18,8 +18,11 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import math
 import multiprocessing
+import signal
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -256,14 +259,57 @@ def check_tape(scenario: Scenario) -> None:
 def _run_pool(scenario, reps, seed, workers, progress) -> list[list[PolicyRun]]:
     # spawn, not fork: no inherited state (simpy, numpy threads) and the same on every OS.
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(workers, len(reps)), mp_context=context) as pool:
-        futures = [pool.submit(run_replication, scenario, r, seed) for r in reps]
+    pool = ProcessPoolExecutor(
+        max_workers=min(workers, len(reps)), mp_context=context, initializer=_ignore_sigint
+    )
+    try:
+        with _workers_ignore_sigint():  # submitting starts the workers
+            futures = [pool.submit(run_replication, scenario, r, seed) for r in reps]
         out = []
         for done, future in enumerate(futures, start=1):  # in replication order
             out.append(future.result())
             if progress:
                 progress(done, len(reps))
+    except BaseException:
+        _stop_pool(pool)
+        raise
+    pool.shutdown()
     return out
+
+
+@contextlib.contextmanager
+def _workers_ignore_sigint():
+    """Ignore SIGINT here while the workers start: an ignored signal stays ignored across
+    exec, so a Ctrl-C that reaches the whole process group cannot interrupt a worker still
+    importing (a traceback per worker) before its initializer runs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _ignore_sigint() -> None:
+    """Workers leave Ctrl-C to the parent, which stops them (no traceback from each worker)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _stop_pool(pool: ProcessPoolExecutor) -> None:
+    """Ctrl-C or an error: drop the queued replications and end the workers now.
+
+    ``shutdown(wait=True)`` (what ``with`` does) would let every worker finish the replication
+    it holds first, tens of seconds on a large book. ``_processes`` is private, but it is the
+    only handle on the workers the executor gives; without it they still end, only later.
+    """
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join(1)
 
 
 def _run_dask(scenario, reps, seed, address, progress) -> list[list[PolicyRun]]:
@@ -273,6 +319,10 @@ def _run_dask(scenario, reps, seed, address, progress) -> list[list[PolicyRun]]:
         raise InputError(
             "--scheduler: dask.distributed is not installed (pip install 'waifang[dask]')"
         ) from None
+    from waifang.scenarios.preflight import probe_scheduler
+
+    # Client's timeout does not cover the handshake: probe first, under a hard deadline.
+    probe_scheduler(address, float(DASK_CONNECT_TIMEOUT.removesuffix("s")))
     try:
         client = Client(address, timeout=DASK_CONNECT_TIMEOUT)
     except (OSError, TimeoutError, ValueError) as err:

@@ -1,0 +1,117 @@
+"""Nothing hangs: a wrong scheduler address, Ctrl-C on a pooled run, an oversized sweep.
+
+Each test has a hard bound on its own time, so a regression fails instead of stalling CI.
+"""
+
+from __future__ import annotations
+
+import http.server
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from waifang.scenarios import runner
+from waifang.scenarios.cli import main
+
+SMALL = Path(__file__).parent / "data" / "small.toml"
+
+
+def test_scheduler_address_where_an_http_server_answers_fails_in_time(tmp_path, capsys,
+                                                                      monkeypatch):
+    """Dask's Client waits for ever for a handshake an HTTP server never sends (the dashboard
+    port is the usual mistake); the probe gives up within the connect timeout plus grace."""
+    pytest.importorskip("distributed")
+    class Quiet(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):  # the test reads stderr
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        monkeypatch.setattr(runner, "DASK_CONNECT_TIMEOUT", "2s")
+        address = f"tcp://127.0.0.1:{server.server_address[1]}"
+        started = time.monotonic()
+        code = main(["run", str(SMALL), "--out", str(tmp_path / "o"), "--quiet",
+                     "--scheduler", address])
+        elapsed = time.monotonic() - started
+    finally:
+        server.shutdown()
+        server.server_close()
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.strip().splitlines() == [
+        f"error: --scheduler: no Dask scheduler answered at {address!r} within 4 s "
+        "(something else may listen there: a scheduler listens on 8786 by default, "
+        "its dashboard on 8787)"
+    ]
+    assert elapsed < 15, elapsed
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(c) for c in text.split()]
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
+def test_ctrl_c_stops_a_pooled_run_quickly_and_keeps_earlier_output(tmp_path):
+    text = SMALL.read_text()
+    for old, new in (("accounts = 3000", "accounts = 40000"), ("days = 60", "days = 180"),
+                     ("replications = 2", "replications = 6")):
+        text = text.replace(old, new, 1)
+    scenario = tmp_path / "long.toml"
+    scenario.write_text(text)
+    out = tmp_path / "out"
+    out.mkdir()
+    earlier = {"summary.csv": "policy,replication\nearlier,0\n", "manifest.json": "{}\n",
+               "notes.txt": "mine\n"}
+    for name, body in earlier.items():
+        (out / name).write_text(body)
+
+    # A new session, so the signal goes to the whole group as a terminal's Ctrl-C does.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "waifang.scenarios.cli", "run", str(scenario), "--out",
+         str(out), "--workers", "2", "--quiet"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while len(_children(proc.pid)) < 2 and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.1)
+        assert len(_children(proc.pid)) >= 2, "the worker pool never started"
+        workers = [pid for pid in _children(proc.pid) if b"spawn_main" in _cmdline(pid)]
+        time.sleep(2.0)  # the workers are now inside a replication
+        assert proc.poll() is None
+        os.killpg(proc.pid, signal.SIGINT)
+        started = time.monotonic()
+        stdout, stderr = proc.communicate(timeout=30)
+        stopped = time.monotonic() - started
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, stderr
+    assert stderr.strip() == "interrupted", stderr
+    assert stopped < 2.0, f"took {stopped:.1f} s to stop"
+    assert workers
+    for pid in workers:  # no worker left running (gone, or a zombie awaiting its reaper)
+        assert _cmdline(pid) == b"", pid
+    for name, body in earlier.items():
+        assert (out / name).read_text() == body
+    assert sorted(p.name for p in out.iterdir()) == sorted(earlier)  # no .part left behind
