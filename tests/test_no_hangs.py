@@ -115,3 +115,59 @@ def test_ctrl_c_stops_a_pooled_run_quickly_and_keeps_earlier_output(tmp_path):
     for name, body in earlier.items():
         assert (out / name).read_text() == body
     assert sorted(p.name for p in out.iterdir()) == sorted(earlier)  # no .part left behind
+
+
+CANDIDATES = """account_id,option,region,value,cost
+a,visit,north,1840,420
+b,visit,north,1200,420
+c,visit,south,700,380
+c,agency,south,300,60
+"""
+
+
+@pytest.fixture
+def tables(tmp_path):
+    (tmp_path / "C.csv").write_text(CANDIDATES)
+    (tmp_path / "K.csv").write_text("region,option,limit\nnorth,visit,1\n")
+    return ["frontier", "--candidates", str(tmp_path / "C.csv"), "--capacity",
+            str(tmp_path / "K.csv")]
+
+
+@pytest.mark.parametrize(
+    "budgets, scales, out, fragment",
+    [
+        ("1000:5000:1e9", "1", "F.csv", "--budgets N: at most 500 points, got '1e9'"),
+        ("1000:5000:30", ",".join(["1"] * 20), "F.csv",
+         "--budgets x --capacity-scales: 30 x 20 = 600 points, at most 500"),
+        ("1000:5000:3", "1", "missing/F.csv", "folder"),
+        ("1000:5000:3", "1", "F.png", "the PNG is written beside the CSV"),
+        ("1000:5000:3", "1", "PNGDIR/F.csv", "F.png: is a folder"),
+    ],
+    ids=["billion_budgets", "too_many_points", "missing_folder", "out_is_png", "png_is_a_dir"],
+)
+def test_frontier_is_refused_before_any_solve(tmp_path, tables, capsys, monkeypatch, budgets,
+                                              scales, out, fragment):
+    from waifang.optimise import frontier
+
+    def no_solving(*args, **kwargs):
+        raise AssertionError("the frontier solved before refusing")
+
+    monkeypatch.setattr(frontier, "budget_frontier", no_solving)
+    (tmp_path / "PNGDIR" / "F.png").mkdir(parents=True)
+    started = time.monotonic()
+    code = main([*tables, "--budgets", budgets, "--capacity-scales", scales,
+                 "--out", str(tmp_path / out)])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert fragment in err, err
+    assert time.monotonic() - started < 5
+    assert not (tmp_path / "F.csv").exists()
+
+
+def test_frontier_shows_progress(tmp_path, tables, capsys):
+    code = main([*tables, "--budgets", "0:1000:3", "--capacity-scales", "1,2",
+                 "--out", str(tmp_path / "F.csv")])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert err.splitlines() == [f"frontier point {i}/6 solved" for i in range(1, 7)]

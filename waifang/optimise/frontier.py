@@ -15,7 +15,7 @@ Example
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -55,8 +55,11 @@ def budget_frontier(
     backend: str = "auto",
     solver: str = "highs",
     time_limit: float | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> pd.DataFrame:
     """Solve at every (capacity scale, budget); one tidy row per point.
+
+    ``progress``, if given, is called with (points done, points) after each solve.
 
     Columns: ``capacity_scale, budget, net_value, bound, gap, status, budget_price,
     spent, n_chosen, n_<option>`` and ``slot_price[<region>]`` (value of one more ``option``
@@ -77,6 +80,8 @@ def budget_frontier(
         for budget in budgets:
             p = scaled.with_budget(budget)
             result = solve(p, backend=backend, solver=solver, gap=gap, time_limit=time_limit)
+            if progress is not None:
+                progress(len(records) + 1, len(budgets) * len(capacity_scales))
             record = {
                 "capacity_scale": float(scale),
                 "budget": float(budget),
