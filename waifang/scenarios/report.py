@@ -70,10 +70,17 @@ def write_results(
         json.dumps(manifest(results, scenario_file, names), indent=2) + "\n"
     )
 
+    from waifang.scenarios.report_charts import charts
+
+    figures = charts(results)  # drawn once: embedded in the report and written as PNG
+    for name, _, data in figures:
+        writers[name] = lambda p, data=data: p.write_bytes(data)
+        names.insert(-1, name)
+
     def html(p: Path) -> None:
         from waifang.scenarios.html_report import render_html
 
-        p.write_text(render_html(results), encoding="utf-8")
+        p.write_text(render_html(results, figures), encoding="utf-8")
 
     writers["report.html"] = html
     return _write_all(out, writers)
@@ -125,6 +132,15 @@ def compliance_statement(results: ScenarioResults) -> str:
     return f"{head}; {int(blocked.sum())} actions blocked (by rule: {by_rule})"
 
 
+def resolved_policies(scenario) -> dict[str, Any]:
+    """Each policy as it runs: its whole ladder (inheritance resolved, every key of every rung
+    with its default filled in) and its own compliance overrides."""
+    return {
+        policy.name: policy.model_dump(mode="json", exclude={"name"})
+        for policy in scenario.policies
+    }
+
+
 def manifest(
     results: ScenarioResults, scenario_file: str | Path | None, files: list[str]
 ) -> dict[str, Any]:
@@ -151,6 +167,7 @@ def manifest(
         "scheduler": results.scheduler,
         "champion": results.scenario.champion,
         "policies": list(results.policies),
+        "resolved_policies": resolved_policies(results.scenario),
         "versions": {
             **{p: _version(p) for p in VERSIONED_PACKAGES},
             "python": platform.python_version(),
