@@ -175,3 +175,27 @@ def test_frontier_shows_progress(tmp_path, tables, capsys):
     err = capsys.readouterr().err
     assert code == 0, err
     assert err.splitlines() == [f"frontier point {i}/6 solved" for i in range(1, 7)]
+
+
+@pytest.mark.parametrize(
+    "table, fragment",
+    [
+        ("days = [{}]\nseed = [{}]\n".format(
+            ", ".join(str(d) for d in range(5, 45)), ", ".join(str(s) for s in range(30))),
+         "sweep: 1,200 points, at most 1,000"),
+        ("points = [{}]\n".format(", ".join(f"{{ days = {5 + k % 40} }}" for k in range(1001))),
+         "sweep.points: 1,001 points, at most 1,000"),
+    ],
+    ids=["grid", "listed"],
+)
+def test_oversized_sweep_is_one_line_before_any_work(tmp_path, capsys, table, fragment):
+    text = SMALL.read_text() + "\n[sweep]\n" + table
+    path = tmp_path / "sweep.toml"
+    path.write_text(text)
+    started = time.monotonic()
+    for argv in (["validate", str(path)], ["sweep", str(path), "--out", str(tmp_path / "o")]):
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and fragment in err, err
+    assert time.monotonic() - started < 20
+    assert not (tmp_path / "o").exists()
