@@ -338,3 +338,71 @@ def test_every_numeric_field_has_an_upper_bound():
         and name not in ("base_hazard",)  # checked in [0, 1] by BehaviourSpec's validator
     ]
     assert unbounded == []
+
+
+# ------------------------------------------------------------------ optimiser tables
+
+CANDIDATES_HEADER = "account_id,option,region,value,cost,hours"
+GOOD_CANDIDATES = ["a,visit,north,1840,420,3", "b,visit,north,1200,420,2",
+                   "c,legal,south,700,380,0"]
+GOOD_CAPACITY = ["region,option,limit,hours_limit", "north,visit,1,"]
+
+# (id, candidate rows added, capacity rows added, budget, fragments)
+OPTIMISER_CASES = [
+    ("value_inf", ["d,visit,north,inf,1,1"], [], "1000", ["C.csv: row 5", "'value'", "finite"]),
+    ("value_nan", ["d,visit,north,nan,1,1"], [], "1000", ["C.csv: row 5", "'value'", "finite"]),
+    ("value_1e300", ["d,visit,north,1e300,1,1"], [], "1000",
+     ["C.csv: row 5", "'value' is beyond ±1,000,000,000", "1e300"]),
+    ("value_minus_1e300", ["d,visit,north,-1e300,1,1"], [], "1000",
+     ["C.csv: row 5", "'value' is beyond", "-1e300"]),
+    ("cost_1e300", ["d,visit,north,5,1e300,1"], [], "1000",
+     ["C.csv: row 5", "'cost' is beyond", "1e300"]),
+    ("cost_inf", ["d,visit,north,5,inf,1"], [], "1000", ["C.csv: row 5", "'cost'", "finite"]),
+    ("hours_1e9", ["d,visit,north,5,1,1e9"], [], "1000",
+     ["C.csv: row 5", "'hours' is beyond ±10,000", "1e9"]),
+    ("limit_1e300", [], ["south,legal,1e300,"], "1000",
+     ["K.csv: row 3", "'limit'", "above 1,000,000,000"]),
+    ("limit_inf", [], ["south,legal,inf,"], "1000",
+     ["K.csv: row 3", "'limit'", "not a non-negative number"]),
+    ("hours_limit_nan", [], ["south,legal,,nan"], "1000",
+     ["K.csv: row 3", "'hours_limit'", "not a non-negative number"]),
+    ("budget_1e300", [], [], "1e300", ["--budget must be at most 1e+15", "1e300"]),
+    ("budget_inf", [], [], "inf", ["--budget must be finite", "'inf'"]),
+    ("budget_nan", [], [], "nan", ["--budget must be finite", "'nan'"]),
+]
+
+
+def _optimiser_files(tmp_path, candidates, capacity):
+    c, k = tmp_path / "C.csv", tmp_path / "K.csv"
+    c.write_text("\n".join([CANDIDATES_HEADER, *GOOD_CANDIDATES, *candidates]) + "\n")
+    k.write_text("\n".join([*GOOD_CAPACITY, *capacity]) + "\n")
+    return c, k
+
+
+@pytest.mark.parametrize("candidates, capacity, budget, fragments",
+                         [c[1:] for c in OPTIMISER_CASES], ids=[c[0] for c in OPTIMISER_CASES])
+def test_optimiser_numbers_refused_by_optimise_and_frontier(tmp_path, capsys, candidates,
+                                                            capacity, budget, fragments):
+    c, k = _optimiser_files(tmp_path, candidates, capacity)
+    common = ["--candidates", str(c), "--capacity", str(k)]
+    lines = []
+    for argv in (["optimise", *common, "--budget", budget, "--out", str(tmp_path / "P.csv")],
+                 ["frontier", *common, "--budgets", f"0,{budget}", "--out",
+                  str(tmp_path / "F.csv")]):
+        assert main(argv) == 1
+        captured = capsys.readouterr()
+        assert "Traceback" not in captured.err
+        lines.append(captured.err.strip())
+        assert len(lines[-1].splitlines()) == 1, captured.err
+        for fragment in fragments:
+            assert fragment in lines[-1], (fragment, lines[-1])
+    assert lines[0] == lines[1]
+    assert not (tmp_path / "P.csv").exists() and not (tmp_path / "F.csv").exists()
+
+
+def test_optimiser_good_tables_solve_and_a_blank_hours_cell_is_zero(tmp_path, capsys):
+    c, k = _optimiser_files(tmp_path, ["d,legal,south,900,100,"], [])
+    assert main(["optimise", "--candidates", str(c), "--capacity", str(k), "--budget", "1000",
+                 "--out", str(tmp_path / "P.csv")]) == 0, capsys.readouterr().err
+    plan = (tmp_path / "P.csv").read_text()
+    assert "d,legal" in plan  # 800 net, no field hours, within budget

@@ -32,6 +32,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from waifang.errors import InfeasibleError, InputError
+from waifang.sim.spec import MAX_MONEY
 
 REQUIRED_COLUMNS = ("account_id", "option", "region", "value", "cost")
 
@@ -278,13 +279,31 @@ def make_problem(
     return problem
 
 
+MAX_HOURS = 10_000.0
+"""Largest ``hours`` of one candidate (field time of one visit, however long)."""
+MAX_BUDGET = 1e15
+"""Largest budget: a million candidates at MAX_MONEY each."""
+
+
 def _numeric_column(column: pd.Series, source: str, name: str) -> np.ndarray:
+    if name == "hours":  # a blank hours cell: an option that takes no field time (0)
+        text = column.astype(str).str.strip()
+        column = column.where(~(column.isna() | (text == "")), "0")
     values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
     bad = ~np.isfinite(values)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise InputError(
             f"{source}: row {i + 2}, column '{name}' is not a finite number: {column.iloc[i]!r}"
+        )
+    # Bounds that keep sums and the solver's arithmetic meaningful (1e300 would "win").
+    limit = MAX_HOURS if name == "hours" else MAX_MONEY
+    bad = np.abs(values) > limit
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError(
+            f"{source}: row {i + 2}, column '{name}' is beyond ±{limit:,.0f}: "
+            f"{column.iloc[i]!r}"
         )
     return values
 
@@ -296,6 +315,8 @@ def _check_budget(budget: float) -> float:
         raise InputError(f"budget must be a number, got {budget!r}") from None
     if np.isnan(budget) or budget < 0:
         raise InputError(f"budget must be a non-negative number, got {budget:g}")
+    if budget > MAX_BUDGET:
+        raise InputError(f"budget must be at most {MAX_BUDGET:g}, got {budget:g}")
     return budget
 
 

@@ -197,9 +197,13 @@ def _number(text: str, what: str) -> float:
 
 
 def _budget(text: str) -> float:
+    from waifang.optimise.problem import MAX_BUDGET
+
     x = _number(text, "--budget")
     if x < 0:
         raise InputError(f"--budget must be non-negative, got {text}")
+    if x > MAX_BUDGET:
+        raise InputError(f"--budget must be at most {MAX_BUDGET:g}, got {text}")
     return x
 
 
