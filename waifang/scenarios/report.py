@@ -87,15 +87,16 @@ def write_results(
 
 
 def _write_daily(results: ScenarioResults, path: Path) -> None:
+    daily = results.daily
     if results.scenario.output.daily_format == "parquet":
         try:
-            results.daily.to_parquet(path, index=False)
+            daily.to_parquet(path, index=False)
         except ImportError:
             raise InputError(
                 "output.daily_format: 'parquet' needs pyarrow (pip install 'waifang[parquet]')"
             ) from None
     else:
-        results.daily.to_csv(path, index=False)
+        daily.to_csv(path, index=False)
 
 
 def _write_all(out: Path, writers: dict[str, Callable[[Path], None]]) -> dict[str, Path]:

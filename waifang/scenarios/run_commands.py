@@ -198,8 +198,8 @@ def print_comparison(results: ScenarioResults) -> None:
         "recovery",
         "visits",
         "complaints",
-        "blocked",
-        "violations",
+        "blocked (mean)",
+        "violations (total)",
     ):
         table.add_column(header, justify="left" if header == "policy" else "right")
     for policy in results.policies:
@@ -230,9 +230,11 @@ def print_comparison(results: ScenarioResults) -> None:
     blocked = results.blocked_by_rule.groupby("rule", sort=False)["blocked"].sum()
     blocked = blocked[blocked > 0]
     by_rule = ", ".join(f"{rule} {int(n):,}" for rule, n in blocked.items()) or "none"
+    # Totals, where the table's "blocked" is a mean per replication: say so on both.
     print(
-        f"compliance: {int(blocked.sum()):,} actions blocked (by rule: {by_rule}), "
-        f"{results.violations} performed in breach"
+        f"compliance: {int(blocked.sum()):,} actions blocked in total over "
+        f"{results.replications} replications of {len(results.policies)} policies "
+        f"(by rule: {by_rule}), {results.violations} performed in breach"
     )
     for policy, departures in results.departures.items():
         for departure in departures:
