@@ -78,6 +78,7 @@ class ComplianceRules(Spec):
     visit is first requested)."""
     vetted_agencies_only: bool = True
     """Placements only with vetted agencies."""
+
     no_legal_disputed: bool = True
     """No legal filing while the debt is disputed (verify the debt first)."""
     no_legal_vulnerable: bool = False
@@ -222,6 +223,8 @@ def resolve_rules(
         if isinstance(keyed, KeyedValueError):
             raise InputError(f"{where}.{keyed}") from None
         key = ".".join(str(p) for p in first["loc"])
+        if not key:  # a check across rules: its message starts with the key it is about
+            raise InputError(f"{where}.{first['msg'].removeprefix('Value error, ')}") from None
         raise InputError(f"{where}.{key}: {first['msg']} (got {first.get('input')!r})") from None
     departures = tuple(
         f"{field}: {getattr(rules, field)} is looser than the {preset} preset "
