@@ -96,19 +96,19 @@ SCENARIO_CASES = [
      ["behaviour", "partial_min 0.9 is above partial_max 0.3"]),
     ("inverted_contact_hours", [('preset = "cn"', 'preset = "cn"\noverrides = '
                                  '{ contact_start_hour = 23, contact_end_hour = 7 }')],
-     ["compliance.overrides.contact_end_hour", "7 is not after contact_start_hour 23"]),
+     ["compliance.overrides.contact_end_hour", "7.0 is not after contact_start_hour (23.0)"]),
     ("empty_contact_window", [('preset = "cn"', 'preset = "cn"\noverrides = '
                                '{ contact_start_hour = 9, contact_end_hour = 9 }')],
-     ["compliance.overrides.contact_end_hour", "9 is not after contact_start_hour 9"]),
+     ["compliance.overrides.contact_end_hour", "9.0 is not after contact_start_hour (9.0)"]),
     ("start_after_the_presets_end", [('preset = "cn"', 'preset = "in_rbi"\noverrides = '
                                       '{ contact_start_hour = 20 }')],
-     ["compliance.overrides.contact_end_hour", "19 is not after contact_start_hour 20"]),
+     ["compliance.overrides.contact_end_hour", "19.0 is not after contact_start_hour (20.0)"]),
     ("inverted_visit_hours_in_a_policy", [("compliance = { visit_min_dpd = 60 }",
                                            "compliance = { visit_min_dpd = 60, "
                                            "visit_start_hour = 21 }")],
-     ["policies[2].compliance.visit_end_hour", "20 is not after visit_start_hour 21"]),
+     ["policies[2].compliance.visit_end_hour", "20.0 is not after visit_start_hour (21.0)"]),
     ("inverted_field_team_hours", [("teams = 1", "teams = 1\nstart_hour = 18\nend_hour = 9")],
-     ["resources.regions[1].end_hour", "9 is not after start_hour 18"]),
+     ["resources.regions[1].end_hour", "9.0 is not after start_hour 18.0"]),
     ("min_balance_above_max_balance", [("min_balance = 20000.0",
                                         "min_balance = 20000.0, max_balance = 100.0")],
      ["policies[0].rules[4].max_balance", "100 is below min_balance 20000"]),

@@ -192,7 +192,8 @@ def print_comparison(results: ScenarioResults) -> None:
     table = Table(
         title=f"{results.scenario.name}: {results.replications} replications, seed "
         f"{results.seed} (means; ± is the 95 % CI half-width; M = million)",
-        caption="* the paired difference is significant at 95 % (its interval excludes 0)",
+        caption="* the paired difference is significant at 95 % (its interval excludes 0); "
+        "blocked: mean per replication; violations: total over all replications",
     )
     for header in (
         "policy",
@@ -204,8 +205,8 @@ def print_comparison(results: ScenarioResults) -> None:
         "recovery",
         "visits",
         "complaints",
-        "blocked (mean)",
-        "violations (total)",
+        "blocked",
+        "violations",
     ):
         table.add_column(header, justify="left" if header == "policy" else "right")
     for policy in results.policies:

@@ -98,7 +98,7 @@ class ComplianceRules(Spec):
             if end <= start:
                 raise KeyedValueError(
                     f"{kind}_end_hour",
-                    f"{end:g} is not after {kind}_start_hour {start:g}: the hours are the "
+                    f"{end!r} is not after {kind}_start_hour ({start!r}): the hours are the "
                     f"window when {kind}s are allowed, within one day (e.g. 8 to 20)",
                 )
         return self

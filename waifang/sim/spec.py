@@ -465,7 +465,7 @@ class RegionSpec(Spec):
         if self.end_hour <= self.start_hour:
             raise KeyedValueError(
                 "end_hour",
-                f"{self.end_hour:g} is not after start_hour {self.start_hour:g} (field teams "
+                f"{self.end_hour!r} is not after start_hour {self.start_hour!r} (field teams "
                 "work within one day)",
             )
         return self
