@@ -290,7 +290,7 @@ def _check_budget(budget: float) -> float:
         raise InputError(f"budget must be a number, got {budget!r}") from None
     if np.isnan(budget) or budget < 0:
         raise InputError(f"budget must be a non-negative number, got {budget:g}")
-    if budget > MAX_BUDGET:
+    if MAX_BUDGET < budget < np.inf:  # inf: no budget (make_problem's default)
         raise InputError(f"budget must be at most {MAX_BUDGET:g}, got {budget:g}")
     return budget
 
