@@ -496,8 +496,10 @@ class NaiveModel:
             self.write_off_rest(a)
             return
         arrears = self.arrears(a)
+        months = math.ceil(min(a.dpd, self.c) / 30.0)
         p_cure = b.cure_share_low + (b.cure_share_high - b.cure_share_low) * a.ability
-        if force_cure or self.u() < p_cure:
+        # The cure draw is made even when one month is due (a payment then always cures).
+        if self.u() < p_cure or months <= 1 or force_cure:
             self.collect(a, arrears, day, collected_by_day)
             a.cured_ever = True
             if a.status == DELINQUENT:
@@ -507,8 +509,14 @@ class NaiveModel:
                 a.frozen = False
                 self.release(a)
             return
+        # Whole instalments, at least one and fewer than are due; each brings the oldest
+        # unpaid one forward by 30 days.
         share = b.partial_min + (b.partial_max - b.partial_min) * self.u()
-        self.collect(a, max(int(round(arrears * share)), 1), day, collected_by_day)
+        paid = min(max(math.floor(share * months), 1), months - 1)
+        instalment = max(int(round(a.balance * b.instalment_share)), 1)
+        self.collect(a, min(paid * instalment, arrears), day, collected_by_day)
+        if a.status == DELINQUENT:
+            a.dpd -= 30 * paid
 
     def hazard(self, a: Account, day: int) -> float:
         b, c = self.b, self.c

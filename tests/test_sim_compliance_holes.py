@@ -96,12 +96,16 @@ def test_breathing_space_pauses_a_placement_and_its_fee():
     days = 8
     world = World(
         days=days,
-        # Borrowers pay on their own too (half the days), so paused accounts do pay: on
-        # those payments the agency earns nothing.
-        behaviour=AGENCY_ONLY.model_copy(update={"base_hazard": (0.25,) * 6}),
+        # Borrowers pay on their own too (a quarter of the days), so paused accounts do pay:
+        # on those payments the agency earns nothing. Each payment is one instalment (dpd 30
+        # back); 10 are due, so no account can cure in 8 days and leave the ladder.
+        behaviour=AGENCY_ONLY.model_copy(
+            update={"base_hazard": (0.25,) * 6, "partial_min": 0.05, "partial_max": 0.05}
+        ),
         treatments=TreatmentsSpec(agency=AgencySpec(daily_hazard=1.0)),
+        charge_off_dpd=360,
     )
-    p = flat_portfolio(40, dpd=100, balance=10_000.0)
+    p = flat_portfolio(40, dpd=300, balance=10_000.0)
     half = np.arange(0, 40, 2)
 
     def policy(view, day):
