@@ -128,6 +128,21 @@ class Scenario(Spec):
                         f"portfolio.segments[{i}].region_weights",
                         f"unknown region {region!r}; regions are {sorted(regions)}",
                     )
+        visiting = next(
+            (p.name for p in self.policies if any(r.action == "visit" for r in p.rules)), None
+        )
+        if visiting is not None:
+            for k, region in enumerate(self.resources.regions):
+                holds = self.portfolio.tape is not None or any(
+                    seg.region_weights is None or seg.region_weights.get(region.name, 0) > 0
+                    for seg in self.portfolio.segments
+                )
+                if region.teams == 0 and holds:
+                    raise _KeyError(
+                        f"resources.regions[{k}].teams",
+                        f"no field teams in region {region.name!r}, where policy {visiting!r} "
+                        "asks for visits (got 0)",
+                    )
         if self.portfolio.tape is None:
             for i, policy in enumerate(self.policies):
                 for j, rule in enumerate(policy.rules):
@@ -199,9 +214,9 @@ def _check_overrides(overrides: Mapping[str, Any], where: str, prefix: str) -> N
     try:
         ComplianceRules(**{**PRESETS["cn"].model_dump(), **overrides})
     except ValidationError as err:
-        raise InputError(
-            prefix + where + "." + describe_validation_error(err, ComplianceRules)
-        ) from None
+        # A check across rules names its own key first ("visit_end_hour: ...").
+        text = describe_validation_error(err, ComplianceRules).removeprefix("(top level): ")
+        raise InputError(prefix + where + "." + text) from None
 
 
 class _KeyError(ValueError):

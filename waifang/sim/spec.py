@@ -395,6 +395,12 @@ class RegionSpec(Spec):
     travel_cost: float = Field(default=100.0, ge=0)
     """What a visit called off on arrival costs (the team's travel; assumption)."""
 
+    @model_validator(mode="after")
+    def _hours(self) -> RegionSpec:
+        if self.end_hour <= self.start_hour:
+            raise ValueError(f"end_hour: {self.end_hour} is not after start_hour {self.start_hour}")
+        return self
+
 
 class ResourcesSpec(Spec):
     """Everything that waits or queues."""
