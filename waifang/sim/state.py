@@ -177,6 +177,7 @@ _TRACKED = frozenset(
         "placed_until",
         "visit_queued",
         "promise_due",
+        "visit_notice",
     }
 )
 
