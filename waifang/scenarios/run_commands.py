@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from waifang.scenarios.runner import ScenarioResults
 
 BUILTIN_NAME = "baseline"
+SHIPPED = ("visit_optimisation",)
+"""Other scenarios shipped with the package, run by name (``./NAME`` reaches a local file)."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -62,6 +64,8 @@ def scenario_path(file: str) -> Path:
         from waifang.scenarios.schema import BASELINE
 
         return BASELINE
+    if file in SHIPPED:
+        return Path(__file__).with_name(f"{file}.toml")
     return Path(file)
 
 
@@ -83,6 +87,10 @@ def run_command(args: argparse.Namespace) -> int:
     path = scenario_path(args.file)
     scenario = load_scenario(path)
     out = prepare_out_dir(args.out)  # fail before hours of simulation, not after
+    from waifang.scenarios.optimised import notes
+
+    for line in notes(scenario):
+        print(line, file=sys.stderr)
 
     def progress(done: int, total: int) -> None:
         if not args.quiet:

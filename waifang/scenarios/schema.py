@@ -27,6 +27,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, PrivateAttr, ValidationError, model_validator
 
 from waifang.errors import InputError
+from waifang.optimise.policy import OptimiserSpec
 from waifang.sim.policy import PolicySpec
 from waifang.sim.rules import PRESETS, ComplianceRules, resolve_rules
 from waifang.sim.spec import (
@@ -70,6 +71,14 @@ class OutputSpec(Spec):
     """``counts``: blocked actions counted by rule; ``full``: also every action in audit.csv."""
 
 
+class ScenarioPolicy(PolicySpec):
+    """A policy of a scenario: a ladder, or a ladder plus visits chosen by the optimiser."""
+
+    optimiser: OptimiserSpec | None = None
+    """With this table the policy is optimised: ``rules`` is the ladder for everything else
+    and, every ``period_days``, the optimiser chooses the visits (waifang.optimise.policy)."""
+
+
 class Scenario(Spec):
     """A portfolio, a world, compliance rules and the policies to compare on them."""
 
@@ -97,7 +106,7 @@ class Scenario(Spec):
     """Discounting and complaint costs."""
     compliance: ComplianceSpec = ComplianceSpec()
     """Rule preset and overrides shared by all policies."""
-    policies: tuple[PolicySpec, ...] = Field(min_length=1)
+    policies: tuple[ScenarioPolicy, ...] = Field(min_length=1)
     """Policies to compare; the first is the champion the others are measured against."""
     output: OutputSpec = OutputSpec()
     """Output options."""
@@ -125,6 +134,8 @@ class Scenario(Spec):
                         f"portfolio.segments[{i}].region_weights",
                         f"unknown region {region!r}; regions are {sorted(regions)}",
                     )
+        for i, policy in enumerate(self.policies):
+            _check_optimiser(self, i, policy)
         if self.portfolio.tape is None:
             for i, policy in enumerate(self.policies):
                 for j, rule in enumerate(policy.rules):
@@ -184,6 +195,32 @@ class Scenario(Spec):
         _check_overrides(policy.compliance or {}, f"policies[{index}].compliance", prefix)
         merged = {**self.compliance.overrides, **(policy.compliance or {})}
         return resolve_rules(preset, merged, where=f"policies[{index}].compliance")
+
+
+def _check_optimiser(scenario: Scenario, i: int, policy: ScenarioPolicy) -> None:
+    """What an optimised policy needs from the rest of the scenario."""
+    opt = policy.optimiser
+    if opt is None:
+        return
+    key = f"policies[{i}].optimiser"
+    if opt.period_days > scenario.days:
+        raise _KeyError(
+            f"{key}.period_days",
+            f"planning period longer than the run of {scenario.days} days "
+            f"(got {opt.period_days})",
+        )
+    if "visit" in opt.options and not any(r.teams > 0 for r in scenario.resources.regions):
+        raise _KeyError(
+            f"{key}.options",
+            "the optimiser chooses visits but no region has field teams "
+            "(every resources.regions[].teams is 0)",
+        )
+    for j, rule in enumerate(policy.rules):
+        if rule.action in opt.options:
+            raise _KeyError(
+                f"policies[{i}].rules[{j}].action",
+                f"{rule.action!r} is chosen by the optimiser; the ladder must not ask for it",
+            )
 
 
 def _check_overrides(overrides: Mapping[str, Any], where: str, prefix: str) -> None:
