@@ -44,18 +44,18 @@ def notes(scenario: Scenario) -> list[str]:
     return out
 
 
-def run_optimised(
+def build_optimised(
     scenario: Scenario,
     spec: ScenarioPolicy,
     portfolio: Portfolio,
     rules: ComplianceRules,
-    departures: tuple[str, ...],
     replication: int,
     seed: int,
     run_seed: np.random.SeedSequence,
     build_portfolio,
-) -> RunResult:
-    """Train (if the selection needs values), run with the realised-value probe, report."""
+) -> tuple[OptimisedPolicy, LadderPolicy]:
+    """The optimised policy of ``spec`` for one replication (values trained if needed), and
+    its base ladder."""
     opt = spec.optimiser
     assert opt is not None
     world = scenario.world()
@@ -69,17 +69,35 @@ def run_optimised(
             np.random.SeedSequence(seed, spawn_key=(replication, TRAINING, 1)),
         )
     policy = OptimisedPolicy(base, opt, world, rules, scenario.region_names(), model, run_seed)
+    return policy, base
+
+
+def run_optimised(
+    scenario: Scenario,
+    spec: ScenarioPolicy,
+    portfolio: Portfolio,
+    rules: ComplianceRules,
+    departures: tuple[str, ...],
+    replication: int,
+    seed: int,
+    run_seed: np.random.SeedSequence,
+    build_portfolio,
+) -> RunResult:
+    """Train (if the selection needs values), run with the realised-value probe, report."""
+    policy, base = build_optimised(scenario, spec, portfolio, rules, replication, seed,
+                                   run_seed, build_portfolio)
     probe = RealisedProbe(policy, base,
                           np.random.SeedSequence(seed, spawn_key=(replication, REALISED)))
-    result = simulate_probed(world, portfolio, policy, rules, seed=run_seed, probe=probe,
-                             departures=departures, audit=scenario.output.audit)
+    result = simulate_probed(scenario.world(), portfolio, policy, rules, seed=run_seed,
+                             probe=probe, departures=departures, audit=scenario.output.audit)
     plans = policy.plans
     summary = dict(result.summary)
+    predicted = float(sum(p.predicted for p in plans)) if policy.model else float("nan")
     summary.update({
         "plans": float(len(plans)),
         "plan_visits": float(sum(p.accounts.size for p in plans)),
         "plan_cost": float(sum(p.cost.sum() for p in plans)),
-        "plan_predicted": float(sum(p.predicted for p in plans)) if model else float("nan"),
+        "plan_predicted": predicted,
         **probe.summary(),
     })
     return dataclasses.replace(result, summary=summary, extra={**result.extra, "plans": plans})
