@@ -215,6 +215,22 @@ def _check_optimiser(scenario: Scenario, i: int, policy: ScenarioPolicy) -> None
             "the optimiser chooses visits but no region has field teams "
             "(every resources.regions[].teams is 0)",
         )
+    if "visit" in opt.options:
+        from waifang.optimise.policy import team_hours
+
+        try:
+            rules, _ = resolve_rules(
+                scenario.compliance.preset,
+                {**scenario.compliance.overrides, **(policy.compliance or {})},
+            )
+        except InputError:
+            rules = None  # reported with its own key by rules_for
+        if rules is not None and team_hours(scenario.world(), rules, 1).sum() == 0:
+            raise _KeyError(
+                f"{key}.options",
+                "'visit' has no capacity: no region's field teams work within the allowed "
+                f"visit hours ({rules.visit_start_hour:g}-{rules.visit_end_hour:g})",
+            )
     for j, rule in enumerate(policy.rules):
         if rule.action in opt.options:
             raise _KeyError(
