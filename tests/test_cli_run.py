@@ -19,7 +19,8 @@ CONTRACT = [
 ]
 COMPARISON_COLUMNS = [
     "policy", "metric", "n", "mean", "std", "ci_low", "ci_high", "champion",
-    "diff_vs_champion", "diff_ci_low", "diff_ci_high",
+    "diff_vs_champion", "diff_ci_low", "diff_ci_high", "unpaired_diff_ci_low",
+    "unpaired_diff_ci_high", "replications_needed",
 ]
 
 
@@ -124,7 +125,9 @@ def test_failed_run_leaves_earlier_results_untouched(small_run, tmp_path, monkey
     monkeypatch.setattr(html_report, "render_html", broken)
     with pytest.raises(RuntimeError, match="disk on fire"):
         main(["run", str(tiny_scenario_file), "--out", str(out), "--quiet"])
-    after = {p.name: p.read_bytes() for p in out.iterdir()}
+    # The finished replications are kept for --resume, in the checkpoint folder only.
+    assert (out / ".waifang-partial" / "fingerprint.json").is_file()
+    after = {p.name: p.read_bytes() for p in out.iterdir() if p.name != ".waifang-partial"}
     assert after == before  # same files, same bytes, no temporary left behind
 
 

@@ -132,9 +132,11 @@ def test_dask_cluster_gives_identical_tables(tiny):
 
 def test_unreachable_scheduler_is_an_input_error(tiny, monkeypatch):
     scenario, _ = tiny
+    from waifang.scenarios import execution
+
     monkeypatch.setattr(runner, "DASK_CONNECT_TIMEOUT", "1s")
     with pytest.raises(InputError, match="--scheduler: cannot connect"):
-        runner._run_dask(scenario, [0], 1, "tcp://127.0.0.1:1", None)
+        execution._on_dask([scenario], [execution.Unit(0, 0, 0)], 1, "tcp://127.0.0.1:1", None)
 
 
 def test_an_engine_result_missing_a_contract_column_is_a_loud_bug(monkeypatch, small_path):

@@ -125,6 +125,15 @@ def compliance_statement(results: ScenarioResults) -> str:
     return f"{head}; {int(blocked.sum())} actions blocked (by rule: {by_rule})"
 
 
+def resolved_policies(scenario) -> dict[str, Any]:
+    """Each policy as it runs: its whole ladder (inheritance resolved, every key of every rung
+    with its default filled in) and its own compliance overrides."""
+    return {
+        policy.name: policy.model_dump(mode="json", exclude={"name"})
+        for policy in scenario.policies
+    }
+
+
 def manifest(
     results: ScenarioResults, scenario_file: str | Path | None, files: list[str]
 ) -> dict[str, Any]:
@@ -151,6 +160,7 @@ def manifest(
         "scheduler": results.scheduler,
         "champion": results.scenario.champion,
         "policies": list(results.policies),
+        "resolved_policies": resolved_policies(results.scenario),
         "versions": {
             **{p: _version(p) for p in VERSIONED_PACKAGES},
             "python": platform.python_version(),

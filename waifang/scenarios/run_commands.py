@@ -8,7 +8,6 @@ with the package (``waifang/scenarios/baseline.toml``); a local file that happen
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -55,6 +54,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="Dask scheduler address (tcp://host:8786); replications run on its workers",
     )
     run.add_argument("--quiet", action="store_true", help="print only the table")
+    run.add_argument(
+        "--resume",
+        action="store_true",
+        help="finish an interrupted run of the same scenario in DIR (redo only what was lost)",
+    )
     run.set_defaults(handler=run_command)
 
 
@@ -92,19 +96,23 @@ def run_command(args: argparse.Namespace) -> int:
     for line in notes(scenario):
         print(line, file=sys.stderr)
 
-    def progress(done: int, total: int) -> None:
-        if not args.quiet:
-            print(f"replication {done}/{total} done", file=sys.stderr, flush=True)
+    from waifang.scenarios.checkpoint import Checkpoint
+    from waifang.scenarios.progress import progress_reporter
 
-    results = run_scenario(
-        scenario,
-        seed=args.seed,
-        replications=args.replications,
-        workers=args.workers,
-        scheduler=args.scheduler,
-        progress=progress,
-    )
+    checkpoint = Checkpoint(out, print_name=args.out)
+    with progress_reporter(scenario.name, quiet=args.quiet) as progress:
+        results = run_scenario(
+            scenario,
+            seed=args.seed,
+            replications=args.replications,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            progress=progress,
+            checkpoint=checkpoint,
+            resume=getattr(args, "resume", False),
+        )
     written = write_results(results, out, scenario_file=path)
+    checkpoint.discard()  # only now: the final files are all in place
     print_comparison(results)
     if not args.quiet:
         print(f"wrote {', '.join(sorted(written))} to {out}")
@@ -116,6 +124,12 @@ def money(value: float) -> str:
     if abs(value) >= 1e6:
         return f"{value / 1e6:,.2f}M"
     return f"{value:,.0f}"
+
+
+def significant(row) -> bool:
+    """Whether a comparison row's paired 95 % interval excludes 0 (False without one)."""
+    low, high = row["diff_ci_low"], row["diff_ci_high"]
+    return bool(low > 0 or high < 0)  # NaN compares False: no interval, no claim
 
 
 def print_comparison(results: ScenarioResults) -> None:
@@ -134,12 +148,19 @@ def print_comparison(results: ScenarioResults) -> None:
             return money(row[centre])
         return f"{money(row[centre])} ± {money(row[centre] - row[low])}"
 
+    def difference(policy: str, metric: str) -> str:
+        if policy == results.scenario.champion:
+            return "—"
+        cell = plus_minus(policy, metric, "diff_vs_champion", "diff_ci_low")
+        return cell + (" *" if significant(comparison.loc[(policy, metric)]) else "")
+
     # net_value (net NPV plus the value of balances still open at the horizon) is shown when
     # the engine reports it: a policy that cures more is not penalised for collecting later.
     has_net_value = (results.policies[0], "net_value") in comparison.index
     table = Table(
         title=f"{results.scenario.name}: {results.replications} replications, seed "
-        f"{results.seed} (means; ± is the 95 % CI half-width; M = million)"
+        f"{results.seed} (means; ± is the 95 % CI half-width; M = million)",
+        caption="* the paired difference is significant at 95 % (its interval excludes 0)",
     )
     for header in (
         "policy",
@@ -161,15 +182,11 @@ def print_comparison(results: ScenarioResults) -> None:
             money(mean(policy, "collected")),
             money(mean(policy, "cost_total")),
             plus_minus(policy, "net_npv", "mean", "ci_low"),
-            "—"
-            if policy == results.scenario.champion
-            else plus_minus(policy, "net_npv", "diff_vs_champion", "diff_ci_low"),
+            difference(policy, "net_npv"),
             *(
                 (
                     plus_minus(policy, "net_value", "mean", "ci_low"),
-                    "—"
-                    if policy == results.scenario.champion
-                    else plus_minus(policy, "net_value", "diff_vs_champion", "diff_ci_low"),
+                    difference(policy, "net_value"),
                 )
                 if has_net_value
                 else ()

@@ -2,9 +2,11 @@
 
 Replication ``r`` of every policy starts from the same portfolio and the same run seed (common
 random numbers), so the difference between a policy and the champion is paired replication by
-replication. The unit of parallel work is one replication (its portfolio is generated once and
-every policy runs on it); the results are put back in (replication, policy) order, so the
-tables are identical on 1 worker, a process pool or a Dask cluster.
+replication. The unit of parallel work is one policy on one replication
+(:mod:`waifang.scenarios.execution`: each unit rebuilds its replication's portfolio from the
+seed, so the work splits evenly over workers); the results are put back in (policy,
+replication) order, so the tables are identical on 1 worker, a process pool or a Dask cluster.
+:func:`run_replication` runs every policy of one replication in one go, for scripts.
 
 With ``workers > 1`` the replications run in fresh (spawned) processes: a script that calls
 :func:`run_scenario` must do so under ``if __name__ == "__main__":`` (notebooks need nothing).
@@ -19,12 +21,10 @@ Examples
 from __future__ import annotations
 
 import math
-import multiprocessing
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -32,6 +32,9 @@ from scipy import stats
 
 from waifang.errors import InputError
 from waifang.scenarios.schema import Scenario
+
+if TYPE_CHECKING:
+    from waifang.scenarios.checkpoint import Checkpoint
 from waifang.sim.policy import LadderPolicy
 from waifang.sim.results import DAILY_COLUMNS, SUMMARY_COLUMNS, RunResult
 from waifang.sim.rng import replication_seeds
@@ -193,7 +196,9 @@ def run_scenario(
     replications: int | None = None,
     workers: int = 1,
     scheduler: str | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[int, int, PolicyRun], None] | None = None,
+    checkpoint: Checkpoint | None = None,
+    resume: bool = False,
 ) -> ScenarioResults:
     """Run ``scenario`` and return its tables.
 
@@ -208,8 +213,37 @@ def run_scenario(
         its workers, which must be able to import waifang (and read the account tape, if
         the scenario has one, at the same path). Overrides ``workers``.
     progress
-        Called with (replications done, replications) as replications finish.
+        Called with (units done, units, the PolicyRun just finished) as each policy finishes
+        a replication (a unit: :mod:`waifang.scenarios.execution`).
+    checkpoint, resume
+        Keep each finished unit in ``checkpoint`` as it finishes; with ``resume``, reuse the
+        units an interrupted run of the same scenario kept there
+        (:mod:`waifang.scenarios.checkpoint`). The caller discards the checkpoint once the
+        results are safely written.
     """
+    seed, replications = check_run_options(scenario, seed, replications, workers)
+    # Resolve every policy's rules before any work starts, so a bad override fails fast.
+    departures = {p.name: scenario.rules_for(i)[1] for i, p in enumerate(scenario.policies)}
+    check_tape(scenario)
+    started = datetime.now(timezone.utc)
+    runs = run_units([scenario], seed, replications, workers=workers, scheduler=scheduler,
+                     progress=progress, checkpoint=checkpoint, resume=resume)
+    return tabulate(
+        scenario,
+        runs[0],
+        seed=seed,
+        replications=replications,
+        workers=workers,
+        scheduler=scheduler,
+        departures=departures,
+        started=started,
+    )
+
+
+def check_run_options(
+    scenario: Scenario, seed: int | None, replications: int | None, workers: int
+) -> tuple[int, int]:
+    """The run's seed and replications (the scenario's unless overridden), checked."""
     seed = scenario.seed if seed is None else int(seed)
     replications = scenario.replications if replications is None else int(replications)
     if seed < 0:
@@ -218,32 +252,46 @@ def run_scenario(
         raise InputError(f"--replications: must be at least 1 (got {replications})")
     if workers < 1:
         raise InputError(f"--workers: must be at least 1 (got {workers})")
-    # Resolve every policy's rules before any work starts, so a bad override fails fast.
-    departures = {p.name: scenario.rules_for(i)[1] for i, p in enumerate(scenario.policies)}
-    check_tape(scenario)
-    started = datetime.now(timezone.utc)
-    reps = list(range(replications))
-    if scheduler:
-        batches = _run_dask(scenario, reps, seed, scheduler, progress)
-    elif workers > 1 and replications > 1:
-        batches = _run_pool(scenario, reps, seed, workers, progress)
-    else:
-        batches = []
-        for done, r in enumerate(reps, start=1):
-            batches.append(run_replication(scenario, r, seed))
-            if progress:
-                progress(done, replications)
-    runs = [run for batch in batches for run in batch]
-    return tabulate(
-        scenario,
-        runs,
-        seed=seed,
-        replications=replications,
-        workers=workers,
-        scheduler=scheduler,
-        departures=departures,
-        started=started,
-    )
+    return seed, replications
+
+
+def run_units(
+    scenarios: list[Scenario],
+    seed: int,
+    replications: int,
+    *,
+    workers: int = 1,
+    scheduler: str | None = None,
+    progress: Callable[[int, int, PolicyRun], None] | None = None,
+    checkpoint: Checkpoint | None = None,
+    resume: bool = False,
+) -> list[list[PolicyRun]]:
+    """Every policy of every scenario on every replication; per scenario, its runs."""
+    from waifang.scenarios.checkpoint import fingerprint
+    from waifang.scenarios.execution import all_units, execute
+
+    units = all_units(len(scenarios), replications, len(scenarios[0].policies))
+    done: dict = {}
+    if checkpoint is not None:
+        done = checkpoint.start(fingerprint(scenarios, seed, replications), resume=resume)
+        done = {u: run for u, run in done.items() if u in set(units)}
+    total = len(units)
+    count = len(done)
+
+    def on_done(unit, run) -> None:
+        nonlocal count
+        if checkpoint is not None:
+            checkpoint.save(unit, run)
+        count += 1
+        if progress:
+            progress(count, total, run)
+
+    todo = [u for u in units if u not in done]
+    finished = {**done, **execute(scenarios, todo, seed, workers=workers,
+                                  scheduler=scheduler, on_done=on_done)}
+    return [
+        [finished[u] for u in sorted(finished) if u.point == k] for k in range(len(scenarios))
+    ]
 
 
 def check_tape(scenario: Scenario) -> None:
@@ -257,44 +305,6 @@ def check_tape(scenario: Scenario) -> None:
             LadderPolicy(spec, portfolio.segment_names)
         except InputError as err:
             raise InputError(f"{scenario.path}: policies[{i}]: {err}") from None
-
-
-def _run_pool(scenario, reps, seed, workers, progress) -> list[list[PolicyRun]]:
-    # spawn, not fork: no inherited state (simpy, numpy threads) and the same on every OS.
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(workers, len(reps)), mp_context=context) as pool:
-        futures = [pool.submit(run_replication, scenario, r, seed) for r in reps]
-        out = []
-        for done, future in enumerate(futures, start=1):  # in replication order
-            out.append(future.result())
-            if progress:
-                progress(done, len(reps))
-    return out
-
-
-def _run_dask(scenario, reps, seed, address, progress) -> list[list[PolicyRun]]:
-    try:
-        from dask.distributed import Client
-    except ImportError:
-        raise InputError(
-            "--scheduler: dask.distributed is not installed (pip install 'waifang[dask]')"
-        ) from None
-    try:
-        client = Client(address, timeout=DASK_CONNECT_TIMEOUT)
-    except (OSError, TimeoutError, ValueError) as err:
-        raise InputError(f"--scheduler: cannot connect to {address!r} ({err})") from None
-    try:
-        futures = client.map(
-            run_replication, [scenario] * len(reps), reps, [seed] * len(reps), pure=False
-        )
-        out = []
-        for done, future in enumerate(futures, start=1):
-            out.append(future.result())
-            if progress:
-                progress(done, len(reps))
-        return out
-    finally:
-        client.close()
 
 
 # --------------------------------------------------------------------------------------------
@@ -436,6 +446,24 @@ def compare(summary: pd.DataFrame, champion: str) -> pd.DataFrame:
                     "diff_vs_champion": diff_mean,
                     "diff_ci_low": diff_low,
                     "diff_ci_high": diff_high,
+                    **_certainty(values, base[metric].to_numpy(np.float64), policy == champion),
                 }
             )
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    if "replications_needed" in table:
+        table["replications_needed"] = table["replications_needed"].astype("Int64")
+    return table
+
+
+def _certainty(values: np.ndarray, champion: np.ndarray, is_champion: bool) -> dict[str, float]:
+    """The unpaired (Welch) interval of the difference and the replications a +-1 % interval
+    on the mean needs (:mod:`waifang.scenarios.statistics`). The champion's difference to
+    itself is 0 either way, as in the paired columns."""
+    from waifang.scenarios.statistics import replications_needed, welch_interval
+
+    low, high = (0.0, 0.0) if is_champion else welch_interval(values, champion)
+    return {
+        "unpaired_diff_ci_low": low,
+        "unpaired_diff_ci_high": high,
+        "replications_needed": replications_needed(values),
+    }

@@ -300,8 +300,9 @@ def scenario_from_dict(data: Mapping[str, Any], path: str | Path | None = None) 
     """Validate a parsed scenario (as from TOML); ``path`` names it in errors and anchors
     relative tape paths."""
     where = f"{path}: " if path is not None else ""
+    data = prepare_data(data, where)
     try:
-        scenario = Scenario.model_validate(dict(data))
+        scenario = Scenario.model_validate(data)
     except ValidationError as err:
         raise InputError(where + describe_validation_error(err, Scenario)) from None
     if path is not None:
@@ -313,6 +314,16 @@ def scenario_from_dict(data: Mapping[str, Any], path: str | Path | None = None) 
     if tape is not None and not tape.is_file():
         raise InputError(f"{where}portfolio.tape: no such file (got {scenario.portfolio.tape!r})")
     return scenario
+
+
+def prepare_data(data: Mapping[str, Any], where: str = "") -> dict[str, Any]:
+    """The parsed file as the schema reads it: policies that ``extends`` another resolved to
+    whole ladders (:mod:`waifang.scenarios.inheritance`), and the ``[sweep]`` table set aside
+    (read by :mod:`waifang.scenarios.sweep`; a plain run ignores it)."""
+    from waifang.scenarios.inheritance import resolve_policies
+
+    data = {k: v for k, v in data.items() if k != "sweep"}
+    return resolve_policies(data, where)
 
 
 def describe_validation_error(err: ValidationError, model: type[BaseModel]) -> str:

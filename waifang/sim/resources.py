@@ -355,6 +355,9 @@ class Courts:
         ]
         free = max(0, self.capacity - self.cases.size)
         filed, self.waiting = self.waiting[:free], self.waiting[free:]
+        # Checked again when filed: a plan started after the request (the same night, or
+        # while the case waited) is breathing space too. A refused case leaves the queue.
+        filed = ctx.compliance.allow_escalation("legal", filed, 9.0, state)
         if filed.size:
             ctx.compliance.audit.record(day, "legal", filed, 9.0, np.zeros(filed.size, np.int8))
             ctx.ledger.spend("legal", filed.size * legal.fee)
@@ -394,6 +397,7 @@ class Agencies:
         self.waiting = self.waiting[(status == DELINQUENT) | (status == CHARGED_OFF)]
         free = max(0, self.capacity - ctx.borrowers.placed_count)
         placed, self.waiting = self.waiting[:free], self.waiting[free:]
+        placed = ctx.compliance.allow_escalation("agency", placed, 9.0, state)  # as for legal
         if placed.size:
             ctx.compliance.audit.record(day, "agency", placed, 9.0, np.zeros(placed.size, np.int8))
             ctx.borrowers.place(placed, day, ctx.world.treatments.agency.placement_days)

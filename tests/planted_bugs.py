@@ -1,0 +1,170 @@
+"""Plant realistic bugs one at a time and check that the tests catch each one.
+
+Not a test module (pytest does not collect it): a development tool. Each bug is one textual
+edit of one product file; the tool applies it, runs the tests named for it, restores the file
+(always, even on Ctrl-C) and reports whether the tests failed (caught) or passed (missed).
+
+    python tests/planted_bugs.py                # every bug, its own tests
+    python tests/planted_bugs.py agency_fee     # the bugs whose id contains the word
+    python tests/planted_bugs.py --all-tests X  # run the whole suite for each bug (slow)
+
+The list holds the eleven bugs the issue #13 review found passing the whole suite, and more
+of the same kinds (off-by-one in a window, wrong sign, dropped condition, wrong stream, wrong
+unit) added while writing the tests.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Bug:
+    id: str
+    path: str
+    old: str
+    new: str
+    tests: tuple[str, ...]
+    why: str = ""
+
+
+MONEY = "tests/test_money_exact.py"
+CONTRACTS = "tests/test_output_contracts.py"
+GUARDS = "tests/test_planted_bug_guards.py"
+
+BUGS: list[Bug] = [
+    # ---- the eleven from the issue
+    Bug(
+        "breathing_space_legal",
+        "waifang/sim/resources.py",
+        'filed = ctx.compliance.allow_escalation("legal", filed, 9.0, state)\n',
+        "\n",
+        (GUARDS,),
+        "legal filings during breathing space under uk_fca",
+    ),
+    Bug(
+        "breathing_space_agency",
+        "waifang/sim/resources.py",
+        'placed = ctx.compliance.allow_escalation("agency", placed, 9.0, state)',
+        "pass",
+        (GUARDS,),
+        "agency placements during breathing space under uk_fca",
+    ),
+    Bug(
+        "agency_fee_never_charged",
+        "waifang/sim/behaviour.py",
+        'self.ledger.spend("agency", float((amount_cents[placed] * share).sum()) / 100.0)',
+        "pass",
+        (MONEY,),
+    ),
+    Bug(
+        "discount_ten_times_steeper",
+        "waifang/sim/economics.py",
+        "-np.arange(days + 1) / 365.0)",
+        "-np.arange(days + 1) / 36.5)",
+        (MONEY,),
+    ),
+    Bug(
+        "payment_draws_only_for_active",
+        "waifang/sim/behaviour.py",
+        "payers = active[u[active] < h]",
+        "payers = active[self.rng_pay.random(active.size, dtype=np.float32) < h]",
+        (GUARDS,),
+    ),
+    Bug(
+        "terminal_value_next_bucket",
+        "waifang/sim/engine.py",
+        "bucket = np.minimum((np.clip(dpd, 1, c) - 1) // 30, len(rolls) - 1)",
+        "bucket = np.minimum(np.clip(dpd, 1, c) // 30, len(rolls) - 1)",
+        (MONEY,),
+    ),
+    Bug(
+        "frontier_slot_price_sign",
+        "waifang/optimise/frontier.py",
+        'record[f"slot_price[{region}]"] = float(result.shadow_prices[k])',
+        'record[f"slot_price[{region}]"] = -float(result.shadow_prices[k])',
+        (GUARDS,),
+    ),
+    Bug(
+        "duplicate_region_names",
+        "waifang/sim/spec.py",
+        "        if dupes:\n            raise ValueError(f\"region names must be unique",
+        "        if False:\n            raise ValueError(f\"region names must be unique",
+        (GUARDS,),
+    ),
+    Bug(
+        "sms_charged_when_answered",
+        "waifang/sim/resources.py",
+        "ctx.ledger.spend(self.action, allowed.size * self.spec.cost)",
+        "ctx.ledger.spend(self.action, int(connected.sum()) * self.spec.cost)",
+        (MONEY,),
+    ),
+    Bug(
+        "blocked_csv_loses_a_column",
+        "waifang/scenarios/runner.py",
+        '                    "blocked_per_replication": total / max(len(mine), 1),\n',
+        "",
+        (CONTRACTS,),
+    ),
+    Bug(
+        "std_population_formula",
+        "waifang/scenarios/runner.py",
+        '"std": float(np.std(values, ddof=1))',
+        '"std": float(np.std(values))',
+        (CONTRACTS,),
+    ),
+    Bug(
+        "manifest_hashes_the_name",
+        "waifang/scenarios/report.py",
+        "digest = hashlib.sha256(path.read_bytes()).hexdigest()",
+        "digest = hashlib.sha256(path.name.encode()).hexdigest()",
+        (CONTRACTS,),
+    ),
+]
+
+
+def plant(bug: Bug, tests: tuple[str, ...], python: str = sys.executable) -> tuple[bool, float]:
+    """Apply ``bug``, run ``tests``, restore. Returns (caught, seconds)."""
+    path = ROOT / bug.path
+    original = path.read_text()
+    if original.count(bug.old) != 1:
+        raise SystemExit(f"{bug.id}: the text to replace occurs {original.count(bug.old)} "
+                         f"times in {bug.path} (the code moved: update the bug)")
+    started = time.perf_counter()
+    try:
+        path.write_text(original.replace(bug.old, bug.new))
+        run = subprocess.run(
+            [python, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *tests],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
+    finally:
+        path.write_text(original)
+    # 1: tests failed; 2: collection failed (an import broke). 4 or 5 is a mistake here.
+    if run.returncode not in (0, 1, 2):
+        raise SystemExit(f"{bug.id}: pytest exited {run.returncode}:\n{run.stdout[-2000:]}")
+    return run.returncode != 0, time.perf_counter() - started
+
+
+def main(argv: list[str]) -> int:
+    whole = "--all-tests" in argv
+    words = [a for a in argv if not a.startswith("--")]
+    chosen = [b for b in BUGS if not words or any(w in b.id for w in words)]
+    caught = 0
+    for bug in chosen:
+        ok, seconds = plant(bug, ("tests",) if whole else bug.tests)
+        caught += ok
+        print(f"{'caught' if ok else 'MISSED'}  {bug.id:40s} {seconds:6.1f} s", flush=True)
+    print(f"{caught} of {len(chosen)} caught")
+    return 0 if caught == len(chosen) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
