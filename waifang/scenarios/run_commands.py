@@ -91,6 +91,8 @@ def run_command(args: argparse.Namespace) -> int:
     path = scenario_path(args.file)
     scenario = load_scenario(path)
     out = prepare_out_dir(args.out)  # fail before hours of simulation, not after
+    import sys
+
     from waifang.scenarios.optimised import notes
 
     for line in notes(scenario):
