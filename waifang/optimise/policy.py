@@ -24,7 +24,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from waifang.optimise.problem import Capacity, make_problem
 from waifang.optimise.solve import solve
@@ -42,8 +42,10 @@ class OptimiserSpec(Spec):
 
     period_days: int = Field(default=7, ge=1)
     """Days between plans; a plan covers the field teams' hours of its period."""
-    budget_per_period: float = Field(ge=0)
-    """Visit spending allowed per planning period (currency); 0 visits nobody."""
+    budget_per_period: float | tuple[float, ...]
+    """Visit spending allowed per planning period (currency); 0 visits nobody. A list gives
+    each period its own budget, the last one repeating (e.g. to follow the spending profile
+    of the rule the policy is compared with)."""
     options: tuple[Literal["visit"], ...] = ("visit",)
     """Treatments the optimiser chooses (the base ladder must not ask for them)."""
     selection: Literal["optimal", "random"] = "optimal"
@@ -64,6 +66,27 @@ class OptimiserSpec(Spec):
     """Trained accounts a cell needs before its own ratio is used (else a coarser cell)."""
     realised_sample: int = Field(default=200, ge=0)
     """Planned accounts per plan whose realised value is measured by re-simulation (0: none)."""
+
+    @field_validator("budget_per_period")
+    @classmethod
+    def _budgets(cls, value):
+        values = value if isinstance(value, tuple) else (value,)
+        if not values or any(not (b >= 0) for b in values):
+            raise ValueError(f"budgets must be non-negative numbers, got {value!r}")
+        return value
+
+    def budget(self, day: int) -> float:
+        """The budget of the period that starts on ``day``."""
+        if not isinstance(self.budget_per_period, tuple):
+            return float(self.budget_per_period)
+        period = min(day // self.period_days, len(self.budget_per_period) - 1)
+        return float(self.budget_per_period[period])
+
+    @property
+    def visits_nobody(self) -> bool:
+        """Every period's budget is 0."""
+        budgets = self.budget_per_period
+        return all(b == 0 for b in (budgets if isinstance(budgets, tuple) else (budgets,)))
 
 
 @dataclass(frozen=True)
@@ -160,7 +183,7 @@ class OptimisedPolicy:
         model: ValueModel | None,
         seed: np.random.SeedSequence,
     ) -> None:
-        if spec.selection == "optimal" and model is None and spec.budget_per_period > 0:
+        if spec.selection == "optimal" and model is None and not spec.visits_nobody:
             raise ValueError("an optimal selection needs a value model")
         self.base, self.spec, self.world, self.rules = base, spec, world, rules
         self.region_names = region_names
@@ -185,11 +208,12 @@ class OptimisedPolicy:
         queued = np.bincount(view.region[view.visit_queued], minlength=len(hours))
         hours_left = np.maximum(team_hours(world, self.rules, days) - queued * hours, 0.0)
         n_candidates = len(table)
-        if spec.budget_per_period <= 0 or n_candidates == 0:
+        budget = spec.budget(day)
+        if budget <= 0 or n_candidates == 0:
             return _plan(day, table.iloc[:0], n_candidates, "nothing to plan")
         if spec.selection == "random":
             order = self.rng.permutation(n_candidates)
-            return _plan(day, _fill(table.iloc[order], spec.budget_per_period, hours_left),
+            return _plan(day, _fill(table.iloc[order], budget, hours_left),
                          n_candidates, "random")
         table = table[table["value"] > table["cost"]]
         if table.empty:
@@ -199,7 +223,7 @@ class OptimisedPolicy:
         caps = [Capacity(str(r), "visit", hours_limit=float(hours_left[r]))
                 for r in np.unique(table["region_code"])]
         problem = make_problem(frame[["account_id", "option", "region", "value", "cost",
-                                      "hours"]], caps, spec.budget_per_period)
+                                      "hours"]], caps, budget)
         result = solve(problem, gap=1e-3, time_limit=30)
         if not result.status.has_plan:
             return _plan(day, table.iloc[:0], n_candidates, result.status.value)

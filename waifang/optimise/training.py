@@ -121,7 +121,9 @@ class RealisedProbe:
         realised = visited.value - without.value
         predicted = plan.value[pick] - plan.cost[pick]
         scale = plan.accounts.size / pick.size
-        residual = realised - predicted
+        # Without predictions (random selection) the interval comes from the spread of the
+        # realised values themselves.
+        residual = realised - (predicted if np.isfinite(predicted).all() else realised.mean())
         self.records.append({
             "day": live.day,
             "accounts": float(plan.accounts.size),

@@ -36,7 +36,7 @@ def notes(scenario: Scenario) -> list[str]:
     """Lines worth saying before a run (a zero budget runs, but visits nobody)."""
     out = []
     for i, policy in enumerate(scenario.policies):
-        if policy.optimiser is not None and policy.optimiser.budget_per_period == 0:
+        if policy.optimiser is not None and policy.optimiser.visits_nobody:
             out.append(
                 f"note: policies[{i}] ({policy.name}): budget_per_period is 0, so it visits "
                 "nobody"
@@ -61,7 +61,7 @@ def build_optimised(
     world = scenario.world()
     base = LadderPolicy(spec, portfolio.segment_names)
     model = None
-    if opt.selection == "optimal" and opt.budget_per_period > 0:
+    if opt.selection == "optimal" and not opt.visits_nobody:
         book_seed = np.random.SeedSequence(seed, spawn_key=(replication, TRAINING))
         book = build_portfolio(scenario, np.random.default_rng(book_seed))
         model = train_value_model(
