@@ -174,3 +174,25 @@ def test_scenario_rows_carry_the_plan_columns():
         for column in ("plans", "plan_visits", "plan_cost", "plan_predicted", "plan_realised",
                        "plan_realised_low", "plan_realised_high"):
             assert column in runs[name].summary
+
+
+def test_budget_schedule_per_period():
+    from waifang.optimise.policy import OptimiserSpec
+
+    spec = OptimiserSpec(period_days=7, budget_per_period=(500.0, 200.0, 0.0))
+    assert [spec.budget(d) for d in (0, 6, 7, 14, 100)] == [500.0, 500.0, 200.0, 0.0, 0.0]
+    assert not spec.visits_nobody
+    assert OptimiserSpec(budget_per_period=(0.0, 0.0)).visits_nobody
+    for bad in (-1.0, (100.0, -1.0), ()):
+        with pytest.raises(ValueError, match="non-negative"):
+            OptimiserSpec(budget_per_period=bad)
+
+
+def test_plans_follow_a_budget_schedule():
+    _, _, _, result = _run("optimised", {"budget_per_period": [4000.0, 0.0, 1500.0]})
+    plans = result.extra["plans"]
+    budgets = [4000.0, 0.0] + [1500.0] * (len(plans) - 2)
+    assert plans[0].cost.sum() > 1500.0  # the first week's larger budget is used
+    assert plans[1].accounts.size == 0
+    for plan, budget in zip(plans, budgets, strict=True):
+        assert plan.cost.sum() <= budget + 1e-9
