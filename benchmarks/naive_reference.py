@@ -132,6 +132,7 @@ class Account:
         "judgement_day",
         "placed",
         "placed_until",
+        "agency_called",
         "visit_queued_since",
         "cured_ever",
         "charged_off_ever",
@@ -180,6 +181,7 @@ class Account:
         self.judgement_day = NEVER
         self.placed = False
         self.placed_until = NEVER
+        self.agency_called = False  # the agency called today (its hazard applies tonight)
         self.visit_queued_since = None
         self.cured_ever = False
         self.charged_off_ever = False
@@ -235,11 +237,21 @@ class NaiveModel:
             if rule.action == "sale":
                 if a.status != CHARGED_OFF:
                     continue
+            elif rule.charged_off:  # counts days since the charge-off instead of dpd
+                since = day - a.chargeoff_day
+                if a.status != CHARGED_OFF or not rule.dpd_min <= since <= rule.dpd_max:
+                    continue
+                if rule.every_days > 1 and (since - rule.dpd_min) % rule.every_days != 0:
+                    continue
             elif a.status != DELINQUENT or not rule.dpd_min <= a.dpd <= rule.dpd_max:
                 continue
             elif a.hardship_until >= day and not rule.during_hardship:
                 continue  # the ladder pauses while a hardship plan freezes dpd
-            if rule.every_days > 1 and (a.dpd - rule.dpd_min) % rule.every_days != 0:
+            if (
+                not rule.charged_off
+                and rule.every_days > 1
+                and (a.dpd - rule.dpd_min) % rule.every_days != 0
+            ):
                 continue
             if rule.min_balance > 0 and a.balance < round(rule.min_balance * 100):
                 continue
@@ -275,7 +287,9 @@ class NaiveModel:
             refused = "contact_hours"
         elif r.no_contact_hardship and a.hardship_until >= day:
             refused = "no_contact_hardship"
-        elif action in ("call", "ivr"):
+        elif action == "agency_contact" and r.no_agency_disputed and a.disputed_until >= day:
+            refused = "agency_disputed"  # the placement pauses while the debt is disputed
+        elif action in ("call", "ivr", "agency_contact"):  # the caps count the agency's calls
             since = day - a.last_conversation
             if r.max_attempts_per_day is not None and a.attempts_today >= r.max_attempts_per_day:
                 refused = "attempts_per_day"
@@ -355,18 +369,26 @@ class NaiveModel:
         """One SMS, IVR or call attempt at ``hour`` on a delinquent account."""
         # An agent's call fills its hour slot, which must lie within the contact hours.
         until = hour + 1.0 if action == "call" else None
-        if a.status != DELINQUENT or not self.may_contact(a, action, hour, day, until):
+        if action == "agency_contact":
+            if not a.placed or not self.may_contact(a, action, hour, day):
+                return
+            spec = self.t.agency
+        elif a.status != DELINQUENT or not self.may_contact(a, action, hour, day, until):
             return
-        spec = getattr(self.t, action)
+        else:
+            spec = getattr(self.t, action)
         self.actions[action] += 1
         connected = a.contactable and self.u_contact() < spec.connect_probability
-        if action in ("call", "ivr"):
+        if action in ("call", "ivr", "agency_contact"):
             a.attempts_today += 1
             a.week[day % 7] += 1
             if connected:
                 a.connected_today += 1
-                if action == "call":
+                if action != "ivr":  # a conversation, with the lender's agent or the agency
                     a.last_conversation = day
+        if action == "agency_contact":
+            a.agency_called = True  # the agency's pressure is its hazard; no other effect
+            return
         if connected:
             self.touch(
                 a, spec.lift, spec.promise_probability, spec.complaint_probability, day, hour
@@ -501,7 +523,7 @@ class NaiveModel:
             h *= b.freeze_multiplier
         if a.hardship_until >= day:
             h *= b.hardship_multiplier
-        if a.placed:
+        if a.agency_called:  # the agency's hazard on the days it called
             h += self.t.agency.daily_hazard
         return h
 
@@ -535,13 +557,13 @@ class NaiveModel:
                 self.request_visit(a, day)
             elif action == "legal":
                 legal = not a.in_legal and a.status in (DELINQUENT, CHARGED_OFF)
-                legal = legal and self.may_escalate(a, day)
+                legal = legal and self.may_escalate(a, day, "legal")
             elif action == "agency":
                 if self.rules.vetted_agencies_only and not self.world.resources.agency_vetted:
                     self.blocked["unvetted_agency"] += 1
                 else:
                     agency = not a.placed and a.status in (DELINQUENT, CHARGED_OFF)
-                    agency = agency and self.may_escalate(a, day)
+                    agency = agency and self.may_escalate(a, day, "agency")
             elif action == "freeze":
                 if a.status == DELINQUENT and not a.frozen:
                     a.frozen = True
@@ -558,7 +580,8 @@ class NaiveModel:
         trip = None
         if a.visit_queued_since is not None:
             trip = self.plan_visit(a, day)
-        if not (sms or ivr or calls or legal or agency or trip is not None or a.case_open):
+        placed = agency or a.placed
+        if not (sms or ivr or calls or legal or placed or trip is not None or a.case_open):
             return
         # The day's events in the engine's order: (hour, tie-break, what). At the same hour
         # the engine runs what was scheduled first: SMS, IVR and the first call hour are
@@ -577,6 +600,8 @@ class NaiveModel:
             events.append((9.0, 3, "legal"))
         if agency:
             events.append((9.0, 4, "agency"))
+        if placed:
+            events.append((self.t.agency.contact_hour, 7, "agency_contact"))
         if trip is not None:
             events.append((trip[2], 5, "visit"))
         events.sort(key=lambda e: (e[0], e[1]))
@@ -593,11 +618,22 @@ class NaiveModel:
             else:
                 self.contact(a, what, hour, day)
 
-    def may_escalate(self, a: Account, day: int) -> bool:
+    def may_escalate(self, a: Account, day: int, action: str) -> bool:
         """Legal filing and agency placement stop while breathing space runs, if the rules
-        say contact stops then."""
-        if self.rules.no_contact_hardship and a.hardship_until >= day:
-            self.blocked["no_contact_hardship"] += 1
+        say contact stops then; neither goes ahead on a disputed debt, nor legal against a
+        vulnerable borrower, where the rules say so."""
+        r = self.rules
+        refused = None
+        if r.no_contact_hardship and a.hardship_until >= day:
+            refused = "no_contact_hardship"
+        elif action == "legal" and r.no_legal_disputed and a.disputed_until >= day:
+            refused = "legal_disputed"
+        elif action == "legal" and r.no_legal_vulnerable and a.vulnerable:
+            refused = "legal_vulnerable"
+        elif action == "agency" and r.no_agency_disputed and a.disputed_until >= day:
+            refused = "agency_disputed"
+        if refused is not None:
+            self.blocked[refused] += 1
             return False
         return True
 
@@ -667,6 +703,7 @@ class NaiveModel:
             a.hardship_until = NEVER
         if a.placed and a.placed_until == day:
             a.placed = False
+        a.agency_called = False
         a.lift *= self.decay
         a.recent_contacts *= self.decay
 

@@ -42,17 +42,17 @@ BUGS: list[Bug] = [
     # ---- the eleven from the issue
     Bug(
         "breathing_space_legal",
-        "waifang/sim/resources.py",
-        'filed = ctx.compliance.allow_escalation("legal", filed, 9.0, state)\n',
-        "\n",
+        "waifang/sim/escalation.py",
+        'filed = _escalate(ctx, "legal", head)',
+        "filed = head[np.isin(ctx.state.status[head], (DELINQUENT, CHARGED_OFF))]",
         (GUARDS,),
         "legal filings during breathing space under uk_fca",
     ),
     Bug(
         "breathing_space_agency",
-        "waifang/sim/resources.py",
-        'placed = ctx.compliance.allow_escalation("agency", placed, 9.0, state)',
-        "pass",
+        "waifang/sim/escalation.py",
+        'placed = _escalate(ctx, "agency", head)',
+        "placed = head[np.isin(ctx.state.status[head], (DELINQUENT, CHARGED_OFF))]",
         (GUARDS,),
         "agency placements during breathing space under uk_fca",
     ),

@@ -119,7 +119,7 @@ def test_failed_run_leaves_earlier_results_untouched(small_run, tmp_path, monkey
     assert "days" in capsys.readouterr().err
 
     # 2. A crash while writing the last file (the report), after the tables were written.
-    def broken(results):
+    def broken(results, *args):
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr(html_report, "render_html", broken)

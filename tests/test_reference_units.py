@@ -225,19 +225,20 @@ def test_naive_arrears_and_hazard_match_the_engine(seed, day, stress):
     s.frozen[:] = rng.random(N) < 0.3
     s.willingness[:] = rng.random(N).astype(np.float32)
     borrowers = Borrowers(world, p, s, Ledger(world.economics, 1), np.random.SeedSequence(1))
-    borrowers.placed[:] = rng.random(N) < 0.2
+    borrowers.agency_worked[:] = rng.random(N) < 0.2  # placed and called by the agency today
     live = np.flatnonzero((s.status == 0) | (s.status == 2))
     arrears = borrowers.arrears_cents(live)
     # The engine's daily hazard, from its own table and multipliers (as in end_of_day).
     hazard = borrowers._hazard_table(day)[s.dpd] * borrowers.mult * (s.lift + np.float32(1))
     hazard = hazard + np.where(
-        borrowers.placed, np.float32(world.treatments.agency.daily_hazard), 0
+        borrowers.agency_worked, np.float32(world.treatments.agency.daily_hazard), 0
     )
     naive = NaiveModel(world, PolicySpec(name="x"), PRESETS["cn"], p.segment_names,
                        np.random.SeedSequence(0))  # fmt: skip
     for j, i in enumerate(live):
         a = naive_account(p, s, int(i))
         a.lift, a.frozen = float(s.lift[i]), bool(s.frozen[i])
-        a.willingness, a.placed = float(s.willingness[i]), bool(borrowers.placed[i])
+        a.willingness = float(s.willingness[i])
+        a.placed = a.agency_called = bool(borrowers.agency_worked[i])
         assert naive.arrears(a) == int(arrears[j])
         assert abs(naive.hazard(a, day) - float(hazard[i])) <= 1e-5 * float(hazard[i]) + 1e-9

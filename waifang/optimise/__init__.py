@@ -1,11 +1,21 @@
-"""Choose which delinquent accounts get which costly treatment, by LP/MIP.
+r"""Choose which delinquent accounts get which costly treatment, by LP/MIP.
 
 Spec -> build -> (hook) -> solve -> checked result, then reasons and frontiers:
 
+>>> import tempfile, pathlib
 >>> from waifang.optimise import load_problem, solve, explain
->>> problem = load_problem("C.csv", "K.csv", budget=250_000)      # doctest: +SKIP
->>> result = solve(problem, gap=1e-4)                              # doctest: +SKIP
->>> result.status, result.objective, result.budget_price           # doctest: +SKIP
+>>> folder = pathlib.Path(tempfile.mkdtemp())
+>>> _ = (folder / "C.csv").write_text(
+...     "account_id,option,region,value,cost\n"
+...     "a,visit,north,900,300\nb,visit,north,700,300\nb,legal,north,650,100\n"
+... )
+>>> _ = (folder / "K.csv").write_text("region,option,limit\nnorth,visit,1\n")
+>>> problem = load_problem(folder / "C.csv", folder / "K.csv", budget=1_000)
+>>> result = solve(problem, gap=1e-4)
+>>> result.status.value, result.objective
+('optimal', 1150.0)
+>>> explain(problem, result).tolist()[2].split(":")[0]
+'chosen'
 """
 
 from waifang.optimise.explain import explain, reasons_frame

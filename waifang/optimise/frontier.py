@@ -7,10 +7,25 @@ hours limit of that option, e.g. 1.25 = a quarter more field teams.
 
 Example
 -------
->>> table = budget_frontier(  # doctest: +SKIP
-...     problem, budgets=[1e5, 2e5, 4e5], capacity_scales=[1.0, 1.25]
-... )
->>> save_frontier(table, "frontier.csv")  # doctest: +SKIP
+Three visits worth 900, 700 and 500 at 300 each, two slots (three at scale 1.5):
+
+>>> import tempfile, pathlib
+>>> import pandas as pd
+>>> from waifang.optimise.problem import Capacity, make_problem
+>>> candidates = pd.DataFrame({"account_id": ["a", "b", "c"], "option": ["visit"] * 3,
+...                            "region": ["north"] * 3, "value": [900.0, 700.0, 500.0],
+...                            "cost": [300.0] * 3})
+>>> problem = make_problem(candidates, [Capacity("north", "visit", 2)])
+>>> table = budget_frontier(problem, budgets=[300, 900], capacity_scales=[1.0, 1.5])
+>>> for row in table[["capacity_scale", "budget", "net_value", "slot_price[north]"]].values:
+...     print(row.tolist())
+[1.0, 300.0, 600.0, 0.0]
+[1.0, 900.0, 1000.0, 200.0]
+[1.5, 300.0, 600.0, 0.0]
+[1.5, 900.0, 1200.0, 0.0]
+>>> folder = pathlib.Path(tempfile.mkdtemp())
+>>> [p.name for p in save_frontier(table, folder / "frontier.csv")]
+['frontier.csv', 'frontier.png']
 """
 
 from __future__ import annotations

@@ -10,9 +10,21 @@ continuous variables.
 
 Example
 -------
+Two slots for three visits: the budget is slack (price 0) and a third slot would add the
+third visit's 500 - 300 = 200.
+
+>>> import pandas as pd
+>>> from waifang.optimise.problem import Capacity, make_problem
 >>> from waifang.optimise.pulp_model import solve_pulp
->>> result = solve_pulp(problem, solver="highs", gap=1e-6)        # doctest: +SKIP
->>> result.status, result.objective, result.budget_price          # doctest: +SKIP
+>>> candidates = pd.DataFrame({"account_id": ["a", "b", "c"], "option": ["visit"] * 3,
+...                            "region": ["north"] * 3, "value": [900.0, 700.0, 500.0],
+...                            "cost": [300.0] * 3})
+>>> problem = make_problem(candidates, [Capacity("north", "visit", 2)], budget=1_000)
+>>> result = solve_pulp(problem, solver="highs", gap=1e-6)
+>>> result.status.value, result.objective, result.budget_price
+('optimal', 1000.0, 0.0)
+>>> result.duals["capacity[north/visit].count"]
+200.0
 """
 
 from __future__ import annotations

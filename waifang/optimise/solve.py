@@ -33,8 +33,19 @@ def solve(
 
     Example
     -------
-    >>> result = solve(problem, gap=1e-4)                 # doctest: +SKIP
-    >>> result.status.value, result.objective, result.gap  # doctest: +SKIP
+    Three visits worth 900, 700 and 500 at 300 each; two slots and a budget of 1,000:
+
+    >>> import pandas as pd
+    >>> from waifang.optimise.problem import Capacity, make_problem
+    >>> candidates = pd.DataFrame({"account_id": ["a", "b", "c"], "option": ["visit"] * 3,
+    ...                            "region": ["north"] * 3, "value": [900.0, 700.0, 500.0],
+    ...                            "cost": [300.0] * 3})
+    >>> problem = make_problem(candidates, [Capacity("north", "visit", 2)], budget=1_000)
+    >>> result = solve(problem, gap=1e-4)
+    >>> result.status.value, result.objective, result.gap
+    ('optimal', 1000.0, 0.0)
+    >>> problem.account_ids[problem.account[result.chosen]].tolist()
+    ['a', 'b']
     """
     if backend not in BACKENDS:
         raise InputError(f"backend must be one of {', '.join(BACKENDS)}, got '{backend}'")

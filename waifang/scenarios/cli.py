@@ -35,9 +35,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _command_modules():
     # Imported lazily so `waifang --help` stays fast and one broken command cannot hide others.
-    from waifang.scenarios import candidates_command, optimise_commands, run_commands
+    from waifang.scenarios import (
+        candidates_command,
+        optimise_commands,
+        run_commands,
+        sweep_commands,
+    )
 
-    return [run_commands, optimise_commands, candidates_command]
+    return [run_commands, optimise_commands, sweep_commands, candidates_command]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

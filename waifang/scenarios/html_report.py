@@ -1,21 +1,20 @@
-"""A one-file HTML report of a scenario run: charts as embedded PNGs, tables, compliance.
+"""A one-file HTML report of a scenario run: a headline, charts as embedded PNGs, tables.
 
-Charts: net NPV by policy with its 95 % interval, bucket occupancy over time per policy
-(mean over replications), costs by treatment, blocked actions by rule.
+It opens with the answer: which policy is best on ``net_value`` and on ``net_npv``, by how
+much against the champion and how sure (the paired 95 % interval). The charts
+(:mod:`waifang.scenarios.report_charts`) follow, then compliance and the tables, laid out
+with metrics as rows and policies as columns so that they fit the page.
 """
 
 from __future__ import annotations
 
 import base64
 import html
-import io
 
 import numpy as np
 import pandas as pd
 
 from waifang.scenarios.runner import ScenarioResults
-from waifang.sim.results import SUMMARY_COLUMNS
-from waifang.sim.spec import BUCKETS
 
 _KEY_METRICS = (
     "collected",
@@ -32,85 +31,6 @@ _KEY_METRICS = (
     "blocked",
     "violations",
 )
-
-
-def _png(fig) -> str:
-    buffer = io.BytesIO()
-    # No timestamps in the PNG metadata: same results, same bytes.
-    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight", metadata={"Software": None})
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    data = base64.b64encode(buffer.getvalue()).decode("ascii")
-    return f'<img alt="chart" src="data:image/png;base64,{data}">'
-
-
-def _figures(results: ScenarioResults) -> list[tuple[str, str]]:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    policies = list(results.policies)
-    comparison = results.comparison.set_index(["policy", "metric"])
-    charts = []
-
-    # Net NPV (and net value, when the engine reports it) with its interval.
-    metrics = [m for m in ("net_npv", "net_value") if (policies[0], m) in comparison.index]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.2), squeeze=False)
-    for ax, metric in zip(axes[0], metrics, strict=True):
-        means = [comparison.loc[(p, metric), "mean"] for p in policies]
-        lows = [comparison.loc[(p, metric), "ci_low"] for p in policies]
-        err = [m - lo if np.isfinite(lo) else 0.0 for m, lo in zip(means, lows, strict=True)]
-        ax.barh(policies, means, xerr=err, color="#4472c4", capsize=4)
-        ax.invert_yaxis()
-        ax.set_xlabel(f"{metric} (mean, 95 % CI)")
-    charts.append(("Net NPV by policy", _png(fig)))
-
-    # Bucket occupancy over time.
-    buckets = [f"bucket_{b}" for b in BUCKETS if f"bucket_{b}" in results.daily]
-    if buckets and "day" in results.daily:
-        mean_daily = results.daily.groupby(["policy", "day"], sort=False)[buckets].mean()
-        fig, axes = plt.subplots(
-            1, len(policies), figsize=(3.2 * len(policies), 3), sharey=True, squeeze=False
-        )
-        for ax, policy in zip(axes[0], policies, strict=True):
-            frame = mean_daily.loc[policy]
-            ax.stackplot(frame.index, frame.to_numpy().T, labels=BUCKETS)
-            ax.set_title(policy, fontsize=9)
-            ax.set_xlabel("day")
-        axes[0][0].set_ylabel("delinquent accounts")
-        axes[0][-1].legend(fontsize=7, title="dpd", loc="upper right")
-        charts.append(("Bucket occupancy over time (mean over replications)", _png(fig)))
-
-    # Costs by treatment.
-    cost_columns = [c for c in SUMMARY_COLUMNS if c.startswith("cost_") and c != "cost_total"]
-    costs = results.summary.groupby("policy", sort=False)[cost_columns].mean().loc[policies]
-    costs = costs.loc[:, (costs > 0).any()]
-    if not costs.empty:
-        fig, ax = plt.subplots(figsize=(7, 3.2))
-        left = np.zeros(len(policies))
-        for column in costs.columns:
-            ax.barh(policies, costs[column], left=left, label=column.removeprefix("cost_"))
-            left += costs[column].to_numpy()
-        ax.invert_yaxis()
-        ax.set_xlabel("cost (mean over replications)")
-        ax.legend(fontsize=7, ncol=3)
-        charts.append(("Costs by treatment", _png(fig)))
-
-    # Blocked actions by rule.
-    blocked = results.blocked_by_rule.pivot_table(
-        index="rule", columns="policy", values="blocked_per_replication", sort=False
-    )
-    blocked = blocked.loc[(blocked > 0).any(axis=1)]
-    if not blocked.empty:
-        fig, ax = plt.subplots(figsize=(7, 0.5 + 0.4 * len(blocked) * len(policies) ** 0.5))
-        blocked[[p for p in policies if p in blocked]].plot.barh(ax=ax)
-        ax.invert_yaxis()
-        ax.set_xlabel("blocked actions per replication")
-        ax.legend(fontsize=7)
-        charts.append(("Blocked actions by rule", _png(fig)))
-    return charts
 
 
 def _table(frame: pd.DataFrame) -> str:
@@ -132,7 +52,8 @@ def _cell(mean: float, low: float, high: float) -> str:
 
 
 def _key_tables(results: ScenarioResults) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Wide tables, one row per policy: the key metrics' means and paired differences."""
+    """The key metrics' means and paired differences: one row per metric, a column per
+    policy (narrow enough for the page however many metrics the engine reports)."""
     comparison = results.comparison.set_index(["policy", "metric"])
     metrics = [m for m in _KEY_METRICS if (results.policies[0], m) in comparison.index]
     means, differences = [], []
@@ -152,19 +73,76 @@ def _key_tables(results: ScenarioResults) -> tuple[pd.DataFrame, pd.DataFrame]:
                 for m, r in zip(metrics, rows, strict=True)
             }
         )
-    return pd.DataFrame(means), pd.DataFrame(differences)
+    tables = []
+    for rows in (means, differences):
+        table = pd.DataFrame(rows).set_index("policy").T.rename_axis("metric").reset_index()
+        table.columns.name = None
+        tables.append(table)
+    return tables[0], tables[1]
 
 
-def render_html(results: ScenarioResults) -> str:
-    """The whole report as one HTML string."""
+def headline(results: ScenarioResults) -> list[str]:
+    """One sentence per money metric (net_value, net_npv): the best policy, its lead over the
+    champion (or the champion's over the runner-up) and the paired 95 % interval."""
+    comparison = results.comparison.set_index(["policy", "metric"])
+    champion = results.scenario.champion
+    lines = []
+    for metric in ("net_value", "net_npv"):
+        if (champion, metric) not in comparison.index:
+            continue
+        means = {p: float(comparison.loc[(p, metric), "mean"]) for p in results.policies}
+        best = max(means, key=means.get)
+        if best == champion:
+            others = [p for p in results.policies if p != champion]
+            if not others:
+                lines.append(f"On {metric}, {champion} is the only policy.")
+                continue
+            runner_up = max(others, key=means.get)
+            row = comparison.loc[(runner_up, metric)]
+            lines.append(
+                f"On <b>{metric}</b> the champion <b>{html.escape(champion)}</b> is best "
+                f"({_number(means[champion])} per replication); the next best, "
+                f"{html.escape(runner_up)}, is {_number(-row['diff_vs_champion'])} lower "
+                f"{_sureness(row, flip=True)}."
+            )
+        else:
+            row = comparison.loc[(best, metric)]
+            lines.append(
+                f"On <b>{metric}</b> <b>{html.escape(best)}</b> is best "
+                f"({_number(means[best])} per replication): {_number(row['diff_vs_champion'])}"
+                f" more than the champion {html.escape(champion)} {_sureness(row)}."
+            )
+    return lines
+
+
+def _sureness(row, flip: bool = False) -> str:
+    """``(paired 95 % CI [a, b]; significant)`` for a comparison row."""
+    low, high = float(row["diff_ci_low"]), float(row["diff_ci_high"])
+    if not np.isfinite(low):
+        return "(one replication: no interval; run more before deciding)"
+    if flip:
+        low, high = -high, -low
+    sure = low > 0 or high < 0
+    verdict = (
+        "significant at 95 %" if sure else "not significant at 95 %: the interval includes 0"
+    )
+    return f"(paired 95 % CI [{_number(low)}, {_number(high)}]; {verdict})"
+
+
+def render_html(
+    results: ScenarioResults, charts: list[tuple[str, str, bytes]] | None = None
+) -> str:
+    """The whole report as one HTML string (``charts`` as from
+    :func:`~waifang.scenarios.report_charts.charts`; drawn here when not given)."""
     from waifang.scenarios.report import compliance_statement
+    from waifang.scenarios.report_charts import charts as draw
 
     scenario = results.scenario
     means, differences = _key_tables(results)
     blocked = results.blocked_by_rule.pivot_table(
-        index="policy", columns="rule", values="blocked", sort=False
-    ).loc[list(results.policies)]
-    blocked = blocked.loc[:, (blocked > 0).any()].reset_index()
+        index="rule", columns="policy", values="blocked", sort=False
+    )
+    blocked = blocked.loc[(blocked > 0).any(axis=1), list(results.policies)].reset_index()
     blocked.columns.name = None
     departures = (
         "".join(
@@ -174,17 +152,30 @@ def render_html(results: ScenarioResults) -> str:
         )
         or "<li>none: every policy runs under the preset's rules</li>"
     )
-    charts = "".join(f"<h2>{html.escape(title)}</h2>\n{img}\n" for title, img in _figures(results))
+    figures = draw(results) if charts is None else charts
+    images = "".join(
+        f"<h2>{html.escape(title)}</h2>\n<img alt=\"{html.escape(title)}\" "
+        f"src=\"data:image/png;base64,{base64.b64encode(data).decode('ascii')}\">\n"
+        for _, title, data in figures
+    )
+    answer = "".join(f"<li>{line}</li>" for line in headline(results))
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <title>waifang: {html.escape(scenario.name)}</title>
 <style>
-body {{ font-family: sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }}
-table {{ border-collapse: collapse; font-size: 0.85em; }}
-td, th {{ padding: 2px 8px; text-align: right; border-bottom: 1px solid #ddd; }}
-img {{ max-width: 100%; }}
+body {{ font-family: sans-serif; max-width: 1100px; margin: 1.5em auto; padding: 0 1em;
+       color: #222; }}
+.headline {{ background: #f3f6fb; border-left: 4px solid #4472c4; padding: 0.6em 1em; }}
+.headline li {{ margin: 0.3em 0; }}
+table {{ border-collapse: collapse; font-size: 0.8em; width: 100%; table-layout: fixed; }}
+td, th {{ padding: 2px 6px; text-align: right; border-bottom: 1px solid #ddd;
+          overflow-wrap: anywhere; }}
+th:first-child, td:first-child {{ text-align: left; }}
+img {{ max-width: 100%; height: auto; }}
 </style></head><body>
 <h1>Scenario {html.escape(scenario.name)}</h1>
+<div class="headline"><ul>{answer}</ul></div>
 <p>{html.escape(scenario.description)}</p>
 <p>Seed {results.seed}, {results.replications} replications, {scenario.days} days,
 champion <b>{html.escape(scenario.champion)}</b> (differences are paired by replication,
@@ -193,12 +184,12 @@ champion <b>{html.escape(scenario.champion)}</b> (differences are paired by repl
 <p>{html.escape(compliance_statement(results))}</p>
 <p>Departures from the {html.escape(scenario.compliance.preset)} preset:</p>
 <ul>{departures}</ul>
-{charts}
-<h2>Blocked actions by policy and rule (all replications)</h2>
-{_table(blocked) if len(blocked.columns) > 1 else "<p>none</p>"}
+{images}
 <h2>Key metrics: mean over replications [95 % CI]</h2>
 {_table(means)}
 <h2>Paired difference vs {html.escape(scenario.champion)} [95 % CI]</h2>
 {_table(differences)}
+<h2>Blocked actions by rule and policy (all replications)</h2>
+{_table(blocked) if len(blocked) else "<p>none</p>"}
 </body></html>
 """

@@ -70,10 +70,17 @@ def write_results(
         json.dumps(manifest(results, scenario_file, names), indent=2) + "\n"
     )
 
+    from waifang.scenarios.report_charts import charts
+
+    figures = charts(results)  # drawn once: embedded in the report and written as PNG
+    for name, _, data in figures:
+        writers[name] = lambda p, data=data: p.write_bytes(data)
+        names.insert(-1, name)
+
     def html(p: Path) -> None:
         from waifang.scenarios.html_report import render_html
 
-        p.write_text(render_html(results), encoding="utf-8")
+        p.write_text(render_html(results, figures), encoding="utf-8")
 
     writers["report.html"] = html
     return _write_all(out, writers)

@@ -79,6 +79,10 @@ def validate_command(args: argparse.Namespace) -> int:
 
     scenario = load_scenario(scenario_path(args.file))
     check_tape(scenario)  # a tape is read in full: bad rows are found now, not mid-run
+    from waifang.scenarios.sweep import has_sweep, load_sweep
+
+    if has_sweep(scenario_path(args.file)):
+        load_sweep(scenario_path(args.file))  # every point of the sweep, too
     print("ok")
     return 0
 

@@ -13,9 +13,32 @@ With ``workers > 1`` the replications run in fresh (spawned) processes: a script
 
 Examples
 --------
->>> from waifang.scenarios import load_scenario, run_scenario   # doctest: +SKIP
->>> results = run_scenario(load_scenario("tests/data/small.toml"), workers=2)  # doctest: +SKIP
->>> results.comparison.query("metric == 'net_npv'")  # doctest: +SKIP
+>>> import tempfile, pathlib
+>>> from waifang.scenarios import load_scenario, run_scenario
+>>> folder = pathlib.Path(tempfile.mkdtemp())
+>>> _ = (folder / "tiny.toml").write_text('''
+... name = "tiny"
+... seed = 1
+... replications = 2
+... days = 20
+... [portfolio]
+... accounts = 300
+... [[policies]]
+... name = "reminders"
+... rules = [{ action = "sms", dpd_min = 1, every_days = 3 }]
+... [[policies]]
+... name = "nothing"
+... ''')
+>>> results = run_scenario(load_scenario(folder / "tiny.toml"))  # workers=2: two processes
+>>> results.summary[["policy", "replication"]].values.tolist()
+[['reminders', 0], ['reminders', 1], ['nothing', 0], ['nothing', 1]]
+>>> sms = results.summary.groupby("policy", sort=False)["cost_sms"]
+>>> sms.apply(lambda cost: bool((cost > 0).all())).to_dict()
+{'reminders': True, 'nothing': False}
+>>> table = results.comparison.set_index(["policy", "metric"])
+>>> champion = table.loc[("reminders", "cost_sms"), "mean"]
+>>> bool(table.loc[("nothing", "cost_sms"), "diff_vs_champion"] == -champion)
+True
 """
 
 from __future__ import annotations
@@ -32,6 +55,7 @@ from scipy import stats
 
 from waifang.errors import InputError
 from waifang.scenarios.schema import Scenario
+from waifang.sim.compliance import ACTIONS
 
 if TYPE_CHECKING:
     from waifang.scenarios.checkpoint import Checkpoint
@@ -39,7 +63,6 @@ from waifang.sim.policy import LadderPolicy
 from waifang.sim.results import DAILY_COLUMNS, SUMMARY_COLUMNS, RunResult
 from waifang.sim.rng import replication_seeds
 from waifang.sim.rules import RULES
-from waifang.sim.spec import TREATMENTS
 from waifang.sim.state import Portfolio
 
 CONFIDENCE = 0.95
@@ -178,7 +201,7 @@ def _readable_audit(
         return None
     out = dict(audit)
     out["account_id"] = portfolio.account_id[np.asarray(audit["account"], dtype=np.int64)]
-    out["action_name"] = np.asarray(TREATMENTS, dtype=object)[np.asarray(audit["action"], int)]
+    out["action_name"] = np.asarray(ACTIONS, dtype=object)[np.asarray(audit["action"], int)]
     outcomes = np.asarray(("performed", *RULES), dtype=object)
     out["outcome_name"] = outcomes[np.asarray(audit["outcome"], dtype=int)]
     return out

@@ -15,8 +15,9 @@ from waifang.sim.rules import ComplianceRules
 from waifang.sim.spec import World
 from waifang.sim.state import Portfolio
 
-CONTACTS = ("sms", "ivr", "call")
-CALL_LIKE = ("ivr", "call")
+CONTACTS = ("sms", "ivr", "call", "agency_contact")
+CALL_LIKE = ("ivr", "call", "agency_contact")  # count toward the caps, lender's or agency's
+CONVERSATIONS = ("call", "agency_contact")  # a connected one starts the quiet period
 
 
 class Breach(NamedTuple):
@@ -91,7 +92,7 @@ def check_audit(
     if rules.quiet_days_after_conversation is not None:
         report(
             "quiet_after_conversation",
-            _quiet_breaches(log, performed("call"), rules.quiet_days_after_conversation),
+            _quiet_breaches(log, performed(*CALL_LIKE), rules.quiet_days_after_conversation),
             "a call inside the quiet period after a conversation",
         )
 
@@ -122,23 +123,88 @@ def check_audit(
             (a[1:] == a[:-1]) & (d[1:] - d[:-1] < rules.visit_min_gap_days),
             f"two visits to one account within {rules.visit_min_gap_days} days",
         )
+    # A visit whose collectors were not recorded cannot be shown to have had enough.
+    collectors = log["collectors"][visits] if "collectors" in log else np.zeros(v_acc.size)
+    report(
+        "visit_collectors",
+        collectors < rules.min_collectors_per_visit,
+        f"visit by fewer than {rules.min_collectors_per_visit} collectors",
+    )
+    if rules.first_visit_notice_days:
+        report(
+            "visit_notice",
+            _notice_breaches(log, visits, rules.first_visit_notice_days),
+            f"first visit without {rules.first_visit_notice_days} days' written notice",
+        )
+    all_flags = log["flags"]
     if rules.no_contact_hardship:
         reach = performed(*CONTACTS, "legal", "agency")
         report(
             "no_contact_hardship",
-            reach & ((log["flags"] & 2) > 0),
+            reach & ((all_flags & 2) > 0),
             "contact or escalation during breathing space",
+        )
+    legal = performed("legal")
+    if rules.no_legal_disputed:
+        report("legal_disputed", legal & ((all_flags & 1) > 0), "legal filing on a disputed debt")
+    if rules.no_legal_vulnerable:
+        report(
+            "legal_vulnerable",
+            legal & ((all_flags & 4) > 0),
+            "legal filing against a vulnerable borrower",
+        )
+    if rules.no_agency_disputed:
+        report(
+            "agency_disputed",
+            performed("agency", "agency_contact") & ((all_flags & 1) > 0),
+            "agency placement or call on a disputed debt",
         )
     report("third_party", performed("third_party"), "third-party contact performed")
     if world is not None and rules.vetted_agencies_only and not world.resources.agency_vetted:
-        report("unvetted_agency", performed("agency"), "placement with an unvetted agency")
+        report(
+            "unvetted_agency",
+            performed("agency", "agency_contact"),
+            "placement with or call by an unvetted agency",
+        )
     return breaches
 
 
+def _notice_breaches(log: dict[str, np.ndarray], visits: np.ndarray, notice_days: int) -> int:
+    """First visits to an account (in the log) without a notice logged ``notice_days`` before.
+
+    Accounts start the run never visited (the tape has no visit history), so an account's
+    first performed visit in the log is its first visit.
+    """
+    v_acc, v_day = log["account"][visits], log["day"][visits]
+    if v_acc.size == 0:
+        return 0
+    order = np.lexsort((v_day, v_acc))
+    v_acc, v_day = v_acc[order], v_day[order]
+    first = np.ones(v_acc.size, bool)
+    first[1:] = v_acc[1:] != v_acc[:-1]
+    v_acc, v_day = v_acc[first], v_day[first]
+    notices = (log["outcome"] == PERFORMED) & (log["action"] == ACTION_CODE["visit_notice"])
+    n_acc, n_day = log["account"][notices], log["day"][notices]
+    # The earliest notice per account.
+    order = np.lexsort((n_day, n_acc))
+    n_acc, n_day = n_acc[order], n_day[order]
+    keep = np.ones(n_acc.size, bool)
+    keep[1:] = n_acc[1:] != n_acc[:-1]
+    n_acc, n_day = n_acc[keep], n_day[keep]
+    if n_acc.size == 0:
+        return int(v_acc.size)
+    where = np.minimum(np.searchsorted(n_acc, v_acc), n_acc.size - 1)
+    sent = np.where(n_acc[where] == v_acc, n_day[where], np.inf)
+    return int(np.count_nonzero(v_day - sent < notice_days))
+
+
 def _quiet_breaches(log: dict[str, np.ndarray], calls: np.ndarray, quiet_days: int) -> int:
-    """Calls made after a conversation, later that day or within ``quiet_days`` days."""
+    """Calls (lender's or agency's) made after a conversation, later that day or within
+    ``quiet_days`` days. A connected IVR message is not a conversation."""
     account, day, hour = log["account"][calls], log["day"][calls], log["hour"][calls]
-    talked = log["connected"][calls]
+    talked = log["connected"][calls] & np.isin(
+        log["action"][calls], [ACTION_CODE[a] for a in CONVERSATIONS]
+    )
     # Sort each account's calls in time; carry the time of its latest conversation forward.
     clock = day * 24.0 + hour
     order = np.lexsort((clock, account))

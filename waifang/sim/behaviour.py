@@ -20,7 +20,7 @@ from collections import defaultdict
 import numpy as np
 
 from waifang.sim.economics import Ledger
-from waifang.sim.rng import keyed_uniform, stream, stream_key
+from waifang.sim.rng import Luck, keyed_uniform, stream, stream_key
 from waifang.sim.spec import ContactSpec, World
 from waifang.sim.state import (
     CHARGED_OFF,
@@ -59,7 +59,9 @@ class Borrowers:
         # so that they do not depend on which other accounts pay that day.
         self.key_amount = stream_key(seed, "amounts")
         self.key_promise = stream_key(seed, "promises")
-        self.rng_contact = stream(seed, "contacts")
+        # Every outcome of a contact is keyed by (purpose, account, day, lane) too: an extra
+        # action on one account shifts no other account's luck, nor this account's other draws.
+        self.luck = Luck(seed)
         self.rng_shock = stream(seed, "shocks")
         self.decay = np.float32(0.5 ** (1.0 / self.b.contact_half_life_days))
         n = state.n
@@ -75,6 +77,11 @@ class Borrowers:
         self.placement_ends: dict[int, list[np.ndarray]] = defaultdict(list)
         self.placed = np.zeros(n, bool)
         self.placed_count = 0
+        # Today's agency work: accounts the agency called (its hazard applies) and placements
+        # paused by a rule (no agency fee on what the borrower pays). Cleared every night.
+        self.agency_worked = np.zeros(n, bool)
+        self.agency_paused = np.zeros(n, bool)
+        self._agency_today: list[np.ndarray] = []
         self.cured_ever = np.zeros(n, bool)
         self.cure_day = np.full(n, NEVER, np.int16)
         self.charged_off_ever = np.zeros(n, bool)
@@ -108,12 +115,31 @@ class Borrowers:
         return table
 
     # ---------------------------------------------------------------- contacts
-    def contacted(self, channel: ContactSpec, idx: np.ndarray, day: int, hour: float) -> int:
-        """Apply connected contacts on ``idx``: lift, promises, complaints. Returns complaints."""
+    def contacted(
+        self,
+        name: str,
+        channel: ContactSpec,
+        idx: np.ndarray,
+        day: int,
+        hour: float,
+        lane: int | np.ndarray = 0,
+    ) -> int:
+        """Apply connected contacts by channel ``name`` on ``idx``: lift, promises, complaints.
+
+        ``lane`` is the attempt's number on that channel that day (per account or one for
+        all); it keys the promise and complaint draws. Returns the number of complaints.
+        """
         if idx.size == 0:
             return 0
         return self._touch(
-            idx, channel.lift, channel.promise_probability, channel.complaint_probability, day, hour
+            idx,
+            channel.lift,
+            channel.promise_probability,
+            channel.complaint_probability,
+            day,
+            hour,
+            name,
+            lane,
         )
 
     def _touch(
@@ -124,14 +150,16 @@ class Borrowers:
         complaint_p: float,
         day: int,
         hour: float,
+        name: str,
+        lane: int | np.ndarray = 0,
     ) -> int:
         s, b = self.state, self.b
         s.lift[idx] = np.minimum(s.lift[idx] + np.float32(lift), np.float32(b.max_contact_lift))
         s.recent_contacts[idx] += 1
-        u = self.rng_contact.random((2, idx.size))
         if promise_p > 0:
             p = promise_p * np.minimum(1.0, 2.0 * s.willingness[idx])
-            new = idx[(u[0] < p) & (s.promise_due[idx] < day)]
+            u = self.luck.uniform(f"promise:{name}", idx, day, lane)
+            new = idx[(u < p) & (s.promise_due[idx] < day)]
             if new.size:
                 due = day + b.promise_days
                 s.promise_due[new] = due
@@ -140,13 +168,17 @@ class Borrowers:
         complaints = 0
         if complaint_p > 0:
             p = complaint_p * (1.0 + b.complaint_intensity * (s.recent_contacts[idx] - 1))
-            who = idx[u[1] < p]
+            u = self.luck.uniform(f"complaint:{name}", idx, day, lane)
+            hit = u < p
+            who = idx[hit]
             complaints = int(who.size)
             if complaints:
                 s.complaints[who] += 1
                 self.complaints += complaints
                 self.ledger.complaints(complaints)
-                disputed = who[self.rng_contact.random(who.size) < b.dispute_share]
+                lanes = lane[hit] if isinstance(lane, np.ndarray) else lane
+                u = self.luck.uniform(f"dispute:{name}", who, day, lanes)
+                disputed = who[u < b.dispute_share]
                 # A dispute already running keeps its start; a new one starts now.
                 new = disputed[s.disputed_until[disputed] < day]
                 s.disputed_at[new] = day * 24.0 + hour
@@ -163,10 +195,10 @@ class Borrowers:
         p_found = np.where(
             self.portfolio.address_verified[idx], v.found_verified, v.found_unverified
         )
-        met = self.rng_contact.random(idx.size) < p_found
+        met = self.luck.uniform("met:visit", idx, day) < p_found
         hit = idx[met]
         s.revealed[hit] = True
-        self._touch(hit, v.lift, v.promise_probability, v.complaint_probability, day, hour)
+        self._touch(hit, v.lift, v.promise_probability, v.complaint_probability, day, hour, "visit")
         return met
 
     def freeze(self, idx: np.ndarray) -> np.ndarray:
@@ -193,6 +225,17 @@ class Borrowers:
         self.state.placed_until[idx] = end
         self.placement_ends[end].append(idx)
 
+    def agency_called(self, idx: np.ndarray) -> None:
+        """The agency called ``idx`` today: its payment hazard applies tonight."""
+        self.agency_worked[idx] = True
+        self._agency_today.append(idx)
+
+    def pause_placement(self, idx: np.ndarray) -> None:
+        """A rule stops the agency on ``idx`` today (breathing space, a dispute): no agency
+        hazard and no agency fee."""
+        self.agency_paused[idx] = True
+        self._agency_today.append(idx)
+
     def _release(self, idx: np.ndarray) -> None:
         """Agency placements end early when the account cures or closes (frees the slot)."""
         idx = idx[self.placed[idx]]
@@ -203,7 +246,7 @@ class Borrowers:
 
     def serve_legal(self, idx: np.ndarray, day: int, hour: float) -> None:
         self.state.in_legal[idx] = True
-        self._touch(idx, self.t.legal.filing_lift, 0.0, 0.0, day, hour)
+        self._touch(idx, self.t.legal.filing_lift, 0.0, 0.0, day, hour, "legal")
 
     # ---------------------------------------------------------------- money
     def collect(
@@ -218,7 +261,7 @@ class Borrowers:
         s.collected_cents[idx] += amount_cents
         self.ledger.collect(day, amount_cents)
         if source == "borrower" and self.placed_count:
-            placed = self.placed[idx]
+            placed = self.placed[idx] & ~self.agency_paused[idx]
             if placed.any():
                 share = self.t.agency.contingency_share
                 self.ledger.spend("agency", float((amount_cents[placed] * share).sum()) / 100.0)
@@ -321,9 +364,9 @@ class Borrowers:
         h = self._hazard_table(day)[s.dpd[active]]
         h *= self.mult[active]
         h *= s.lift[active] + np.float32(1.0)
-        if self.placed_count:
+        if self._agency_today:
             h += np.where(
-                self.placed[active], np.float32(self.t.agency.daily_hazard), np.float32(0.0)
+                self.agency_worked[active], np.float32(self.t.agency.daily_hazard), np.float32(0)
             )
         payers = active[u[active] < h]
         status = s.status[payers]
@@ -346,6 +389,10 @@ class Borrowers:
             s.dpd[redefault] = 1
             self.advancing[redefault] = s.hardship_until[redefault] < day
             self.redefaults += redefault.size
+        for idx in self._agency_today:
+            self.agency_worked[idx] = False
+            self.agency_paused[idx] = False
+        self._agency_today.clear()
         self._shocks(day)
         self._expire(day)
         s.lift *= self.decay

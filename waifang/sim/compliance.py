@@ -14,9 +14,14 @@ from waifang.sim.rules import RULES, ComplianceRules
 from waifang.sim.spec import TREATMENTS
 from waifang.sim.state import DELINQUENT, NEVER, AccountState, Portfolio
 
+ACTIONS: tuple[str, ...] = (*TREATMENTS, "agency_contact", "visit_notice")
+"""Actions in the audit log: what a policy may ask for, then what the engine does on its own
+account: an agency's call to a placed borrower, and the written notice before a first visit."""
 RULE_CODE = {name: code for code, name in enumerate(RULES, start=1)}
-ACTION_CODE = {name: code for code, name in enumerate(TREATMENTS)}
+ACTION_CODE = {name: code for code, name in enumerate(ACTIONS)}
 PERFORMED = 0
+CALL_LIKE = ("call", "ivr", "agency_contact")
+"""Attempts that count toward the call caps, whoever makes them (lender or agency)."""
 
 
 class AuditLog:
@@ -25,14 +30,26 @@ class AuditLog:
     ``counts[day, action, outcome]`` is always kept (outcome 0 = performed, k = blocked by
     ``RULES[k - 1]``). With ``full=True`` one record per action is kept as well, with what an
     auditor needs to re-check it: the hour it started and ended, whether a call connected, the
-    account's dpd and its flags (1 disputed, 2 hardship plan, 4 vulnerable) at that moment.
+    account's dpd and its flags (1 disputed, 2 hardship plan, 4 vulnerable) at that moment, and
+    for a visit the number of collectors sent.
     :mod:`waifang.sim.audit` re-reads it independently of the engine.
     """
 
-    COLUMNS = ("account", "day", "hour", "until", "action", "outcome", "connected", "dpd", "flags")
+    COLUMNS = (
+        "account",
+        "day",
+        "hour",
+        "until",
+        "action",
+        "outcome",
+        "connected",
+        "dpd",
+        "flags",
+        "collectors",
+    )
 
     def __init__(self, days: int, full: bool) -> None:
-        self.counts = np.zeros((days, len(TREATMENTS), len(RULES) + 1), dtype=np.int64)
+        self.counts = np.zeros((days, len(ACTIONS), len(RULES) + 1), dtype=np.int64)
         self.full = full
         self._chunks: list[dict[str, np.ndarray]] = []
         self.state: AccountState | None = None
@@ -52,6 +69,7 @@ class AuditLog:
         *,
         until: float | np.ndarray | None = None,
         connected: np.ndarray | None = None,
+        collectors: int = 0,
     ) -> None:
         """Log actions on accounts ``idx`` at ``hour`` of ``day`` with their outcome codes."""
         if idx.size == 0:
@@ -85,6 +103,7 @@ class AuditLog:
                 "connected": np.zeros(n, bool) if connected is None else connected.astype(bool),
                 "dpd": state.dpd[idx].astype(np.int16),
                 "flags": flags.astype(np.int8),
+                "collectors": np.full(n, collectors, np.int8),
             }
         )
 
@@ -106,6 +125,7 @@ class AuditLog:
                 "connected": np.zeros(0, bool),
                 "dpd": np.zeros(0, np.int16),
                 "flags": np.zeros(0, np.int8),
+                "collectors": np.zeros(0, np.int8),
             }
         return {c: np.concatenate([chunk[c] for chunk in self._chunks]) for c in self.COLUMNS}
 
@@ -115,7 +135,15 @@ class AuditLog:
 
 
 class Compliance:
-    """The rules of one run and the counters they need."""
+    """The rules of one run and the counters they need.
+
+    Each ``allow_*`` method refuses (and logs, under the first rule that refuses) what the
+    rules forbid and returns what may go ahead; the caller performs exactly that and no more.
+    Each performed action is then re-checked by a ``post_check_*`` method, written apart from
+    the refusals and read from the state as the action happens: whatever it finds performed
+    against a rule is counted in :attr:`breaches` (always 0 unless the engine is wrong), so
+    the default audit mode makes every check its "0 performed in breach" claims.
+    """
 
     def __init__(self, rules: ComplianceRules, n: int, audit: AuditLog) -> None:
         self.rules = rules
@@ -128,6 +156,7 @@ class Compliance:
         )
         self.day = 0
         self.breaches = 0  # actions found performed against a rule by the post-checks
+        self.breaches_by_rule: dict[str, int] = {}
 
     def new_day(self, day: int) -> None:
         self.day = day
@@ -136,7 +165,8 @@ class Compliance:
         if self.window is not None:
             self.window[day % 7] = 0
 
-    def allow_contact(
+    # ------------------------------------------------------------------ contacts
+    def contact_refusals(
         self,
         action: str,
         idx: np.ndarray,
@@ -144,20 +174,17 @@ class Compliance:
         state: AccountState,
         until: float | None = None,
     ) -> np.ndarray:
-        """The subset of ``idx`` that may receive one ``action`` attempt at ``hour`` today.
-
-        ``until`` is when the contact may last to (an agent's hour slot); it must also fall
-        within the contact hours. Refused attempts are counted and logged here; the caller
-        performs only what is returned and then calls :meth:`record_attempts`.
-        """
+        """Code of the first rule refusing one ``action`` attempt on each of ``idx`` (0: may
+        go ahead), without logging anything."""
         rules, day = self.rules, self.day
         if not in_contact_hours(hour, until, rules):
-            self.audit.record_blocked(day, action, idx, hour, "contact_hours")
-            return idx[:0]
+            return np.full(idx.size, RULE_CODE["contact_hours"], np.int8)
         checks: list[tuple[str, np.ndarray]] = []
         if rules.no_contact_hardship:
             checks.append(("no_contact_hardship", state.hardship_until[idx] >= day))
-        if action in ("call", "ivr"):
+        if action == "agency_contact" and rules.no_agency_disputed:
+            checks.append(("agency_disputed", state.disputed_until[idx] >= day))
+        if action in CALL_LIKE:
             if rules.max_attempts_per_day is not None:
                 checks.append(
                     ("attempts_per_day", self.attempts_today[idx] >= rules.max_attempts_per_day)
@@ -175,7 +202,28 @@ class Compliance:
                 checks.append(
                     ("quiet_after_conversation", since <= rules.quiet_days_after_conversation)
                 )
-        return idx[self._allowed(action, idx, hour, checks)]
+        return _first_refusal(idx.size, checks)
+
+    def allow_contact(
+        self,
+        action: str,
+        idx: np.ndarray,
+        hour: float,
+        state: AccountState,
+        until: float | None = None,
+    ) -> np.ndarray:
+        """The subset of ``idx`` that may receive one ``action`` attempt at ``hour`` today.
+
+        ``until`` is when the contact may last to (an agent's hour slot); it must also fall
+        within the contact hours. Refused attempts are counted and logged here; the caller
+        performs only what is returned and then calls :meth:`record_attempts`.
+        """
+        codes = self.contact_refusals(action, idx, hour, state, until)
+        refused = codes > 0
+        if refused.any():
+            self.audit.record(self.day, action, idx[refused], hour, codes[refused])
+            return idx[~refused]
+        return idx
 
     def _allowed(
         self, action: str, idx: np.ndarray, hour: float, checks: list[tuple[str, np.ndarray]]
@@ -183,10 +231,7 @@ class Compliance:
         """Mask over ``idx`` of actions no rule refuses; the refused ones are logged."""
         if not checks:
             return np.ones(idx.size, bool)
-        blocked_by = np.zeros(idx.size, np.int8)
-        for rule, refused in checks:
-            # The first rule that refuses an action is the one it is counted under.
-            blocked_by[(blocked_by == 0) & refused] = RULE_CODE[rule]
+        blocked_by = _first_refusal(idx.size, checks)
         refused_any = blocked_by > 0
         if refused_any.any():
             self.audit.record(self.day, action, idx[refused_any], hour, blocked_by[refused_any])
@@ -199,8 +244,10 @@ class Compliance:
         connected: np.ndarray,
         hour: float,
         until: float | None = None,
+        state: AccountState | None = None,
     ) -> None:
-        """Count performed attempts (and connections) and log them as performed."""
+        """Count performed attempts (and connections), log them as performed, and re-check
+        them against every contact rule (see :meth:`post_check_contacts`)."""
         self.audit.record(
             self.day,
             action,
@@ -210,24 +257,62 @@ class Compliance:
             until=until,
             connected=connected,
         )
-        if action not in ("call", "ivr"):
+        if state is not None:
+            self.post_check_contacts(action, idx, hour, until, state)
+        if action not in CALL_LIKE:
             return
         self.attempts_today[idx] += 1
         if self.window is not None:
             self.window[self.day % 7, idx] += 1
         hit = idx[connected]
         self.connected_today[hit] += 1
-        if action == "call":
+        if action != "ivr":  # a conversation with an agent, the lender's or the agency's
             self.last_conversation[hit] = self.day * 24.0 + hour
         # Post-check: a performed attempt must leave every counter within its cap.
         rules = self.rules
-        over = 0
         if rules.max_attempts_per_day is not None:
-            over += int(np.count_nonzero(self.attempts_today[idx] > rules.max_attempts_per_day))
+            self._breach("attempts_per_day", self.attempts_today[idx] > rules.max_attempts_per_day)
         if rules.max_connected_per_day is not None:
-            over += int(np.count_nonzero(self.connected_today[hit] > rules.max_connected_per_day))
-        self.breaches += over
+            self._breach(
+                "connected_per_day", self.connected_today[hit] > rules.max_connected_per_day
+            )
+        if self.window is not None:
+            week = self.window[:, idx].sum(axis=0, dtype=np.int32)
+            self._breach("attempts_per_7_days", week > rules.max_attempts_per_7_days)
 
+    def post_check_contacts(
+        self,
+        action: str,
+        idx: np.ndarray,
+        hour: float,
+        until: float | None,
+        state: AccountState,
+    ) -> None:
+        """Count performed contacts that break the hours, breathing space, a dispute (agency)
+        or the quiet period; called before the attempts update the counters."""
+        rules, day = self.rules, self.day
+        late = hour >= rules.contact_end_hour if until is None else until > rules.contact_end_hour
+        if hour < rules.contact_start_hour or late:
+            self._breach("contact_hours", np.ones(idx.size, bool))
+        if rules.no_contact_hardship:
+            self._breach("no_contact_hardship", state.hardship_until[idx] >= day)
+        if action == "agency_contact" and rules.no_agency_disputed:
+            self._breach("agency_disputed", state.disputed_until[idx] >= day)
+        quiet = rules.quiet_days_after_conversation
+        if action in CALL_LIKE and quiet is not None:
+            last_day = np.floor(self.last_conversation[idx] / 24.0)
+            self._breach("quiet_after_conversation", last_day >= day - quiet)
+
+    def _breach(self, rule: str, bad: np.ndarray) -> None:
+        self.count_breaches(rule, int(np.count_nonzero(bad)))
+
+    def count_breaches(self, rule: str, count: int) -> None:
+        """Add ``count`` actions performed against ``rule``."""
+        if count:
+            self.breaches += count
+            self.breaches_by_rule[rule] = self.breaches_by_rule.get(rule, 0) + count
+
+    # ------------------------------------------------------------------ visits
     def allow_visit(
         self,
         idx: np.ndarray,
@@ -264,7 +349,12 @@ class Compliance:
         if rules.first_visit_notice_days:
             # A first visit needs notice: send it now if none was sent, and wait the period.
             never = state.visit_notice[idx] == NEVER
-            state.visit_notice[idx[never & (state.visits[idx] == 0)]] = day
+            noticed = idx[never & (state.visits[idx] == 0)]
+            if noticed.size:
+                state.visit_notice[noticed] = day
+                self.audit.record(
+                    day, "visit_notice", noticed, 0.0, np.zeros(noticed.size, np.int8)
+                )
             waiting = (state.visits[idx] == 0) & (
                 day - state.visit_notice[idx] < rules.first_visit_notice_days
             )
@@ -275,16 +365,6 @@ class Compliance:
     def block_all(self, action: str, idx: np.ndarray, hour: float, rule: str) -> None:
         self.audit.record_blocked(self.day, action, idx, hour, rule)
 
-    def allow_escalation(
-        self, action: str, idx: np.ndarray, hour: float, state: AccountState
-    ) -> np.ndarray:
-        """Legal filing or agency placement: refused while breathing space runs, if the
-        rules say contact stops then."""
-        if not self.rules.no_contact_hardship:
-            return idx
-        checks = [("no_contact_hardship", state.hardship_until[idx] >= self.day)]
-        return idx[self._allowed(action, idx, hour, checks)]
-
     def post_check_visits(
         self,
         idx: np.ndarray,
@@ -292,21 +372,89 @@ class Compliance:
         end: np.ndarray,
         state: AccountState,
         portfolio: Portfolio,
+        collectors: int,
     ) -> None:
         """Count performed visits that break a rule (must stay 0); called just before the
         visits take effect, so the last-visit day is still the previous one."""
         rules, day = self.rules, self.day
-        bad = (start < rules.visit_start_hour) | (end > rules.visit_end_hour)
-        bad |= state.dpd[idx] < rules.visit_min_dpd
-        bad |= day - state.last_visit[idx] < rules.visit_min_gap_days
+        self._breach("visit_hours", (start < rules.visit_start_hour) | (end > rules.visit_end_hour))
+        self._breach("visit_min_dpd", state.dpd[idx] < rules.visit_min_dpd)
+        self._breach("visit_gap", day - state.last_visit[idx] < rules.visit_min_gap_days)
         if rules.no_visit_vulnerable:
-            bad |= portfolio.vulnerable[idx]
+            self._breach("visit_vulnerable", portfolio.vulnerable[idx])
         if rules.no_visit_disputed:
             began = day * 24.0 + start
-            bad |= (state.disputed_until[idx] >= day) & (state.disputed_at[idx] <= began)
+            self._breach(
+                "visit_disputed",
+                (state.disputed_until[idx] >= day) & (state.disputed_at[idx] <= began),
+            )
         if rules.no_visit_hardship or rules.no_contact_hardship:
-            bad |= state.hardship_until[idx] >= day
-        self.breaches += int(np.count_nonzero(bad))
+            self._breach("visit_hardship", state.hardship_until[idx] >= day)
+        if collectors < rules.min_collectors_per_visit:
+            self._breach("visit_collectors", np.ones(idx.size, bool))
+        if rules.first_visit_notice_days:
+            first = state.visits[idx] == 0
+            noticed = (state.visit_notice[idx] != NEVER) & (
+                day - state.visit_notice[idx] >= rules.first_visit_notice_days
+            )
+            self._breach("visit_notice", first & ~noticed)
+
+    # ------------------------------------------------------------------ escalation
+    def escalation_checks(
+        self, action: str, idx: np.ndarray, state: AccountState, portfolio: Portfolio
+    ) -> list[tuple[str, np.ndarray]]:
+        """The rules a legal filing or an agency placement must pass, as (rule, refused)."""
+        rules, day = self.rules, self.day
+        checks: list[tuple[str, np.ndarray]] = []
+        if rules.no_contact_hardship:
+            checks.append(("no_contact_hardship", state.hardship_until[idx] >= day))
+        if action == "legal":
+            if rules.no_legal_disputed:
+                checks.append(("legal_disputed", state.disputed_until[idx] >= day))
+            if rules.no_legal_vulnerable:
+                checks.append(("legal_vulnerable", portfolio.vulnerable[idx]))
+        elif action == "agency" and rules.no_agency_disputed:
+            checks.append(("agency_disputed", state.disputed_until[idx] >= day))
+        return checks
+
+    def allow_escalation(
+        self,
+        action: str,
+        idx: np.ndarray,
+        hour: float,
+        state: AccountState,
+        portfolio: Portfolio,
+    ) -> np.ndarray:
+        """The accounts of ``idx`` that may be taken to court or placed with an agency now:
+        not in breathing space (if contact stops then), not disputed, not vulnerable (legal,
+        where the rules say so). The refused ones are logged."""
+        checks = self.escalation_checks(action, idx, state, portfolio)
+        return idx[self._allowed(action, idx, hour, checks)]
+
+    def post_check_escalation(
+        self, action: str, idx: np.ndarray, state: AccountState, portfolio: Portfolio
+    ) -> None:
+        """Count filings or placements performed against a rule (must stay 0)."""
+        rules, day = self.rules, self.day
+        if rules.no_contact_hardship:
+            self._breach("no_contact_hardship", state.hardship_until[idx] >= day)
+        disputed = state.disputed_until[idx] >= day
+        if action == "legal":
+            if rules.no_legal_disputed:
+                self._breach("legal_disputed", disputed)
+            if rules.no_legal_vulnerable:
+                self._breach("legal_vulnerable", portfolio.vulnerable[idx])
+        elif rules.no_agency_disputed:
+            self._breach("agency_disputed", disputed)
+
+
+def _first_refusal(n: int, checks: list[tuple[str, np.ndarray]]) -> np.ndarray:
+    """Per action, the code of the first rule in ``checks`` that refuses it (0: none)."""
+    blocked_by = np.zeros(n, np.int8)
+    for rule, refused in checks:
+        # The first rule that refuses an action is the one it is counted under.
+        blocked_by[(blocked_by == 0) & refused] = RULE_CODE[rule]
+    return blocked_by
 
 
 def in_contact_hours(hour: float, until: float | None, rules: ComplianceRules) -> bool:

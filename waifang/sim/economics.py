@@ -24,12 +24,16 @@ class Ledger:
         self.collected_npv_cents = 0.0
         self.collected_by_day = np.zeros(days, np.int64)
         self.payments_by_day = np.zeros(days, np.int64)
+        self.cost_by_day = np.zeros(days, np.float64)
+        self.today = 0  # the engine's day: every cost is counted on the day it is spent
 
     def spend(self, treatment: str, amount: float) -> None:
         self.costs[treatment] += float(amount)
+        self.cost_by_day[self.today] += float(amount)
 
     def complaints(self, count: int) -> None:
         self.cost_complaints += count * self.economics.complaint_cost
+        self.cost_by_day[self.today] += count * self.economics.complaint_cost
 
     def collect(self, day: int, amount_cents: np.ndarray) -> None:
         total = int(amount_cents.sum())

@@ -21,17 +21,11 @@ import simpy
 from waifang.errors import InputError
 from waifang.sim.audit import check_audit
 from waifang.sim.behaviour import Borrowers
-from waifang.sim.compliance import AuditLog, Compliance
+from waifang.sim.compliance import ACTIONS, AuditLog, Compliance
 from waifang.sim.economics import Ledger
+from waifang.sim.escalation import Agencies, Courts
 from waifang.sim.policy import Policy, Request
-from waifang.sim.resources import (
-    Agencies,
-    Automated,
-    CallCentre,
-    Context,
-    Courts,
-    FieldForce,
-)
+from waifang.sim.resources import Automated, CallCentre, Context, FieldForce
 from waifang.sim.results import RunResult
 from waifang.sim.rules import RULES, ComplianceRules
 from waifang.sim.spec import BUCKETS, MONTHLY_ROLL_RATES, TREATMENTS, World
@@ -101,6 +95,8 @@ class _Run:
         self.field = FieldForce(ctx)
         self.courts = Courts(ctx)
         self.agencies = Agencies(ctx)
+        self.handlers = self._handlers()
+        assert set(self.handlers) == set(TREATMENTS)
         c = world.charge_off_dpd
         self.histogram = np.zeros((world.days, c + 3), np.int64)
         # dpd 1-30, 31-60, ...; the last bucket takes everything up to the charge-off point.
@@ -110,7 +106,7 @@ class _Run:
 
     # ------------------------------------------------------------------ the day
     def dispatch(self, requests: Mapping[str, Request], day: int) -> None:
-        n, state, b = self.state.n, self.state, self.borrowers
+        n = self.state.n
         unknown = sorted(set(requests) - set(TREATMENTS))
         if unknown:
             raise InputError(
@@ -120,41 +116,64 @@ class _Run:
             idx, attempts = _split(action, request, n)
             if idx.size == 0:
                 continue
-            if action == "third_party":
-                # Contacting the social circle is unlawful in every preset: never performed.
-                self.compliance.block_all(action, idx, ADMIN_HOUR, "third_party")
-            elif action == "sms":
-                self.sms.request(idx, attempts)
-            elif action == "ivr":
-                self.ivr.request(idx, attempts)
-            elif action == "call":
-                self.calls.request(idx, attempts)
-            elif action == "visit":
-                self.field.request(idx, day)
-            elif action == "legal":
-                self.courts.request(idx)
-            elif action == "agency":
-                self.agencies.request(idx)
-            elif action == "freeze":
-                done = b.freeze(idx[state.status[idx] == DELINQUENT])
-                self._admin(action, done, day, self.world.treatments.freeze_cost)
-            elif action == "hardship":
-                done = b.start_hardship(idx[state.status[idx] == DELINQUENT], day)
-                self._admin(action, done, day, self.world.treatments.hardship_cost)
-            elif action == "sale":
-                sold = idx[state.status[idx] == CHARGED_OFF]
-                self._admin(action, sold, day, 0.0)
-                b.sell(sold, day)
+            self.handlers[action](idx, attempts, day)
+
+    def _handlers(self) -> dict[str, object]:
+        """What performs each action a policy may ask for: ``handler(idx, attempts, day)``."""
+        state, b, t = self.state, self.borrowers, self.world.treatments
+
+        def delinquent(idx: np.ndarray) -> np.ndarray:
+            return idx[state.status[idx] == DELINQUENT]
+
+        def third_party(idx, attempts, day):
+            # Contacting the social circle is unlawful in every preset: never performed.
+            self.compliance.block_all("third_party", idx, ADMIN_HOUR, "third_party")
+
+        def freeze(idx, attempts, day):
+            self._admin("freeze", b.freeze(delinquent(idx)), day, t.freeze_cost)
+
+        def hardship(idx, attempts, day):
+            self._admin("hardship", b.start_hardship(delinquent(idx), day), day, t.hardship_cost)
+
+        def sale(idx, attempts, day):
+            sold = idx[state.status[idx] == CHARGED_OFF]
+            self._admin("sale", sold, day, 0.0)
+            b.sell(sold, day)
+
+        return {
+            "third_party": third_party,
+            "sms": lambda idx, attempts, day: self.sms.request(idx, attempts),
+            "ivr": lambda idx, attempts, day: self.ivr.request(idx, attempts),
+            "call": lambda idx, attempts, day: self.calls.request(idx, attempts),
+            "visit": lambda idx, attempts, day: self.field.request(idx, day),
+            "legal": lambda idx, attempts, day: self.courts.request(idx),
+            "agency": lambda idx, attempts, day: self.agencies.request(idx),
+            "freeze": freeze,
+            "hardship": hardship,
+            "sale": sale,
+        }
 
     def _admin(self, action: str, idx: np.ndarray, day: int, unit_cost: float) -> None:
         self.audit.record(day, action, idx, ADMIN_HOUR, np.zeros(idx.size, np.int8))
         self.ledger.spend(action, idx.size * unit_cost)
 
+    def _ask_policy(self, day: int) -> Mapping[str, Request]:
+        try:
+            return self.policy(self.view, day)
+        except ValueError as err:
+            if "read-only" not in str(err):
+                raise
+            raise InputError(
+                f"policy tried to change the lender view on day {day}: the view is read-only "
+                f"(a policy asks for actions, it cannot change accounts) ({err})"
+            ) from None
+
     def day_cycle(self, first_day: int = 0):
         env, world = self.env, self.world
         for day in range(first_day, world.days):
             self.compliance.new_day(day)
-            requests = self.policy(self.view, day)
+            self.ledger.today = day
+            requests = self._ask_policy(day)
             if self.observer is not None:
                 # Called before anything of the day happens (sim/fork.py: a probe may copy
                 # the run here, with the day's requests known and nothing done yet).
@@ -180,6 +199,17 @@ class _Run:
         self.env.run(until=self.world.days * 24.0)
         return self.result()
 
+    def _check_never_performed(self) -> None:
+        """Actions no code path performs, re-checked from the counts all the same: contact
+        with third parties, and placements with an unvetted agency where the rules forbid it."""
+        performed = self.audit.counts[:, :, 0].sum(axis=0)
+        code = {t: i for i, t in enumerate(ACTIONS)}
+        self.compliance.count_breaches("third_party", int(performed[code["third_party"]]))
+        resources = self.world.resources
+        if self.rules.vetted_agencies_only and not resources.agency_vetted:
+            placed = int(performed[code["agency"]] + performed[code["agency_contact"]])
+            self.compliance.count_breaches("unvetted_agency", placed)
+
     def result(self) -> RunResult:
         s, b, ledger, world = self.state, self.borrowers, self.ledger, self.world
         c = world.charge_off_dpd
@@ -197,16 +227,18 @@ class _Run:
         terminal_npv = terminal * float(ledger.discount[world.days])
         performed = self.audit.counts[:, :, 0]
         blocked = self.audit.blocked_by_rule()
+        self._check_never_performed()
         violations = self.compliance.breaches
+        breaches = dict(self.compliance.breaches_by_rule)
         audit_records = None
         if self.audit.full:
             audit_records = self.audit.records()
-            violations += sum(
-                breach.count
-                for breach in check_audit(audit_records, self.rules, self.portfolio, world)
-            )
+            for breach in check_audit(audit_records, self.rules, self.portfolio, world):
+                violations += breach.count
+                breaches[breach.rule] = breaches.get(breach.rule, 0) + breach.count
         n = s.n
-        code = {t: i for i, t in enumerate(TREATMENTS)}
+        code = {t: i for i, t in enumerate(ACTIONS)}
+        counters = self.ctx.counters
         summary: dict[str, float] = {
             "collected": collected / 100.0,
             "collected_npv": ledger.collected_npv_cents / 100.0,
@@ -228,6 +260,8 @@ class _Run:
             "calls_performed": int(performed[:, code["call"]].sum()),
             "calls_dropped": self.ctx.counters.calls_dropped,
             "visits_dropped": self.ctx.counters.visits_dropped,
+            "visits_called_off": counters.visits_called_off,
+            "agency_contacts": counters.agency_contacts,
             "visits_waiting": int(sum(r.queue.size for r in self.field.regions)),
             "legal_cases": self.ctx.counters.legal_cases,
             "legal_waiting": int(self.courts.waiting.size),
@@ -247,10 +281,12 @@ class _Run:
         daily["closed"] = hist[:, c + 2]
         daily["payments"] = ledger.payments_by_day
         daily["collected"] = ledger.collected_by_day / 100.0
-        for t in TREATMENTS:
+        for t in ACTIONS:
             daily[f"actions_{t}"] = performed[:, code[t]]
         daily["blocked"] = self.audit.counts[:, :, 1:].sum(axis=(1, 2))
+        daily["cost"] = ledger.cost_by_day.copy()
         extra = {
+            "breaches_by_rule": breaches,
             "redefaults": b.redefaults,
             "promises_made": b.promises_made,
             "promises_kept": b.promises_kept,

@@ -51,6 +51,10 @@ class LadderRule(Spec):
     """Only accounts a visit has shown to be able but unwilling to pay."""
     max_revealed_ability: float | None = Field(default=None, ge=0, le=1)
     """Only accounts a visit has shown to have at most this ability (e.g. hardship offers)."""
+    charged_off: bool = False
+    """Apply to charged-off accounts instead of delinquent ones (``legal`` and ``agency``
+    only: after charge-off they are the recoveries left). ``dpd_min``, ``dpd_max`` and
+    ``every_days`` then count days since the charge-off (1 on the day after it)."""
     during_hardship: bool = False
     """Also act on accounts on a hardship plan (their dpd is frozen, so a cadence rung would
     otherwise fire every day or never; by default the ladder pauses while a plan runs)."""
@@ -59,6 +63,8 @@ class LadderRule(Spec):
     def _range(self) -> LadderRule:
         if self.dpd_max < self.dpd_min:
             raise ValueError(f"dpd_max {self.dpd_max} is below dpd_min {self.dpd_min}")
+        if self.charged_off and self.action not in ("legal", "agency"):
+            raise ValueError(f"charged_off applies to legal and agency rungs, not {self.action!r}")
         return self
 
 
@@ -80,8 +86,17 @@ class LadderPolicy:
 
     Examples
     --------
-    >>> spec = PolicySpec(name="sms", rules=(LadderRule(action="sms", dpd_max=15),))
-    >>> policy = LadderPolicy(spec, segment_names=("all",))
+    >>> from waifang.sim.portfolio import generate_portfolio
+    >>> from waifang.sim.spec import PortfolioSpec
+    >>> from waifang.sim.state import AccountState, LenderView
+    >>> book = generate_portfolio(PortfolioSpec(accounts=8), ("north",), np.random.default_rng(0))
+    >>> book.dpd.tolist()
+    [17, 29, 49, 31, 69, 51, 17, 115]
+    >>> spec = PolicySpec(name="sms", rules=(LadderRule(action="sms", dpd_max=30),))
+    >>> policy = LadderPolicy(spec, segment_names=book.segment_names)
+    >>> view = LenderView(book, AccountState.from_portfolio(book, 2.0, 2.5))
+    >>> policy(view, day=0)["sms"].tolist()  # the accounts at 30 dpd or less
+    [0, 1, 6]
     """
 
     def __init__(self, spec: PolicySpec, segment_names: tuple[str, ...]) -> None:
@@ -114,18 +129,30 @@ class LadderPolicy:
         dpd_of = {id(delinquent): dpd[delinquent]}
         if off_plan is not delinquent:
             dpd_of[id(off_plan)] = dpd[off_plan]
+        charged: tuple[np.ndarray, np.ndarray] | None = None
         requests: dict[str, list[np.ndarray]] = {}
         attempts: dict[str, list[np.ndarray]] = {}
         for rule, segments in zip(self.spec.rules, self._segments, strict=True):
             # Sale applies at charge-off; every other rung applies to delinquent accounts.
             if rule.action == "sale":
                 idx = np.flatnonzero(status == CHARGED_OFF)
+                if rule.every_days > 1 and idx.size:
+                    idx = idx[(dpd[idx] - rule.dpd_min) % rule.every_days == 0]
+            elif rule.charged_off:
+                if charged is None:
+                    gone = np.flatnonzero(status == CHARGED_OFF)
+                    charged = gone, day - view.chargeoff_day[gone].astype(np.int64)
+                gone, since = charged
+                keep = (since >= rule.dpd_min) & (since <= rule.dpd_max)
+                if rule.every_days > 1:
+                    keep &= (since - rule.dpd_min) % rule.every_days == 0
+                idx = gone[keep]
             else:
                 live = delinquent if rule.during_hardship else off_plan
                 live_dpd = dpd_of[id(live)]
                 idx = live[(live_dpd >= rule.dpd_min) & (live_dpd <= rule.dpd_max)]
-            if rule.every_days > 1 and idx.size:
-                idx = idx[(dpd[idx] - rule.dpd_min) % rule.every_days == 0]
+                if rule.every_days > 1 and idx.size:
+                    idx = idx[(dpd[idx] - rule.dpd_min) % rule.every_days == 0]
             idx = self._filter(idx, rule, segments, view)
             if idx.size == 0:
                 continue

@@ -16,11 +16,10 @@ import numpy as np
 import simpy
 
 from waifang.sim.behaviour import Borrowers
-from waifang.sim.compliance import Compliance
+from waifang.sim.compliance import Compliance, in_contact_hours
 from waifang.sim.economics import Ledger
-from waifang.sim.rng import stream
 from waifang.sim.spec import ContactSpec, RegionSpec, World
-from waifang.sim.state import CHARGED_OFF, CLOSED, CURRENT, DELINQUENT
+from waifang.sim.state import CHARGED_OFF, DELINQUENT
 
 HOURS = 24.0
 
@@ -32,6 +31,8 @@ class Counters:
     calls_dropped: int = 0
     visits_dropped: int = 0
     visits_performed: int = 0
+    visits_called_off: int = 0  # after the team had travelled: the travel is paid
+    agency_contacts: int = 0
     legal_cases: int = 0
     agency_placements: int = 0
     by_region: dict[str, int] = field(default_factory=dict)
@@ -57,6 +58,7 @@ class Context:
         self.compliance = compliance
         self.ledger = ledger
         self.seed = seed
+        self.luck = borrowers.luck
         self.counters = Counters()
 
     def at(self, day: int, hour: float) -> simpy.Timeout:
@@ -77,7 +79,6 @@ class Automated:
 
     def __init__(self, ctx: Context, action: str, spec: ContactSpec, hour: float) -> None:
         self.ctx, self.action, self.spec, self.hour = ctx, action, spec, hour
-        self.rng = stream(ctx.seed, f"automated:{action}")
         self.pending: tuple[np.ndarray, np.ndarray] | None = None
 
     def request(self, idx: np.ndarray, attempts: np.ndarray) -> None:
@@ -92,25 +93,30 @@ class Automated:
         # Repeated attempts by machine go out back to back; each one is checked on its own.
         for k in range(int(attempts.max(initial=0))):
             batch = _open(self.ctx, idx[attempts > k])
-            self.send(batch, day)
+            self.send(batch, day, k)
 
-    def send(self, idx: np.ndarray, day: int) -> None:
+    def send(self, idx: np.ndarray, day: int, attempt: int) -> None:
+        """Attempt number ``attempt`` (from 0) of the day on accounts ``idx``."""
         ctx = self.ctx
         allowed = ctx.compliance.allow_contact(self.action, idx, self.hour, ctx.state)
-        connected = ctx.portfolio.contactable[allowed] & (
-            self.rng.random(allowed.size) < self.spec.connect_probability
-        )
-        ctx.compliance.record_attempts(self.action, allowed, connected, self.hour)
+        answered = ctx.luck.uniform(f"connect:{self.action}", allowed, day, attempt)
+        connected = ctx.portfolio.contactable[allowed] & (answered < self.spec.connect_probability)
+        ctx.compliance.record_attempts(self.action, allowed, connected, self.hour, state=ctx.state)
         ctx.ledger.spend(self.action, allowed.size * self.spec.cost)
-        ctx.borrowers.contacted(self.spec, allowed[connected], day, self.hour)
+        ctx.borrowers.contacted(self.action, self.spec, allowed[connected], day, self.hour, attempt)
 
 
 class CallCentre:
     """Agents working shifts; each hour they make up to agents x attempts_per_hour attempts.
 
     Accounts are called largest balance first; an account asking for several attempts goes
-    back to the end of the queue after each one, so its attempts spread over the day. Attempts
-    still queued when the last shift ends are dropped.
+    back to the end of the queue after each one, so its attempts spread over the day. Each
+    attempt is checked against the rules before an agent takes it, so a refused attempt never
+    takes an agent's time: the refusals of the day (caps, quiet period, breathing space) hold
+    for the rest of the day, so the account's remaining attempts are refused with it (each
+    counted) and the agents go on down the queue. In an hour outside the contact hours no one
+    may be called: the attempts at the head of the queue are refused, as before. Attempts still
+    queued when the last shift ends are dropped.
     """
 
     def __init__(self, ctx: Context) -> None:
@@ -120,45 +126,81 @@ class CallCentre:
         for shift in spec.shifts:
             agents[shift.start_hour : shift.end_hour] += shift.agents
         self.capacity = np.floor(agents * spec.attempts_per_hour).astype(np.int64)
-        self.rng = stream(ctx.seed, "calls")
         self.call = ctx.world.treatments.call
         self.queue = np.zeros(0, np.int64)
         self.left = np.zeros(0, np.int16)
+        self.asked = np.zeros(0, np.int16)
         self.performed = 0
 
     def request(self, idx: np.ndarray, attempts: np.ndarray) -> None:
         order = np.argsort(-self.ctx.state.balance_cents[idx], kind="stable")
         self.queue, self.left = idx[order], attempts[order].astype(np.int16)
+        self.asked = self.left.copy()
+
+    def _pop(self, take: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        head = self.queue[:take], self.left[:take], self.asked[:take]
+        self.queue, self.left, self.asked = (
+            self.queue[take:],
+            self.left[take:],
+            self.asked[take:],
+        )
+        open_ = self.ctx.state.status[head[0]] == DELINQUENT
+        return head[0][open_], head[1][open_], head[2][open_]
 
     def run(self, day: int):
         ctx = self.ctx
+        compliance, state = ctx.compliance, ctx.state
         for hour in np.flatnonzero(self.capacity):
             yield ctx.at(day, float(hour))
             if self.queue.size == 0:
                 break
-            take = min(int(self.capacity[hour]), self.queue.size)
-            batch, left = self.queue[:take], self.left[:take] - 1
-            self.queue, self.left = self.queue[take:], self.left[take:]
-            still_open = ctx.state.status[batch] == DELINQUENT
-            batch, left = batch[still_open], left[still_open]
-            self.attempt(batch, float(hour), day)
-            again = left > 0
-            self.queue = np.concatenate([self.queue, batch[again]])
-            self.left = np.concatenate([self.left, left[again]])
+            room = int(self.capacity[hour])
+            h = float(hour)
+            again: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+            if not in_contact_hours(h, h + 1.0, compliance.rules):
+                batch, left, asked = self._pop(min(room, self.queue.size))
+                compliance.allow_contact("call", batch, h, state, until=h + 1.0)
+                again.append((batch, left - 1, asked))
+                room = 0
+            while room > 0 and self.queue.size:
+                batch, left, asked = self._pop(min(room, self.queue.size))
+                codes = compliance.contact_refusals("call", batch, h, state, until=h + 1.0)
+                refused = codes > 0
+                if refused.any():
+                    # Refused for the rest of the day: every attempt left is refused now.
+                    times = left[refused].astype(np.int64)
+                    compliance.audit.record(
+                        day,
+                        "call",
+                        np.repeat(batch[refused], times),
+                        h,
+                        np.repeat(codes[refused], times),
+                    )
+                    batch, left, asked = batch[~refused], left[~refused], asked[~refused]
+                self.attempt(batch, h, day, (asked - left).astype(np.int64))
+                room -= batch.size
+                again.append((batch, left - 1, asked))
+            # Accounts with attempts left go back to the end of the queue after the hour.
+            for batch, left, asked in again:
+                more = left > 0
+                self.queue = np.concatenate([self.queue, batch[more]])
+                self.left = np.concatenate([self.left, left[more]])
+                self.asked = np.concatenate([self.asked, asked[more]])
         ctx.counters.calls_dropped += int(self.left.sum())
-        self.queue, self.left = self.queue[:0], self.left[:0]
+        self.queue, self.left, self.asked = self.queue[:0], self.left[:0], self.asked[:0]
 
-    def attempt(self, idx: np.ndarray, hour: float, day: int) -> None:
+    def attempt(self, idx: np.ndarray, hour: float, day: int, attempt: np.ndarray) -> None:
+        """Call attempts on ``idx`` that the rules allow; ``attempt`` is each one's number
+        that day (from 0), which keys its luck."""
         ctx = self.ctx
-        # An agent's attempts fill the hour slot, which must lie within the contact hours.
-        allowed = ctx.compliance.allow_contact("call", idx, hour, ctx.state, until=hour + 1.0)
-        connected = ctx.portfolio.contactable[allowed] & (
-            self.rng.random(allowed.size) < self.call.connect_probability
+        answered = ctx.luck.uniform("connect:call", idx, day, attempt)
+        connected = ctx.portfolio.contactable[idx] & (answered < self.call.connect_probability)
+        ctx.compliance.record_attempts(
+            "call", idx, connected, hour, until=hour + 1.0, state=ctx.state
         )
-        ctx.compliance.record_attempts("call", allowed, connected, hour, until=hour + 1.0)
-        ctx.ledger.spend("call", allowed.size * self.call.cost)
-        self.performed += allowed.size
-        ctx.borrowers.contacted(self.call, allowed[connected], day, hour)
+        ctx.ledger.spend("call", idx.size * self.call.cost)
+        self.performed += idx.size
+        ctx.borrowers.contacted("call", self.call, idx[connected], day, hour, attempt[connected])
 
 
 class FieldRegion:
@@ -172,7 +214,6 @@ class FieldRegion:
 
     def __init__(self, ctx: Context, code: int, spec: RegionSpec) -> None:
         self.ctx, self.code, self.spec = ctx, code, spec
-        self.rng = stream(ctx.seed, f"visits:{spec.name}")
         self.queue = np.zeros(0, np.int64)
         self.since = np.zeros(0, np.int32)
         rules = ctx.compliance.rules
@@ -223,8 +264,9 @@ class FieldRegion:
             # Candidate j goes to team j % teams as its (j // teams)-th trip of the day.
             travel = np.full(teams * slots, np.inf)
             visit = np.full(teams * slots, np.inf)
-            travel[:k] = self.rng.exponential(spec.travel_hours, k)
-            visit[:k] = self.rng.exponential(spec.visit_hours, k)
+            # Each account's trip times are its own luck of the day (keyed, not sequential).
+            travel[:k] = ctx.luck.exponential("travel:visit", spec.travel_hours, candidates, day)
+            visit[:k] = ctx.luck.exponential("stay:visit", spec.visit_hours, candidates, day)
             finish = self.start + np.cumsum((travel + visit).reshape(slots, teams), axis=0)
             finish = finish.reshape(-1)[:k]
             arrive = finish - visit[:k]
@@ -242,7 +284,8 @@ class FieldRegion:
             if chosen.size:
                 yield ctx.env.timeout(max(0.0, float(finish[chosen].max()) - (ctx.env.now % HOURS)))
             # A complaint during the day (from a call) may have opened a dispute before a
-            # planned visit began: that visit is called off, and counted as blocked.
+            # planned visit began: that visit is called off on arrival, counted as blocked, and
+            # the team's travel is paid.
             accounts = candidates[chosen]
             late = (state.disputed_at[accounts] <= day * HOURS + arrive[chosen]) & (
                 state.disputed_at[accounts] >= day * HOURS + self.start
@@ -255,10 +298,15 @@ class FieldRegion:
                     float(arrive[chosen][late].min()),
                     "visit_disputed",
                 )
+                ctx.ledger.spend("visit", int(late.sum()) * spec.travel_cost)
+                ctx.counters.visits_called_off += int(late.sum())
                 refused = np.concatenate([refused, position[chosen[late]]])
                 chosen = chosen[~late]
             accounts = candidates[chosen]
-            compliance.post_check_visits(accounts, arrive[chosen], finish[chosen], state, portfolio)
+            collectors = spec.collectors_per_team
+            compliance.post_check_visits(
+                accounts, arrive[chosen], finish[chosen], state, portfolio, collectors
+            )
             compliance.audit.record(
                 day,
                 "visit",
@@ -266,6 +314,7 @@ class FieldRegion:
                 arrive[chosen],
                 np.zeros(chosen.size, np.int8),
                 until=finish[chosen],
+                collectors=collectors,
             )
             ctx.ledger.spend("visit", chosen.size * spec.visit_cost)
             ctx.counters.visits_performed += chosen.size
@@ -309,96 +358,3 @@ class FieldForce:
 
     def processes(self, day: int):
         return [r.run(day) for r in self.regions]
-
-
-class Courts:
-    """Legal action: filing (fee), a court delay (gamma), then a judgement that recovers."""
-
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
-        self.rng = stream(ctx.seed, "legal")
-        self.capacity = ctx.world.resources.legal_capacity
-        self.waiting = np.zeros(0, np.int64)
-        self.cases = np.zeros(0, np.int64)
-        self.judgement_day = np.zeros(0, np.int32)
-
-    def request(self, idx: np.ndarray) -> None:
-        ctx = self.ctx
-        state = ctx.state
-        idx = _open(ctx, idx, charged_off_too=True)
-        idx = idx[~state.in_legal[idx]]  # one case per account: filed once, judged once
-        idx = ctx.compliance.allow_escalation("legal", idx, 9.0, state)
-        idx = np.setdiff1d(idx, self.waiting, assume_unique=True)
-        self.waiting = np.concatenate([self.waiting, idx])
-
-    def run(self, day: int):
-        ctx = self.ctx
-        state, legal = ctx.state, ctx.world.treatments.legal
-        yield ctx.at(day, 9.0)
-        due = self.judgement_day <= day
-        # A borrower who cured or paid off before the hearing is no longer pursued: the case
-        # is withdrawn and frees its place.
-        status = state.status[self.cases]
-        withdrawn = (status == CURRENT) | (status == CLOSED)
-        judged = self.cases[due & ~withdrawn]
-        if judged.size:
-            share = legal.judgement_recovery * np.where(
-                ctx.portfolio.strategic[judged], 1.0, state.ability[judged]
-            )
-            amount = np.rint(state.balance_cents[judged] * share).astype(np.int64)
-            paying = amount > 0
-            ctx.borrowers.collect(judged[paying], amount[paying], day, source="judgement")
-        ending = due | withdrawn
-        self.cases, self.judgement_day = self.cases[~ending], self.judgement_day[~ending]
-        self.waiting = self.waiting[
-            (state.status[self.waiting] == DELINQUENT) | (state.status[self.waiting] == CHARGED_OFF)
-        ]
-        free = max(0, self.capacity - self.cases.size)
-        filed, self.waiting = self.waiting[:free], self.waiting[free:]
-        # Checked again when filed: a plan started after the request (the same night, or
-        # while the case waited) is breathing space too. A refused case leaves the queue.
-        filed = ctx.compliance.allow_escalation("legal", filed, 9.0, state)
-        if filed.size:
-            ctx.compliance.audit.record(day, "legal", filed, 9.0, np.zeros(filed.size, np.int8))
-            ctx.ledger.spend("legal", filed.size * legal.fee)
-            ctx.borrowers.serve_legal(filed, day, 9.0)
-            delay = self.rng.gamma(4.0, ctx.world.resources.court_delay_days / 4.0, filed.size)
-            self.cases = np.concatenate([self.cases, filed])
-            self.judgement_day = np.concatenate(
-                [self.judgement_day, day + np.maximum(1, np.rint(delay)).astype(np.int32)]
-            )
-            ctx.counters.legal_cases += filed.size
-
-
-class Agencies:
-    """Placements with collection agencies, up to their capacity; the rest wait."""
-
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
-        self.capacity = ctx.world.resources.agency_capacity
-        self.waiting = np.zeros(0, np.int64)
-
-    def request(self, idx: np.ndarray) -> None:
-        ctx = self.ctx
-        if ctx.compliance.rules.vetted_agencies_only and not ctx.world.resources.agency_vetted:
-            ctx.compliance.block_all("agency", idx, 9.0, "unvetted_agency")
-            return
-        idx = _open(ctx, idx, charged_off_too=True)
-        idx = idx[~ctx.borrowers.placed[idx]]
-        idx = ctx.compliance.allow_escalation("agency", idx, 9.0, ctx.state)
-        idx = np.setdiff1d(idx, self.waiting, assume_unique=True)
-        self.waiting = np.concatenate([self.waiting, idx])
-
-    def run(self, day: int):
-        ctx = self.ctx
-        yield ctx.at(day, 9.0)
-        state = ctx.state
-        status = state.status[self.waiting]
-        self.waiting = self.waiting[(status == DELINQUENT) | (status == CHARGED_OFF)]
-        free = max(0, self.capacity - ctx.borrowers.placed_count)
-        placed, self.waiting = self.waiting[:free], self.waiting[free:]
-        placed = ctx.compliance.allow_escalation("agency", placed, 9.0, state)  # as for legal
-        if placed.size:
-            ctx.compliance.audit.record(day, "agency", placed, 9.0, np.zeros(placed.size, np.int8))
-            ctx.borrowers.place(placed, day, ctx.world.treatments.agency.placement_days)
-            ctx.counters.agency_placements += placed.size

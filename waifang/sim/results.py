@@ -42,6 +42,8 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
     *(f"cost_{t}" for t in TREATMENTS if t != "third_party"),
     "cost_complaints",
     *(f"blocked_{r}" for r in RULES),
+    "visits_called_off",
+    "agency_contacts",
 )
 """Metrics of one (policy, replication), in currency units and counts."""
 
@@ -55,6 +57,9 @@ DAILY_COLUMNS: tuple[str, ...] = (
     "collected",
     *(f"actions_{t}" for t in TREATMENTS),
     "blocked",
+    "actions_agency_contact",
+    "actions_visit_notice",
+    "cost",
 )
 """Per-day columns: bucket counts at the end of the day, payments, performed actions."""
 

@@ -68,3 +68,36 @@ def keyed_uniform(key: np.uint64, accounts: np.ndarray, day: int, lane: int = 0)
         x *= np.uint64(0x94D049BB133111EB)
         x ^= x >> np.uint64(31)
     return (x >> np.uint64(11)).astype(np.float64) * (1.0 / 9007199254740992.0)
+
+
+class Luck:
+    """The keyed streams of one run, by purpose: ``luck.uniform(purpose, accounts, day, lane)``.
+
+    Every random outcome of a contact (answered, promise, complaint, dispute, borrower met,
+    travel and visit times, court delay) is drawn here, per (purpose, account, day, lane), so
+    an account's luck does not depend on what else the policy did that day or on which other
+    accounts were contacted: a policy that treats an account the same way as another policy
+    gives it the same outcomes (common random numbers). ``lane`` tells apart draws of one
+    purpose on one account and day (the attempt's number that day, or a draw's index).
+    """
+
+    def __init__(self, seed: np.random.SeedSequence) -> None:
+        self.seed = seed
+        self._keys: dict[str, np.uint64] = {}
+
+    def key(self, purpose: str) -> np.uint64:
+        key = self._keys.get(purpose)
+        if key is None:
+            key = self._keys[purpose] = stream_key(self.seed, purpose)
+        return key
+
+    def uniform(
+        self, purpose: str, accounts: np.ndarray, day: int, lane: int | np.ndarray = 0
+    ) -> np.ndarray:
+        return keyed_uniform(self.key(purpose), accounts, day, lane)
+
+    def exponential(
+        self, purpose: str, mean: float, accounts: np.ndarray, day: int, lane: int = 0
+    ) -> np.ndarray:
+        """Exponential draws with ``mean`` by inversion of the keyed uniforms."""
+        return -mean * np.log1p(-self.uniform(purpose, accounts, day, lane))

@@ -31,6 +31,9 @@ RULES: tuple[str, ...] = (
     "visit_notice",
     "third_party",
     "unvetted_agency",
+    "legal_disputed",
+    "legal_vulnerable",
+    "agency_disputed",
 )
 """Names under which blocked actions are counted, in a fixed order (codes 1..len)."""
 
@@ -75,6 +78,13 @@ class ComplianceRules(Spec):
     visit is first requested)."""
     vetted_agencies_only: bool = True
     """Placements only with vetted agencies."""
+    no_legal_disputed: bool = True
+    """No legal filing while the debt is disputed (verify the debt first)."""
+    no_legal_vulnerable: bool = False
+    """No legal filing against borrowers flagged vulnerable."""
+    no_agency_disputed: bool = True
+    """No agency placement, and no agency contact (the placement pauses, and its fees with
+    it), while the debt is disputed."""
 
 
 _LOOSER_IF_LOWER = {
@@ -95,6 +105,9 @@ _BANS = {
     "no_visit_disputed",
     "no_visit_hardship",
     "vetted_agencies_only",
+    "no_legal_disputed",
+    "no_legal_vulnerable",
+    "no_agency_disputed",
 }
 assert _LOOSER_IF_LOWER | _LOOSER_IF_HIGHER | _CAPS | _BANS | _LONGER_IS_STRICTER == set(
     ComplianceRules.model_fields
@@ -126,8 +139,11 @@ PRESETS: dict[str, ComplianceRules] = {
     # UK FCA CONC 7 / FG21/1 / Breathing Space: no unreasonable times (08:00-21:00,
     # assumption), principle-based frequency (cap set here: 3 a day, 10 a week, assumption),
     # no visit if vulnerable, notice before a first visit (14 days, assumption), breathing
-    # space freezes contact (modelled as no contact while a hardship plan runs).
+    # space freezes contact (modelled as no contact while a hardship plan runs), and no
+    # enforcement by legal action against vulnerable customers (FG21/1 forbearance,
+    # assumption: a ban rather than case by case).
     "uk_fca": ComplianceRules(
+        no_legal_vulnerable=True,
         contact_end_hour=21.0,
         max_attempts_per_day=3,
         max_connected_per_day=None,

@@ -268,7 +268,12 @@ class LegalSpec(Spec):
 
 
 class AgencySpec(Spec):
-    """Placement with a third-party collection agency."""
+    """Placement with a third-party collection agency.
+
+    The agency calls each placed borrower once a day at ``contact_hour``; that call is checked
+    against the same rules as the lender's and counts toward the caps they share. Its payment
+    hazard applies on the days its call was made.
+    """
 
     contingency_share: float = Field(default=0.25, ge=0, le=1)
     """Share of agency recoveries kept by the agency as its fee."""
@@ -276,6 +281,10 @@ class AgencySpec(Spec):
     """Daily chance a placed account pays (cures, settles or pays part)."""
     placement_days: int = Field(default=90, ge=1)
     """Length of a placement."""
+    contact_hour: float = Field(default=14.5, ge=0, lt=24)
+    """Hour of the agency's daily call to each placed borrower."""
+    connect_probability: float = Field(default=0.35, ge=0, le=1)
+    """Chance that the agency's call reaches a contactable borrower (a conversation)."""
 
 
 class TreatmentsSpec(Spec):
@@ -366,6 +375,8 @@ class RegionSpec(Spec):
     """Mean time at a visit (exponential)."""
     visit_cost: float = Field(default=300.0, ge=0)
     """Cost of one visit in this region (two people's time and travel; assumption)."""
+    travel_cost: float = Field(default=100.0, ge=0)
+    """What a visit called off on arrival costs (the team's travel; assumption)."""
 
 
 class ResourcesSpec(Spec):

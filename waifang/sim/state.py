@@ -2,7 +2,7 @@
 
 :class:`Portfolio` is what a tape or the generator provides (read-only during a run);
 :class:`AccountState` adds what changes day by day. Arrays are always updated in place, so the
-:class:`LenderView` handed to policies (references, no copies) stays current.
+:class:`LenderView` handed to policies (read-only views, no copies) stays current.
 """
 
 from __future__ import annotations
@@ -178,16 +178,27 @@ _TRACKED = frozenset(
         "visit_queued",
         "promise_due",
         "visit_notice",
+        "chargeoff_day",
     }
 )
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    view = array.view()
+    view.flags.writeable = False
+    return view
 
 
 @dataclass(frozen=True)
 class LenderView:
     """What a policy may look at: the observable columns, current as of the decision.
 
-    Latent ability, willingness and the strategic flag are not here; ``revealed_strategic``
-    and ``revealed_ability`` are, for accounts a visit has met (NaN / False otherwise).
+    Every array it returns is read-only (a view of the engine's own array, so it costs no
+    copy): a policy asks for actions, it cannot change accounts, and writing raises
+    ``ValueError: assignment destination is read-only`` (the engine turns that into one clear
+    line). Latent ability, willingness and the strategic flag are not here;
+    ``revealed_strategic`` and ``revealed_ability`` are, for accounts a visit has met (NaN /
+    False otherwise).
     """
 
     _portfolio: Portfolio
@@ -195,32 +206,32 @@ class LenderView:
 
     @property
     def dpd(self) -> np.ndarray:
-        return self._state.dpd
+        return _read_only(self._state.dpd)
 
     @property
     def status(self) -> np.ndarray:
-        return self._state.status
+        return _read_only(self._state.status)
 
     @property
     def balance(self) -> np.ndarray:
         """Outstanding balance in currency units (float64)."""
-        return self._state.balance_cents / 100.0
+        return _read_only(self._state.balance_cents / 100.0)
 
     @property
     def balance_cents(self) -> np.ndarray:
-        return self._state.balance_cents
+        return _read_only(self._state.balance_cents)
 
     def __getattr__(self, name: str) -> np.ndarray:
         if name in _OBSERVABLE:
-            return getattr(self._portfolio, name)
+            return _read_only(getattr(self._portfolio, name))
         if name in _TRACKED:
-            return getattr(self._state, name)
+            return _read_only(getattr(self._state, name))
         raise AttributeError(f"the lender cannot observe {name!r}")
 
     def revealed_strategic(self) -> np.ndarray:
         """Accounts a visit has shown to be able but unwilling to pay."""
-        return self._state.revealed & self._portfolio.strategic
+        return _read_only(self._state.revealed & self._portfolio.strategic)
 
     def revealed_ability(self) -> np.ndarray:
         """Ability where a visit revealed it, NaN elsewhere."""
-        return np.where(self._state.revealed, self._state.ability, np.float32(np.nan))
+        return _read_only(np.where(self._state.revealed, self._state.ability, np.float32(np.nan)))

@@ -1,0 +1,143 @@
+"""report.html answers the question and reads as a page: the headline names the best policy
+with its paired interval (checked against comparison.csv), every chart is also a PNG, the page
+is self-contained, and in headless Chromium the screenshot is not blank and no table is wider
+than the page (skipped, with the reason, where Chromium is not installed)."""
+
+from __future__ import annotations
+
+import base64
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from waifang.scenarios.cli import main
+from waifang.scenarios.report_charts import CHARTS, simulated_roll_rates
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("report")
+    text = (DATA / "small.toml").read_text()
+    text = text.replace("accounts = 3000", "accounts = 1500").replace("days = 60", "days = 45")
+    path = folder / "report.toml"
+    path.write_text(text.replace("replications = 2", "replications = 3"))
+    out = folder / "out"
+    assert main(["run", str(path), "--out", str(out), "--quiet"]) == 0
+    return out
+
+
+def _chromium() -> str:
+    for name in ("chromium", "chromium-browser", "google-chrome", "chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    pytest.skip("headless Chromium is not installed (Debian: apt-get install chromium)")
+
+
+def _headless(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+         "--disable-dev-shm-usage", *args],
+        capture_output=True, text=True, timeout=120,
+    )
+
+
+def test_headline_names_the_best_policy_with_its_paired_interval(report):
+    page = (report / "report.html").read_text()
+    comparison = pd.read_csv(report / "comparison.csv").set_index(["policy", "metric"])
+    for metric in ("net_value", "net_npv"):
+        means = comparison.xs(metric, level="metric")["mean"]
+        best = means.idxmax()
+        sentence = re.search(rf"<li>On <b>{metric}</b>.*?</li>", page)
+        assert sentence, metric
+        sentence = sentence.group(0)
+        if best == "ladder":
+            assert "the champion <b>ladder</b> is best" in sentence
+            runner_up = means.drop("ladder").idxmax()
+            row = comparison.loc[(runner_up, metric)]
+            low, high = -row["diff_ci_high"], -row["diff_ci_low"]
+            assert f"the next best, {runner_up}," in sentence
+        else:
+            assert f"<b>{best}</b> is best" in sentence
+            row = comparison.loc[(best, metric)]
+            low, high = row["diff_ci_low"], row["diff_ci_high"]
+        numbers = re.search(r"paired 95 % CI \[(\S+), (\S+)\]", sentence)
+        assert numbers, sentence
+        shown = [float(x.replace(",", "").replace("M", "e6")) for x in numbers.groups()]
+        np.testing.assert_allclose(shown, [low, high], rtol=0.01, atol=1.0)
+        significant = low > 0 or high < 0
+        assert ("not significant" in sentence) == (not significant)
+    # It opens the page: before any chart or table.
+    assert page.index('class="headline"') < page.index("<img")
+
+
+def test_every_chart_is_embedded_and_written_as_png(report):
+    page = (report / "report.html").read_text()
+    embedded = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
+    written = [name for name, _, _ in CHARTS if (report / name).exists()]
+    assert len(written) == len(CHARTS) == 6  # the small run has data for every chart
+    assert [base64.b64decode(e) for e in embedded] == [(report / n).read_bytes() for n in written]
+    # Self-contained: nothing fetched from elsewhere.
+    assert not re.search(r'(src|href)="(?!data:)', page)
+    assert "<script" not in page
+
+
+def test_roll_rates_are_counts_thirty_days_apart():
+    """Independent check on a hand-made daily table: bucket k at day t, k+1 at day t+30."""
+    days = np.arange(1, 61)
+    frame = pd.DataFrame({"policy": "p", "replication": 0, "day": days})
+    from waifang.sim.spec import BUCKETS
+
+    for k, bucket in enumerate(BUCKETS):
+        frame[f"bucket_{bucket}"] = 1000.0 / (k + 1)
+    rates = simulated_roll_rates(frame)
+    expected = [(1000.0 / (k + 2)) / (1000.0 / (k + 1)) for k in range(len(BUCKETS) - 1)]
+    np.testing.assert_allclose(rates.loc["p"].to_numpy(), expected)
+
+
+@pytest.mark.parametrize("width", [1280, 800])
+def test_page_renders_in_chromium_not_blank_and_tables_fit(report, tmp_path, width):
+    shot = tmp_path / "shot.png"
+    result = _headless(f"--window-size={width},2400", f"--screenshot={shot}",
+                       (report / "report.html").as_uri())
+    assert shot.exists(), result.stderr[-2000:]
+    import matplotlib.image
+
+    pixels = matplotlib.image.imread(shot)[..., :3]
+    assert pixels.shape[1] == width
+    ink = (pixels.min(axis=2) < 0.6).mean()  # share of clearly non-white pixels
+    assert ink > 0.02, f"screenshot looks blank ({ink:.3%} ink)"
+
+    # The same page with a probe that measures every table against the page's width.
+    probe = tmp_path / "probe.html"
+    page = (report / "report.html").read_text()
+    script = """<script>
+window.addEventListener('load', () => {
+  const page = document.documentElement.clientWidth;
+  const rows = [...document.querySelectorAll('table')].map(
+    t => [Math.ceil(t.getBoundingClientRect().right), t.scrollWidth, t.clientWidth]);
+  const out = document.createElement('pre');
+  out.id = 'probe';
+  out.textContent = JSON.stringify({page, scroll: document.documentElement.scrollWidth, rows});
+  document.body.appendChild(out);
+});
+</script></body>"""
+    probe.write_text(page.replace("</body>", script))
+    result = _headless(f"--window-size={width},2400", "--dump-dom", probe.as_uri())
+    found = re.search(r'<pre id="probe">(.*?)</pre>', result.stdout)
+    assert found, result.stderr[-2000:]
+    import json
+
+    measured = json.loads(found.group(1).replace("&quot;", '"'))
+    assert len(measured["rows"]) >= 3
+    assert measured["scroll"] <= measured["page"], "the page scrolls sideways"
+    for right, scroll_width, client_width in measured["rows"]:
+        assert right <= measured["page"], measured
+        assert scroll_width <= client_width + 1, measured
