@@ -77,6 +77,19 @@ def test_subset_of_everyone_is_the_whole_checkpoint(small):
     np.testing.assert_array_equal(whole.value, same.value)
 
 
+def test_branches_of_one_seed_share_their_luck(small):
+    world, portfolio, rules, ladder, _ = small
+    (cp,) = checkpoints(world, portfolio, ladder, rules, seed=np.random.SeedSequence(4),
+                        days=[15])
+    a = cp.branch(ladder, seed=np.random.SeedSequence(21))
+    again = cp.branch(ladder, seed=np.random.SeedSequence(21))
+    other = cp.branch(ladder, seed=np.random.SeedSequence(22))
+    np.testing.assert_array_equal(a.value, again.value)
+    # Another seed is other luck for the payments, the contacts and the keyed draws alike.
+    assert (a.value != other.value).mean() > 0.2
+    assert a.performed["call"] == again.performed["call"]
+
+
 def _allowed(world, rules, cp):
     collectors = np.array([r.collectors_per_team for r in world.resources.regions])
     return np.flatnonzero(

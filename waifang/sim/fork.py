@@ -44,10 +44,12 @@ import numpy as np
 import simpy
 
 from waifang.sim.behaviour import Borrowers
-from waifang.sim.compliance import ACTION_CODE, AuditLog
+from waifang.sim.compliance import ACTION_CODE, RULE_CODE, AuditLog
+from waifang.sim.economics import Ledger
 from waifang.sim.engine import _Run, terminal_worth
 from waifang.sim.policy import Policy, Request
 from waifang.sim.results import RunResult
+from waifang.sim.rng import Luck
 from waifang.sim.rules import ComplianceRules
 from waifang.sim.spec import World
 from waifang.sim.state import AccountState, LenderView, Portfolio
@@ -57,7 +59,7 @@ HOURS = 24.0
 # Per-account arrays outside AccountState, by owner; an array attribute not listed here (or
 # in the queue lists below) makes :meth:`Checkpoint.subset` refuse rather than guess.
 _BORROWER_ARRAYS = ("mult", "advancing", "_uniform", "placed", "cured_ever", "cure_day",
-                    "charged_off_ever")
+                    "charged_off_ever", "agency_worked", "agency_paused")
 _BORROWER_DAY_LISTS = ("promises_due", "hardship_ends", "placement_ends")
 _COMPLIANCE_ARRAYS = ("attempts_today", "connected_today", "last_conversation")
 
@@ -306,14 +308,36 @@ def _copy_run(run: _Run, accounts: np.ndarray | None) -> _Run:
     try:
         if accounts is None:
             memo[id(run.portfolio)] = run.portfolio
-            return copy.deepcopy(run, memo)
-        _subset_memo(run, accounts, memo)
-        out = copy.deepcopy(run, memo)
+            out = copy.deepcopy(run, memo)
+        else:
+            _subset_memo(run, accounts, memo)
+            out = copy.deepcopy(run, memo)
     finally:
         run.observer = observer
-    out.state.n = len(accounts)
-    _remap_indices(out, run.state.n, accounts)
+    # Closures are not copied by deepcopy: the copy's action handlers would still act on the
+    # original run. Rebuild them, and refuse any other closure that points back.
+    out.handlers = out._handlers()
+    _check_closures(out, run)
+    if accounts is not None:
+        out.state.n = len(accounts)
+        _remap_indices(out, run.state.n, accounts)
     return out
+
+
+def _check_closures(out: _Run, run: _Run) -> None:
+    originals = {id(x) for x in (run, run.state, run.borrowers, run.compliance, run.ledger,
+                                 run.audit, run.ctx, run.field, run.courts, run.agencies)}
+    for owner in (out, out.borrowers, out.compliance, out.ctx, out.field, out.courts,
+                  out.agencies, out.calls, out.sms, out.ivr):
+        for name, value in vars(owner).items():
+            functions = value.values() if isinstance(value, dict) else (value,)
+            for f in functions:
+                cells = getattr(f, "__closure__", None) or ()
+                if any(id(c.cell_contents) in originals for c in cells):
+                    raise RuntimeError(
+                        f"fork: {type(owner).__name__}.{name} holds a closure over the original "
+                        "run; rebuild it in waifang/sim/fork.py _copy_run"
+                    )
 
 
 def _subset_memo(run: _Run, accounts: np.ndarray, memo: dict[int, object]) -> None:
@@ -356,6 +380,7 @@ def _remap_indices(run: _Run, n: int, accounts: np.ndarray) -> None:
         for day in list(schedule):
             chunks = [new_index[chunk] for chunk in schedule[day]]
             schedule[day] = [chunk[chunk >= 0] for chunk in chunks]
+    b._agency_today = [new_index[chunk][new_index[chunk] >= 0] for chunk in b._agency_today]
     b.placed_count = int(b.placed.sum())
     for region in run.field.regions:
         mapped = new_index[region.queue]
@@ -365,6 +390,8 @@ def _remap_indices(run: _Run, n: int, accounts: np.ndarray) -> None:
     mapped = new_index[calls.queue]
     keep = mapped >= 0
     calls.queue, calls.left = mapped[keep], calls.left[keep]
+    if hasattr(calls, "asked"):
+        calls.asked = calls.asked[keep]
     courts = run.courts
     mapped = new_index[courts.waiting]
     courts.waiting = mapped[mapped >= 0]
@@ -394,7 +421,7 @@ def _reseed(run: _Run, seed: np.random.SeedSequence) -> None:
              *zip(fresh.field.regions, run.field.regions, strict=True)]
     for new, old in pairs:
         for name, value in vars(new).items():
-            if isinstance(value, (np.random.Generator, np.uint64)):
+            if isinstance(value, (np.random.Generator, np.uint64, Luck)):
                 setattr(old, name, value)
     run.ctx.seed = seed
 
@@ -405,7 +432,10 @@ class _TrackedBorrowers(Borrowers):
     def collect(self, idx, amount_cents, day, source="borrower"):
         s = self.state
         before = s.collected_cents[idx]
-        placed = self.placed[idx] if source == "borrower" and self.placed_count else None
+        # The engine's fee rule (behaviour.Borrowers.collect); the ledger check in
+        # _Tracker.finish fails loudly if the two ever disagree.
+        placed = (self.placed[idx] & ~self.agency_paused[idx]
+                  if source == "borrower" and self.placed_count else None)
         super().collect(idx, amount_cents, day, source)
         got = (s.collected_cents[idx] - before).astype(np.float64)
         track = self.track
@@ -414,6 +444,21 @@ class _TrackedBorrowers(Borrowers):
             np.add.at(track.cost, idx[placed], got[placed] * self.t.agency.contingency_share / 100)
         elif source == "judgement":
             np.add.at(track.cost, idx, got * self.t.legal.share / 100)
+
+
+class _TrackedLedger(Ledger):
+    """A ledger that books the travel of visits called off on arrival to their accounts."""
+
+    def spend(self, treatment, amount):
+        super().spend(treatment, amount)
+        track = self.track
+        called_off = track.last_disputed
+        track.last_disputed = None
+        if treatment != "visit" or called_off is None or called_off.size == 0:
+            return
+        travel = track.travel_cost[track.region[called_off]]
+        if abs(travel.sum() - float(amount)) < 1e-6 * max(1.0, float(amount)):
+            np.add.at(track.cost, called_off, travel)
 
 
 class _TrackedAudit(AuditLog):
@@ -425,6 +470,11 @@ class _TrackedAudit(AuditLog):
             return
         done = idx[outcome == 0]
         unit = self.track.unit_cost[ACTION_CODE[action]]
+        # A visit refused for a dispute may be one called off on arrival, whose travel the
+        # field team books right after (resources.FieldRegion); the ledger tells which.
+        self.track.last_disputed = (
+            idx[outcome == RULE_CODE["visit_disputed"]] if action == "visit" else None
+        )
         if action == "visit":
             np.add.at(self.track.cost, done, self.track.visit_cost[self.portfolio.region[done]])
         elif unit:
@@ -450,6 +500,12 @@ class _Tracker:
         run.borrowers.track = self
         run.audit.__class__ = _TrackedAudit
         run.audit.track = self
+        run.ledger.__class__ = _TrackedLedger
+        run.ledger.track = self
+        self.last_disputed = None
+        self.region = run.portfolio.region
+        self.travel_cost = np.array([getattr(r, "travel_cost", 0.0)
+                                     for r in run.world.resources.regions])
 
     def finish(self, until: int, npv_before: float, cost_before: float) -> Branch:
         run = self.run
