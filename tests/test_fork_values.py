@@ -169,3 +169,24 @@ def test_a_planted_bias_is_caught(halves):
     # brute force (which measures net_value); the same check must see it.
     fits, brute = halves
     assert _out_of_sample_z(fits["net_npv"], brute) < -3
+
+
+def test_information_value_is_zero_without_a_rung_that_uses_it_and_not_with_one(small):
+    from waifang.optimise.values import information_value
+    from waifang.sim.policy import LadderRule
+
+    world, portfolio, rules, _, base = small
+    (cp,) = checkpoints(world, portfolio, base, rules, seed=np.random.SeedSequence(5), days=[8])
+    allowed = _allowed(world, rules, cp)
+    seed = np.random.SeedSequence(31)
+    full, withheld = information_value(cp, allowed, base, reps=2, horizon=30, seed=seed)
+    np.testing.assert_array_equal(full.gross, withheld.gross)
+    # A hardship rung for borrowers a visit showed unable to pay uses the information.
+    spec = base.spec
+    hardship = LadderRule(action="hardship", dpd_min=90, dpd_max=179, every_days=1,
+                          max_revealed_ability=0.45)
+    using = LadderPolicy(spec.model_copy(update={"rules": (*spec.rules, hardship)}),
+                         portfolio.segment_names)
+    full, withheld = information_value(cp, allowed, using, reps=2, horizon=30, seed=seed)
+    differs = full.gross != withheld.gross
+    assert differs.sum() >= 3

@@ -162,6 +162,60 @@ def treatment_effects(
     )
 
 
+class WithheldRevelation:
+    """``policy`` as it would act if visits from now on revealed nothing.
+
+    The lender view it sees hides what visits reveal (``revealed_ability``,
+    ``revealed_strategic``) for every account not yet revealed on the first day it is asked;
+    everything else is the real view. Used to measure what a visit's information is worth.
+    """
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self.known: np.ndarray | None = None
+
+    def __call__(self, view: LenderView, day: int):
+        if self.known is None:
+            self.known = ~np.isnan(view.revealed_ability())
+        return self.policy(_MaskedView(view, self.known), day)
+
+
+class _MaskedView:
+    def __init__(self, view: LenderView, known: np.ndarray) -> None:
+        self._view, self._known = view, known
+
+    def __getattr__(self, name: str):
+        return getattr(self._view, name)
+
+    def revealed_ability(self) -> np.ndarray:
+        return np.where(self._known, self._view.revealed_ability(), np.float32(np.nan))
+
+    def revealed_strategic(self) -> np.ndarray:
+        return self._view.revealed_strategic() & self._known
+
+
+def information_value(
+    checkpoint: Checkpoint,
+    accounts: np.ndarray,
+    base: Policy,
+    *,
+    reps: int = 4,
+    horizon: int | None = 90,
+    seed: np.random.SeedSequence,
+) -> tuple[Effects, Effects]:
+    """A visit's effect with its revelation used by ``base`` and with it withheld.
+
+    Both are measured on the same seeds, so ``full.gross - withheld.gross`` is, per account,
+    what the information a visit reveals (ability against willingness) adds through the
+    later decisions of ``base`` (a hardship plan for the unable, legal action for the
+    unwilling). A base policy that never looks at revelations gets exactly 0.
+    """
+    full = treatment_effects(checkpoint, accounts, base, reps=reps, horizon=horizon, seed=seed)
+    withheld = treatment_effects(checkpoint, accounts, WithheldRevelation(base), reps=reps,
+                                 horizon=horizon, seed=seed)
+    return full, withheld
+
+
 def option_cost(checkpoint_or_world, accounts: np.ndarray, option: str,
                 region: np.ndarray | None = None) -> np.ndarray:
     """The treatment's own cost per account (the region's visit cost, the legal fee, ...)."""
