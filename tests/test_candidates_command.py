@@ -38,12 +38,12 @@ def test_candidates_and_capacity_tables(written):
     assert (table["dpd"] >= 90).all()
     assert np.isfinite(table["value"]).all() and (table["value_se"] >= 0).all()
     # Costs and hours are the regions' own figures.
-    assert set(zip(table["region"], table["cost"], table["hours"])) <= {
+    assert set(zip(table["region"], table["cost"], table["hours"], strict=True)) <= {
         ("city", 400.0, 2.0), ("country", 250.0, 3.0)}
     capacity = pd.read_csv(folder / "C_capacity.csv")
     assert list(capacity.columns) == ["region", "option", "limit", "hours_limit"]
     # Teams x 7 days x the 12 allowed visit hours (08:00-20:00).
-    assert dict(zip(capacity["region"], capacity["hours_limit"])) == {"city": 168.0,
+    assert dict(zip(capacity["region"], capacity["hours_limit"], strict=True)) == {"city": 168.0,
                                                                      "country": 84.0}
 
 
