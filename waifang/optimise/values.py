@@ -36,7 +36,7 @@ import pandas as pd
 from waifang.sim.fork import Checkpoint
 from waifang.sim.policy import Policy
 from waifang.sim.rng import stream
-from waifang.sim.state import DELINQUENT, NEVER, LenderView
+from waifang.sim.state import LenderView
 
 BALANCE_EDGES = (0.0, 2000.0, 4000.0, 7000.0, 12000.0, 20000.0, 40000.0)
 """Balance bands (currency) of the cells."""
@@ -324,13 +324,6 @@ def _ratio_table(frame: pd.DataFrame, level: tuple[str, ...]) -> pd.DataFrame:
     return sums
 
 
-def eligible_for(view: LenderView, day: int) -> np.ndarray:
-    """Delinquent accounts not already waiting for a visit (the compliance check comes on top:
-    :func:`waifang.sim.compliance.refused_visits`)."""
-    status = view.status
-    return np.flatnonzero((status == DELINQUENT) & ~view.visit_queued)
-
-
 def sample(rng_seed: np.random.SeedSequence, idx: np.ndarray, size: int | None,
            purpose: str) -> np.ndarray:
     """At most ``size`` of ``idx`` at random (sorted), reproducibly from ``rng_seed``."""
@@ -338,5 +331,3 @@ def sample(rng_seed: np.random.SeedSequence, idx: np.ndarray, size: int | None,
         return idx
     return np.sort(stream(rng_seed, purpose).choice(idx, size, replace=False))
 
-
-_ = NEVER  # re-exported day sentinel users of the features may need
