@@ -216,6 +216,7 @@ class OptimisedPolicy:
             return _plan(day, _fill(table.iloc[order], budget, hours_left),
                          n_candidates, "random")
         table = table[table["value"] > table["cost"]]
+        table = top_per_region(table, hours_left, budget)
         if table.empty:
             return _plan(day, table, n_candidates, "no candidate worth its cost")
         frame = table.assign(account_id=table["account"].astype(str),
@@ -230,6 +231,27 @@ class OptimisedPolicy:
         chosen_ids = problem.account_ids[problem.account[result.chosen]].astype(np.int64)
         chosen = table.set_index("account").loc[np.sort(chosen_ids)].reset_index()
         return _plan(day, chosen, n_candidates, result.status.value)
+
+
+def top_per_region(table: pd.DataFrame, hours_left: np.ndarray, budget: float) -> pd.DataFrame:
+    """Each region's candidates cut to the most valuable ones that could all be chosen.
+
+    Within a region every visit has the same cost and the same hours, so an optimal plan takes
+    a region's visits in order of value: its k most valuable for some k no larger than what
+    the region's hours and the budget allow. Keeping those is exact, and keeps the problem
+    small on a large book.
+    """
+    keep = []
+    for region, rows in table.groupby("region_code", sort=True):
+        cost, hours = rows["cost"].to_numpy(), rows["hours"].to_numpy()
+        if np.ptp(cost) > 0 or np.ptp(hours) > 0:  # not uniform: nothing to cut safely
+            keep.append(rows)
+            continue
+        fits = min(hours_left[int(region)] / hours[0] if hours[0] > 0 else np.inf,
+                   budget / cost[0] if cost[0] > 0 else np.inf)
+        k = int(np.floor(fits + 1e-9)) if np.isfinite(fits) else len(rows)
+        keep.append(rows.nlargest(k, "value") if k < len(rows) else rows)
+    return pd.concat(keep) if keep else table
 
 
 def _fill(table: pd.DataFrame, budget: float, hours_left: np.ndarray) -> pd.DataFrame:
