@@ -275,27 +275,56 @@ class ValueModel:
         ratio = np.full(n, np.nan)
         ratio_se = np.full(n, np.nan)
         used = np.full(n, -1)
+        last = len(self.levels) - 1
         for k, (level, table) in enumerate(zip(self.levels, self.tables, strict=True)):
             todo = np.flatnonzero(used < 0)
             if todo.size == 0:
                 break
             if level:
-                sub = frame.iloc[todo][list(level)]
-                keys = (pd.MultiIndex.from_frame(sub) if len(level) > 1
-                        else pd.Index(sub[level[0]].to_numpy()))
-                rows = table.reindex(keys)
+                # Cells are looked up by an integer key per row (sorted keys, searchsorted):
+                # much faster than a pandas MultiIndex on a large book.
+                keys = _keys({c: frame[c].to_numpy()[todo] for c in level}, level)
+                known = table["key"].to_numpy()
+                at = np.minimum(np.searchsorted(known, keys), max(known.size - 1, 0))
+                found = (known.size > 0) & (known[at] == keys) & (keys >= 0)
+                take = np.where(found, at, 0)
+                cell_n = np.where(found, table["n"].to_numpy()[take], 0)
+                cell_ratio = np.where(found, table["ratio"].to_numpy()[take], np.nan)
+                cell_se = np.where(found, table["ratio_se"].to_numpy()[take], np.nan)
             else:
-                rows = pd.DataFrame(
-                    {c: np.repeat(table[c].to_numpy(), todo.size) for c in table.columns}
-                )
-            ok = (rows["n"].to_numpy() >= self.min_accounts) | (k == len(self.levels) - 1)
-            ok &= np.isfinite(rows["ratio"].to_numpy())
+                cell_n = np.repeat(table["n"].to_numpy(), todo.size)
+                cell_ratio = np.repeat(table["ratio"].to_numpy(), todo.size)
+                cell_se = np.repeat(table["ratio_se"].to_numpy(), todo.size)
+            ok = ((cell_n >= self.min_accounts) | (k == last)) & np.isfinite(cell_ratio)
             hit = todo[ok]
-            ratio[hit] = rows["ratio"].to_numpy()[ok]
-            ratio_se[hit] = rows["ratio_se"].to_numpy()[ok]
+            ratio[hit] = cell_ratio[ok]
+            ratio_se[hit] = cell_se[ok]
             used[hit] = k
         balance = frame["balance"].to_numpy(dtype=np.float64)
         return ratio * balance, ratio_se * balance, used
+
+
+_BITS = {"dpd_band": 8, "balance_band": 5, "segment": 12, "address_verified": 1, "history": 3,
+         "contactable": 1, "escalated": 2, "days_left": 4}
+"""Bits of each feature in a cell key (others take 16); a key must fit in 62 bits."""
+
+
+def _keys(columns: dict[str, np.ndarray], level: tuple[str, ...]) -> np.ndarray:
+    """One int64 per row naming its cell at ``level`` exactly (-1 if a feature is out of
+    its range: such a row matches no cell at this level)."""
+    n = len(next(iter(columns.values())))
+    key = np.zeros(n, np.int64)
+    bad = np.zeros(n, bool)
+    shift = 0
+    for name in level:
+        bits = _BITS.get(name, 16)
+        v = np.asarray(columns[name], dtype=np.int64)
+        bad |= (v < 0) | (v >= 1 << bits)
+        key |= np.where(bad, 0, v) << shift
+        shift += bits
+    if shift > 62:
+        raise ValueError(f"cell key of {level} needs {shift} bits, more than 62")
+    return np.where(bad, -1, key)
 
 
 def _ratio_table(frame: pd.DataFrame, level: tuple[str, ...]) -> pd.DataFrame:
@@ -321,6 +350,11 @@ def _ratio_table(frame: pd.DataFrame, level: tuple[str, ...]) -> pd.DataFrame:
         ratio_se = np.sqrt(sse / (n * np.maximum(n - 1, 1))) / mean_x
     sums["ratio"] = ratio
     sums["ratio_se"] = np.where(n > 1, ratio_se, np.inf)
+    if level:
+        index = sums.index.to_frame(index=False)
+        sums = sums.reset_index(drop=True)
+        sums["key"] = _keys({c: index[c].to_numpy() for c in level}, level)
+        sums = sums[sums["key"] >= 0].sort_values("key", kind="stable").reset_index(drop=True)
     return sums
 
 
