@@ -111,6 +111,7 @@ def observed():
     account's status at the end of each day."""
     events: list[tuple[np.ndarray, int, np.ndarray, str]] = []
     statuses: list[np.ndarray] = []
+    paused: list[np.ndarray] = []
     original_collect, original_end = Borrowers.collect, Borrowers.end_of_day
 
     def collect(self, idx, amount_cents, day, source="borrower"):
@@ -119,6 +120,7 @@ def observed():
         events.append((idx.copy(), day, self.state.collected_cents[idx] - before, source))
 
     def end_of_day(self, day):
+        paused.append(self.agency_paused.copy())  # a rule stopped the agency today
         original_end(self, day)
         statuses.append(self.state.status.copy())
 
@@ -148,6 +150,7 @@ def observed():
         "day": day[paid],
         "cents": cents[paid],
         "source": source[paid],
+        "paused": np.array(paused),  # [day, account]: the agency was stopped by a rule
     }
     return result, portfolio, collections, np.array(statuses)
 
@@ -203,7 +206,8 @@ def test_legal_costs_the_fee_per_filing_and_the_share_of_judgements(observed):
 def test_agency_fee_is_its_share_of_what_it_collects_while_placed(observed):
     """The agency takes its contingency share of every borrower payment made while the
     account is placed: from the placement day through ``placement_days`` days, or until the
-    account cures or closes (that day's payment included). Judgements and sales pay no fee."""
+    account cures or closes (that day's payment included), except on days a rule stops the
+    agency (a dispute). Judgements and sales pay no fee."""
     result, _, collections, statuses = observed
     log = result.audit
     placed = _performed(log, "agency")
@@ -222,7 +226,7 @@ def test_agency_fee_is_its_share_of_what_it_collects_while_placed(observed):
             if after.size:
                 last = min(last, p + after[0])
             if p <= d <= last:
-                fee_cents += int(c)
+                fee_cents += 0 if collections["paused"][d, a] else int(c)
                 break
     assert fee_cents > 0
     assert result.summary["cost_agency"] == pytest.approx(

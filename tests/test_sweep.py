@@ -212,13 +212,19 @@ def test_sweep_resumes_after_an_interruption(swept, tmp_path):
     class Stop(Exception):
         pass
 
+    seen = []
+
     def stop(done, total, run):
+        seen.append((run.point, run.policy, run.replication))
         if done == 7:
             raise Stop
 
     checkpoint = Checkpoint(tmp_path)
     with pytest.raises(Stop):
         run_sweep(sweep, progress=stop, checkpoint=checkpoint)
+    # Progress names the point: replication 0 of every point first, policy by policy.
+    policies = ["ladder", "digital_only", "early_visits_allowed"]
+    assert seen == [(k, p, 0) for k in range(3) for p in policies][:7]
     resumed = run_sweep(sweep, checkpoint=checkpoint, resume=True)
     expected = pd.read_csv(out / "summary.csv")
     got = pd.read_csv(pd.io.common.StringIO(resumed.summary.to_csv(index=False)))

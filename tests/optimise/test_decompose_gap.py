@@ -69,7 +69,7 @@ def test_without_a_time_limit_a_huge_problem_says_why_the_gap_stays_open(monkeyp
     problem = _problem(PINNED[0])
     monkeypatch.setattr(decompose, "_polish", lambda problem, *a, **k: (None, np.inf, False))
     monkeypatch.setattr(decompose, "EXACT_MAX_CANDIDATES", 5)
-    monkeypatch.setattr(decompose, "greedy", lambda problem, rule: np.zeros(0, dtype=np.int64))
+    monkeypatch.setattr(decompose, "best_greedy", lambda problem: np.zeros(0, dtype=np.int64))
     result = decompose.solve_decomposed(problem, gap=1e-9)
     assert result.status.value == "feasible"
     assert "exact MIP is not tried" in result.message

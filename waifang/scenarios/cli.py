@@ -36,13 +36,15 @@ def build_parser() -> argparse.ArgumentParser:
 def _command_modules():
     # Imported lazily so `waifang --help` stays fast and one broken command cannot hide others.
     from waifang.scenarios import (
+        calibrate_commands,
         candidates_command,
         optimise_commands,
         run_commands,
         sweep_commands,
     )
 
-    return [run_commands, optimise_commands, sweep_commands, candidates_command]
+    return [run_commands, optimise_commands, sweep_commands, calibrate_commands,
+            candidates_command]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -29,6 +29,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     opt.add_argument("--budget", required=True, help="total cost allowed")
     opt.add_argument("--out", required=True, help="PLAN.csv (PLAN.json is written beside it)")
     opt.add_argument("--reasons", help="also write every candidate's decision and reason here")
+    opt.add_argument(
+        "--marginals",
+        default="auto",
+        choices=["auto", "on", "off"],
+        help="re-solve for the value of +1 slot and +1%% budget, cited in the reasons and "
+        "PLAN.json (auto: up to 2,000 candidate rows)",
+    )
     opt.set_defaults(handler=run_optimise)
 
     fr = sub.add_parser(
@@ -71,7 +78,7 @@ def _problem_arguments(p: argparse.ArgumentParser) -> None:
 
 def run_optimise(args: argparse.Namespace) -> int:
     from waifang.optimise.explain import explain, reasons_frame
-    from waifang.optimise.io import atomic_write, load_problem, write_plan
+    from waifang.optimise.io import load_problem, write_plan
     from waifang.optimise.problem import quota_label
     from waifang.optimise.result import Status
     from waifang.optimise.solve import solve
@@ -106,10 +113,13 @@ def run_optimise(args: argparse.Namespace) -> int:
         )
     if not result.status.has_plan:
         raise InputError(f"the solver found no plan ({result.status.value}): {result.message}")
-    json_path = write_plan(args.out, problem, result, explain(problem, result, result.chosen))
-    if args.reasons:
-        table = reasons_frame(problem, result)
-        atomic_write(args.reasons, lambda tmp: table.to_csv(tmp, index=False))
+    marginals = _marginals(args, problem, result)
+    also = []
+    if args.reasons:  # staged and renamed with PLAN.csv and PLAN.json
+        table = reasons_frame(problem, result, marginals)
+        also.append((args.reasons, lambda tmp: table.to_csv(tmp, index=False)))
+    reasons = explain(problem, result, result.chosen, marginals)
+    json_path = write_plan(args.out, problem, result, reasons, marginals, also=also)
     print(
         f"{result.status.value}: {len(result.chosen)} of {problem.n_candidates} candidates "
         f"chosen, net value {result.objective:,.2f}, bound {result.bound:,.2f}, "
@@ -117,6 +127,26 @@ def run_optimise(args: argparse.Namespace) -> int:
         f"{json_path}"
     )
     return 0
+
+
+def _marginals(args, problem, result):
+    """Re-solved marginal values of the binding limits, when asked for (or small enough)."""
+    from waifang.optimise.frontier import MARGINAL_GAP, MARGINAL_MAX_CANDIDATES
+    from waifang.optimise.marginal import marginal_values
+
+    wanted = args.marginals == "on" or (
+        args.marginals == "auto" and problem.n_candidates <= MARGINAL_MAX_CANDIDATES
+    )
+    if not wanted:
+        return None
+    return marginal_values(
+        problem,
+        result,
+        backend=args.backend,
+        solver=args.solver,
+        gap=min(_gap(args.gap), MARGINAL_GAP),
+        time_limit=_time_limit(args.time_limit),
+    )
 
 
 def run_frontier(args: argparse.Namespace) -> int:

@@ -178,5 +178,6 @@ def manifest(
         "blocked_by_rule": blocked,
         "violations_by_policy": {p: int(v) for p, v in violations.items()},
         "compliance": compliance_statement(results),
+        "calibration": results.scenario.calibration,
         "files": files,
     }

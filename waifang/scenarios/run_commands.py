@@ -15,13 +15,13 @@ if TYPE_CHECKING:
     from waifang.scenarios.runner import ScenarioResults
 
 BUILTIN_NAME = "baseline"
-SHIPPED = ("visit_optimisation",)
-"""Other scenarios shipped with the package, run by name (``./NAME`` reaches a local file)."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this module's sub-commands to the ``waifang`` parser."""
-    file_help = f"scenario TOML file, or '{BUILTIN_NAME}' for the shipped baseline scenario"
+    file_help = (
+        f"scenario TOML file, or the name of a shipped scenario ({', '.join(SHIPPED_NAMES)})"
+    )
 
     validate = sub.add_parser(
         "validate",
@@ -62,14 +62,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.set_defaults(handler=run_command)
 
 
+SHIPPED_NAMES: tuple[str, ...] = (BUILTIN_NAME, "calibrated_cards", "visit_optimisation")
+"""Scenarios shipped with the package, run by name (``waifang run calibrated_cards``)."""
+
+
 def scenario_path(file: str) -> Path:
-    """The path ``FILE`` stands for (the shipped baseline for the word ``baseline``)."""
-    if file == BUILTIN_NAME:
+    """The path ``FILE`` stands for (a shipped scenario for its name, e.g. ``baseline``)."""
+    if file in SHIPPED_NAMES:
         from waifang.scenarios.schema import BASELINE
 
-        return BASELINE
-    if file in SHIPPED:
-        return Path(__file__).with_name(f"{file}.toml")
+        return BASELINE.with_name(f"{file}.toml")
     return Path(file)
 
 

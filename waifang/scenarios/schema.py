@@ -110,6 +110,9 @@ class Scenario(Spec):
     """Policies to compare; the first is the champion the others are measured against."""
     output: OutputSpec = OutputSpec()
     """Output options."""
+    calibration: dict[str, Any] = Field(default_factory=dict)
+    """Where fitted parameters came from (data, estimates, standard errors), as written by
+    ``waifang calibrate``; carried into the manifest, not read by the engine."""
 
     _path: Path | None = PrivateAttr(default=None)
     _base_dir: Path | None = PrivateAttr(default=None)  # absolute: workers may run elsewhere
@@ -136,6 +139,21 @@ class Scenario(Spec):
                     )
         for i, policy in enumerate(self.policies):
             _check_optimiser(self, i, policy)
+        visiting = next(
+            (p.name for p in self.policies if any(r.action == "visit" for r in p.rules)), None
+        )
+        if visiting is not None:
+            for k, region in enumerate(self.resources.regions):
+                holds = self.portfolio.tape is not None or any(
+                    seg.region_weights is None or seg.region_weights.get(region.name, 0) > 0
+                    for seg in self.portfolio.segments
+                )
+                if region.teams == 0 and holds:
+                    raise _KeyError(
+                        f"resources.regions[{k}].teams",
+                        f"no field teams in region {region.name!r}, where policy {visiting!r} "
+                        "asks for visits (got 0)",
+                    )
         if self.portfolio.tape is None:
             for i, policy in enumerate(self.policies):
                 for j, rule in enumerate(policy.rules):
@@ -249,9 +267,9 @@ def _check_overrides(overrides: Mapping[str, Any], where: str, prefix: str) -> N
     try:
         ComplianceRules(**{**PRESETS["cn"].model_dump(), **overrides})
     except ValidationError as err:
-        raise InputError(
-            prefix + where + "." + describe_validation_error(err, ComplianceRules)
-        ) from None
+        # A check across rules names its own key first ("visit_end_hour: ...").
+        text = describe_validation_error(err, ComplianceRules).removeprefix("(top level): ")
+        raise InputError(prefix + where + "." + text) from None
 
 
 class _KeyError(ValueError):
@@ -296,10 +314,57 @@ def load_scenario(path: str | Path) -> Scenario:
     return scenario_from_dict(data, path)
 
 
+def _with_includes(data: dict[str, Any], path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
+    """Merge the files named by a top-level ``include`` (a path or a list of paths, relative
+    to the including file) under ``data``: included tables first, in order, then the file's
+    own keys on top (tables merge key by key; any other value replaces)."""
+    include = data.pop("include", None)
+    if include is None:
+        return data
+    names = [include] if isinstance(include, str) else include
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise InputError(
+            f"{path}: include: expected a file name or a list of them (got {_short(include)})"
+        )
+    merged: dict[str, Any] = {}
+    for i, name in enumerate(names):
+        target = (path.parent / name).resolve()
+        key = f"{path}: include[{i}]" if not isinstance(include, str) else f"{path}: include"
+        if target in chain:
+            raise InputError(
+                f"{key}: includes itself through {[str(p) for p in chain]} (got {name!r})"
+            )
+        try:
+            text = target.read_bytes().decode("utf-8")
+        except (FileNotFoundError, IsADirectoryError):
+            raise InputError(f"{key}: no such file (got {name!r})") from None
+        except (OSError, UnicodeDecodeError) as err:
+            raise InputError(f"{key}: cannot read {name!r} ({err})") from None
+        try:
+            part = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as err:
+            raise InputError(f"{target}: TOML syntax error: {err}") from None
+        merged = _merge(merged, _with_includes(part, target, (*chain, target)))
+    return _merge(merged, data)
+
+
+def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _merge(dict(out[key]), value)
+        else:
+            out[key] = value
+    return out
+
+
 def scenario_from_dict(data: Mapping[str, Any], path: str | Path | None = None) -> Scenario:
     """Validate a parsed scenario (as from TOML); ``path`` names it in errors and anchors
     relative tape paths."""
     where = f"{path}: " if path is not None else ""
+    # Included files are found beside the scenario (beside the working folder if unnamed).
+    anchor = Path(path) if path is not None else Path.cwd() / "(scenario)"
+    data = _with_includes(dict(data), anchor, (anchor.resolve(),))
     data = prepare_data(data, where)
     try:
         scenario = Scenario.model_validate(data)

@@ -189,6 +189,8 @@ class _Run:
             ):
                 env.process(process)
             yield self.ctx.at(day, END_OF_DAY)
+            for region in self.field.regions:
+                region.usage.waiting[day] = region.queue.size
             self.borrowers.end_of_day(day)
             self.histogram[day] = np.bincount(self.state.dpd, minlength=self.histogram.shape[1])
             yield self.ctx.at(day + 1, 0.0)
@@ -198,6 +200,18 @@ class _Run:
         self.env.process(self.day_cycle())
         self.env.run(until=self.world.days * 24.0)
         return self.result()
+
+    def capacity_columns(self) -> dict[str, np.ndarray]:
+        """Per day: each region's field teams, the courts and the agencies (see
+        :class:`~waifang.sim.resources.Usage`)."""
+        columns: dict[str, np.ndarray] = {}
+        for region in self.field.regions:
+            columns.update(
+                region.usage.columns("visits_requested", "visits_performed", region.spec.name)
+            )
+        columns.update(self.courts.usage.columns("legal_requested", "legal_filed", ""))
+        columns.update(self.agencies.usage.columns("agency_requested", "agency_placed", ""))
+        return columns
 
     def _check_never_performed(self) -> None:
         """Actions no code path performs, re-checked from the counts all the same: contact
@@ -285,6 +299,7 @@ class _Run:
             daily[f"actions_{t}"] = performed[:, code[t]]
         daily["blocked"] = self.audit.counts[:, :, 1:].sum(axis=(1, 2))
         daily["cost"] = ledger.cost_by_day.copy()
+        daily.update(self.capacity_columns())
         extra = {
             "breaches_by_rule": breaches,
             "redefaults": b.redefaults,

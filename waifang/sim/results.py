@@ -60,8 +60,15 @@ DAILY_COLUMNS: tuple[str, ...] = (
     "actions_agency_contact",
     "actions_visit_notice",
     "cost",
+    *(
+        f"{pool}_{what}"
+        for pool, done in (("legal", "filed"), ("agency", "placed"))
+        for what in ("requested", done, "waiting", "dropped", "utilisation", "mean_wait_days")
+    ),
 )
-"""Per-day columns: bucket counts at the end of the day, payments, performed actions."""
+"""Per-day columns: bucket counts at the end of the day, payments, performed actions, costs,
+the courts' and agencies' use. Each region's field teams add ``visits_<what>[<region>]``
+columns after these (see :meth:`waifang.sim.resources.Usage.columns`)."""
 
 
 @dataclass(frozen=True)

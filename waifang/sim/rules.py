@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 
 from waifang.errors import InputError
 from waifang.sim.spec import Spec
@@ -78,6 +78,19 @@ class ComplianceRules(Spec):
     visit is first requested)."""
     vetted_agencies_only: bool = True
     """Placements only with vetted agencies."""
+
+    @model_validator(mode="after")
+    def _windows(self) -> ComplianceRules:
+        for start, end in (
+            ("contact_start_hour", "contact_end_hour"),
+            ("visit_start_hour", "visit_end_hour"),
+        ):
+            if getattr(self, end) <= getattr(self, start):
+                raise ValueError(
+                    f"{end}: {getattr(self, end)} is not after {start} ({getattr(self, start)})"
+                )
+        return self
+
     no_legal_disputed: bool = True
     """No legal filing while the debt is disputed (verify the debt first)."""
     no_legal_vulnerable: bool = False
@@ -203,6 +216,8 @@ def resolve_rules(
     except ValidationError as err:
         first = err.errors()[0]
         key = ".".join(str(p) for p in first["loc"])
+        if not key:  # a check across rules: its message starts with the key it is about
+            raise InputError(f"{where}.{first['msg'].removeprefix('Value error, ')}") from None
         raise InputError(f"{where}.{key}: {first['msg']} (got {first.get('input')!r})") from None
     departures = tuple(
         f"{field}: {getattr(rules, field)} is looser than the {preset} preset "

@@ -39,16 +39,30 @@ Treatment = Literal[
 ]
 
 # Monthly roll rates from shared/data/credit_card_monthly_status (DESIGN.md section 6):
-# 1-29 -> 30-59: 1.9 %, 30-59 -> 60-89: 5.2 %, 60-89 -> 90-119: 30 %, 90-119 -> 120-149: 59 %,
-# 120-149 -> 150+: 67 %. An account rolls when it goes 30 days without clearing its arrears.
-# If it clears them on a day with probability q, the monthly roll rate is (1 - q) ** 30, so
-# q = 1 - roll ** (1 / 30). Only a share of payments clear the arrears (the rest are partial),
-# so the payment hazard is q divided by the average borrower's cure share (0.7 with the
-# defaults below). The 151-180 bucket reuses the 120-149 figure (assumption: the data lumps
-# 150+ together). tests/test_calibration_data.py recomputes the rates from the file and checks
-# that an untreated average borrower rolls at them.
+# status 0 -> 1: 1.9 %, 1 -> 2: 5.2 %, 2 -> 3: 30 %, 3 -> 4: 59 %, 4 -> 5: 67 %; 1 -> 0: 50 %.
+# The data's status 0 is "1-29 dpd" but holds the accounts that are up to date too (the data
+# has no current code); the fit below finds 93 % of them current. The behaviour defaults are
+# not derived from these figures by hand: they are the maximum-likelihood fit of the daily
+# model, over the default population of borrowers, to the file's 1.0 M month pairs
+# (`waifang calibrate credit_record.csv --holdout 0`, see waifang.calibration);
+# tests/test_calibration_data.py refits and checks that the numbers below are that fit, and
+# that a generated population rolls at the data's rates in the engine. These figures remain
+# for the terminal value of open balances (engine.terminal_value_cents).
 MONTHLY_ROLL_RATES: tuple[float, ...] = (0.019, 0.052, 0.30, 0.59, 0.67, 0.67)
-AVERAGE_CURE_SHARE = 0.7
+
+# The fit for the default population (Segment defaults), full data, holdout 0:
+# estimate (standard error). Written once here; BehaviourSpec's defaults read them.
+FITTED_BASE_HAZARD: tuple[float, float, float, float, float, float] = (
+    0.0391819,  # (0.00185)
+    0.115979,  # (0.00216)
+    0.0345926,  # (0.00188)
+    0.0118133,  # (0.00133)
+    0.00805417,  # (0.00136)
+    0.00111103,  # (0.00018)
+)
+FITTED_CURE_SHARE: tuple[float, float] = (0.0419579, 0.0755242)
+"""Cure share at ability 0 and 1: their mean 0.0587 (se 0.0278) is fitted, their ratio is the
+earlier assumption 0.5 : 0.9."""
 
 
 def daily_hazard_from_roll_rate(roll_rate: float, days: int = 30) -> float:
@@ -143,12 +157,11 @@ class PortfolioSpec(Spec):
 class BehaviourSpec(Spec):
     """How a borrower pays, rolls, promises, re-defaults and complains, day by day."""
 
-    base_hazard: tuple[float, float, float, float, float, float] = tuple(
-        round(daily_hazard_from_roll_rate(r) / AVERAGE_CURE_SHARE, 5) for r in MONTHLY_ROLL_RATES
-    )  # type: ignore[assignment]
-    """Daily probability of a payment in each bucket for an average (ability and willingness
-    0.5), untreated borrower; from the monthly roll rates of
-    shared/data/credit_card_monthly_status as (1 - roll ** (1/30)) / 0.7."""
+    base_hazard: tuple[float, float, float, float, float, float] = FITTED_BASE_HAZARD
+    """Daily probability of a payment in each bucket for an untreated borrower of average
+    ability and willingness (0.5); each borrower's own factor multiplies it. Fitted by maximum
+    likelihood to the monthly transitions of shared/data/credit_card_monthly_status over the
+    default population (see FITTED_BASE_HAZARD)."""
     ability_weight: float = Field(default=2.0, ge=0)
     """Log-hazard per unit of ability above 0.5 (assumption)."""
     willingness_weight: float = Field(default=2.5, ge=0)
@@ -156,14 +169,18 @@ class BehaviourSpec(Spec):
     instalment_share: float = Field(default=1 / 12, gt=0, le=1)
     """Share of the balance that falls due each 30 days; arrears = balance x share x months
     past due, capped at the balance (a 12-instalment product, assumption)."""
-    cure_share_low: float = Field(default=0.5, ge=0, le=1)
-    """Share of payments that clear all arrears for a borrower with ability 0 (rest partial)."""
-    cure_share_high: float = Field(default=0.9, ge=0, le=1)
-    """Share of payments that clear all arrears for a borrower with ability 1."""
+    cure_share_low: float = Field(default=FITTED_CURE_SHARE[0], ge=0, le=1)
+    """With two or more instalments due, the share of payments that clear all arrears for a
+    borrower with ability 0; the rest pay whole instalments (fitted, see FITTED_CURE_SHARE).
+    With one instalment due every payment clears it."""
+    cure_share_high: float = Field(default=FITTED_CURE_SHARE[1], ge=0, le=1)
+    """The same for a borrower with ability 1 (linear in between)."""
     partial_min: float = Field(default=0.2, gt=0, le=1)
-    """Smallest partial payment as a share of arrears (uniform between min and max)."""
+    """A partial payment pays this to ``partial_max`` (uniform) of the arrears, rounded down
+    to whole instalments, at least one and fewer than are due; each instalment paid brings
+    dpd back 30 days (arrears are state)."""
     partial_max: float = Field(default=0.8, gt=0, le=1)
-    """Largest partial payment as a share of arrears."""
+    """Largest partial payment as a share of arrears (before rounding to instalments)."""
     settlement_min_dpd: int = Field(default=120, ge=1)
     """From this dpd a paying borrower with low ability may settle instead of curing."""
     settlement_share: float = Field(default=0.6, gt=0, le=1)
@@ -377,6 +394,12 @@ class RegionSpec(Spec):
     """Cost of one visit in this region (two people's time and travel; assumption)."""
     travel_cost: float = Field(default=100.0, ge=0)
     """What a visit called off on arrival costs (the team's travel; assumption)."""
+
+    @model_validator(mode="after")
+    def _hours(self) -> RegionSpec:
+        if self.end_hour <= self.start_hour:
+            raise ValueError(f"end_hour: {self.end_hour} is not after start_hour {self.start_hour}")
+        return self
 
 
 class ResourcesSpec(Spec):
