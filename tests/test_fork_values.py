@@ -21,6 +21,8 @@ from waifang.sim.fork import checkpoints, simulate_probed
 from waifang.sim.policy import LadderPolicy
 
 SMALL = Path(__file__).parent / "data" / "small.toml"
+BOOK = 6000  # accounts of the out-of-sample test's book
+TRAIN_REPS = 8
 
 
 @pytest.fixture(scope="module")
@@ -97,11 +99,11 @@ def _allowed(world, rules, cp):
     )
 
 
-def _z(value, se, brute):
+def _z(value, pooled_se, brute):
     """Standardised gap between the pooled total and the brute-force total over the accounts."""
     brute_se = brute.std(axis=1, ddof=1) / np.sqrt(brute.shape[1])
     gap = value.sum() - brute.mean(axis=1).sum()
-    return gap / np.sqrt((se**2).sum() + (brute_se**2).sum())
+    return gap / np.sqrt(pooled_se**2 + (brute_se**2).sum())
 
 
 def test_pooled_values_agree_with_one_account_at_a_time(small):
@@ -120,8 +122,8 @@ def test_pooled_values_agree_with_one_account_at_a_time(small):
                        - c[i] for s, c in zip(seeds, control, strict=True)] for i in picked])
     brute += effects.cost[np.searchsorted(allowed, picked)][:, None]
     frame = effects.frame().set_index("account").loc[picked].reset_index()
-    value, se, _ = model.predict(frame)
-    assert abs(_z(value, se, brute)) < 3
+    value, se, level = model.predict(frame)
+    assert abs(_z(value, _pooled_se(model, frame, se, level), brute)) < 3
 
 
 @pytest.fixture(scope="module")
@@ -129,6 +131,8 @@ def halves():
     """A larger book at day 8: effects on one half of the eligible accounts to fit on, and
     per-account brute force (24 seeds) on the other half to predict."""
     scenario = load_scenario(SMALL)
+    scenario = scenario.model_copy(update={"portfolio": scenario.portfolio.model_copy(
+        update={"accounts": BOOK})})
     portfolio = build_portfolio(scenario, np.random.default_rng(2))
     rules, _ = scenario.rules_for(0)
     spec = scenario.policies[0]
@@ -142,7 +146,7 @@ def halves():
     train, test = np.sort(allowed[order[::2]]), np.sort(allowed[order[1::2]])
     fits = {
         measure: ValueModel.fit(
-            treatment_effects(cp, train, base, reps=6, horizon=None, measure=measure,
+            treatment_effects(cp, train, base, reps=TRAIN_REPS, horizon=None, measure=measure,
                               seed=np.random.SeedSequence(78)).frame(),
             levels=LEVELS[-4:], min_accounts=20)
         for measure in ("net_value", "net_npv")
@@ -152,11 +156,22 @@ def halves():
     return fits, brute
 
 
+def _pooled_se(model, frame, se, level):
+    """Standard error of the sum of pooled values: the accounts of one cell share its ratio,
+    so their errors add up linearly within the cell and in quadrature across cells."""
+    cells = [(k, *frame.loc[i, list(model.levels[k])]) for i, k in enumerate(level)]
+    by_cell: dict[tuple, float] = {}
+    for cell, s in zip(cells, se, strict=True):
+        by_cell[cell] = by_cell.get(cell, 0.0) + s
+    return np.sqrt(sum(v**2 for v in by_cell.values()))
+
+
 def _out_of_sample_z(model, brute):
-    value, se, _ = model.predict(brute.frame())
+    frame = brute.frame()
+    value, se, level = model.predict(frame)
     brute_se = brute.spread / np.sqrt(brute.reps)
     gap = value.sum() - brute.gross.sum()
-    return gap / np.sqrt((se**2).sum() + (brute_se**2).sum())
+    return gap / np.sqrt(_pooled_se(model, frame, se, level) ** 2 + (brute_se**2).sum())
 
 
 def test_pooled_values_predict_accounts_they_were_not_fitted_on(halves):

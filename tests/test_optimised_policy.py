@@ -141,9 +141,10 @@ def test_optimised_policy_without_field_teams_is_refused(tmp_path, capsys):
 
 
 def test_option_without_capacity_is_refused(tmp_path, capsys):
-    # Teams exist but no visit hours are allowed: 'visit' has no capacity.
+    # Teams exist but work only after the allowed visit hours: 'visit' has no capacity.
     err = _bad(tmp_path, capsys, lambda s: s.replace(
-        'preset = "cn"', 'preset = "cn"\noverrides = { visit_start_hour = 20.0 }'))
+        "teams = 2\n", "teams = 2\nstart_hour = 20.0\nend_hour = 23.0\n").replace(
+        "teams = 1\n", "teams = 1\nstart_hour = 20.0\nend_hour = 23.0\n"))
     assert "'visit' has no capacity" in err
 
 
