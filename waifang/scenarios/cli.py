@@ -37,12 +37,14 @@ def _command_modules():
     # Imported lazily so `waifang --help` stays fast and one broken command cannot hide others.
     from waifang.scenarios import (
         calibrate_commands,
+        candidates_command,
         optimise_commands,
         run_commands,
         sweep_commands,
     )
 
-    return [run_commands, optimise_commands, sweep_commands, calibrate_commands]
+    return [run_commands, optimise_commands, sweep_commands, calibrate_commands,
+            candidates_command]
 
 
 def split_debug(argv: Sequence[str]) -> tuple[list[str], bool]:

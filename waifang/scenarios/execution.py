@@ -112,15 +112,21 @@ def run_unit(scenario: Scenario, seed: int, replication: int, policy_index: int)
     portfolio = build_portfolio(scenario, np.random.default_rng(portfolio_seed))
     spec = scenario.policies[policy_index]
     rules, departures = scenario.rules_for(policy_index)
-    result = simulate(
-        scenario.world(),
-        portfolio,
-        LadderPolicy(spec, portfolio.segment_names),
-        rules,
-        seed=run_seed,
-        departures=departures,
-        audit=scenario.output.audit,
-    )
+    if spec.optimiser is not None:
+        from waifang.scenarios.optimised import run_optimised
+
+        result = run_optimised(scenario, spec, portfolio, rules, departures, replication, seed,
+                               run_seed, build_portfolio)
+    else:
+        result = simulate(
+            scenario.world(),
+            portfolio,
+            LadderPolicy(spec, portfolio.segment_names),
+            rules,
+            seed=run_seed,
+            departures=departures,
+            audit=scenario.output.audit,
+        )
     return PolicyRun(
         policy=spec.name,
         replication=replication,

@@ -57,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.set_defaults(handler=run_command)
 
 
-SHIPPED_NAMES: tuple[str, ...] = (BUILTIN_NAME, "calibrated_cards")
+SHIPPED_NAMES: tuple[str, ...] = (BUILTIN_NAME, "calibrated_cards", "visit_optimisation")
 """Scenarios shipped with the package, run by name (``waifang run calibrated_cards``)."""
 
 
@@ -127,6 +127,12 @@ def run_command(args: argparse.Namespace) -> int:
         ),
     )
     out = prepare_out_dir(args.out)  # fail before hours of simulation, not after
+    import sys
+
+    from waifang.scenarios.optimised import notes
+
+    for line in notes(scenario):
+        print(line, file=sys.stderr)
 
     from waifang.scenarios.checkpoint import Checkpoint
     from waifang.scenarios.progress import progress_reporter

@@ -121,16 +121,22 @@ def run_replication(scenario: Scenario, replication: int, seed: int) -> list[Pol
     runs = []
     for index, spec in enumerate(scenario.policies):
         rules, departures = scenario.rules_for(index)
-        policy = LadderPolicy(spec, portfolio.segment_names)
-        result = simulate(
-            world,
-            portfolio,
-            policy,
-            rules,
-            seed=run_seed,
-            departures=departures,
-            audit=scenario.output.audit,
-        )
+        if spec.optimiser is not None:
+            from waifang.scenarios.optimised import run_optimised
+
+            result = run_optimised(scenario, spec, portfolio, rules, departures, replication,
+                                   seed, run_seed, build_portfolio)
+        else:
+            policy = LadderPolicy(spec, portfolio.segment_names)
+            result = simulate(
+                world,
+                portfolio,
+                policy,
+                rules,
+                seed=run_seed,
+                departures=departures,
+                audit=scenario.output.audit,
+            )
         runs.append(
             PolicyRun(
                 policy=spec.name,

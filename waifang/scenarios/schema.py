@@ -27,6 +27,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, PrivateAttr, ValidationError, model_validator
 
 from waifang.errors import InputError, KeyedValueError
+from waifang.optimise.policy import OptimiserSpec
 from waifang.sim.policy import PolicySpec
 from waifang.sim.rules import PRESETS, ComplianceRules, resolve_rules
 from waifang.sim.spec import (
@@ -70,6 +71,14 @@ class OutputSpec(Spec):
     """``counts``: blocked actions counted by rule; ``full``: also every action in audit.csv."""
 
 
+class ScenarioPolicy(PolicySpec):
+    """A policy of a scenario: a ladder, or a ladder plus visits chosen by the optimiser."""
+
+    optimiser: OptimiserSpec | None = None
+    """With this table the policy is optimised: ``rules`` is the ladder for everything else
+    and, every ``period_days``, the optimiser chooses the visits (waifang.optimise.policy)."""
+
+
 class Scenario(Spec):
     """A portfolio, a world, compliance rules and the policies to compare on them."""
 
@@ -97,7 +106,7 @@ class Scenario(Spec):
     """Discounting and complaint costs."""
     compliance: ComplianceSpec = ComplianceSpec()
     """Rule preset and overrides shared by all policies."""
-    policies: tuple[PolicySpec, ...] = Field(min_length=1)
+    policies: tuple[ScenarioPolicy, ...] = Field(min_length=1)
     """Policies to compare; the first is the champion the others are measured against."""
     output: OutputSpec = OutputSpec()
     """Output options."""
@@ -128,6 +137,8 @@ class Scenario(Spec):
                         f"portfolio.segments[{i}].region_weights",
                         f"unknown region {region!r}; regions are {sorted(regions)}",
                     )
+        for i, policy in enumerate(self.policies):
+            _check_optimiser(self, i, policy)
         visiting = next(
             (p.name for p in self.policies if any(r.action == "visit" for r in p.rules)), None
         )
@@ -206,6 +217,48 @@ class Scenario(Spec):
         )
         merged = {**self.compliance.overrides, **(policy.compliance or {})}
         return resolve_rules(preset, merged, where=f"policies[{index}].compliance")
+
+
+def _check_optimiser(scenario: Scenario, i: int, policy: ScenarioPolicy) -> None:
+    """What an optimised policy needs from the rest of the scenario."""
+    opt = policy.optimiser
+    if opt is None:
+        return
+    key = f"policies[{i}].optimiser"
+    if opt.period_days > scenario.days:
+        raise _KeyError(
+            f"{key}.period_days",
+            f"planning period longer than the run of {scenario.days} days "
+            f"(got {opt.period_days})",
+        )
+    if "visit" in opt.options and not any(r.teams > 0 for r in scenario.resources.regions):
+        raise _KeyError(
+            f"{key}.options",
+            "the optimiser chooses visits but no region has field teams "
+            "(every resources.regions[].teams is 0)",
+        )
+    if "visit" in opt.options:
+        from waifang.optimise.policy import team_hours
+
+        try:
+            rules, _ = resolve_rules(
+                scenario.compliance.preset,
+                {**scenario.compliance.overrides, **(policy.compliance or {})},
+            )
+        except InputError:
+            rules = None  # reported with its own key by rules_for
+        if rules is not None and team_hours(scenario.world(), rules, 1).sum() == 0:
+            raise _KeyError(
+                f"{key}.options",
+                "'visit' has no capacity: no region's field teams work within the allowed "
+                f"visit hours ({rules.visit_start_hour:g}-{rules.visit_end_hour:g})",
+            )
+    for j, rule in enumerate(policy.rules):
+        if rule.action in opt.options:
+            raise _KeyError(
+                f"policies[{i}].rules[{j}].action",
+                f"{rule.action!r} is chosen by the optimiser; the ladder must not ask for it",
+            )
 
 
 def _check_overrides(

@@ -186,6 +186,7 @@ _TRACKED = frozenset(
         "placed_until",
         "visit_queued",
         "promise_due",
+        "visit_notice",
         "chargeoff_day",
     }
 )
