@@ -11,11 +11,15 @@ process that wakes once a day and runs, in the engine's order of the day,
    debt sale) at once, the rest noted for later in the day;
 2. the day's contacts in time order: field visit (team leaves at the region's start hour,
    effect when it finishes), call attempts hour by hour from the first shift hour, court
-   judgement / filing and agency placement at 09:00, SMS at 10:00, IVR at 11:00; each one
-   checked against the compliance rules first;
+   judgement / filing and agency placement at 09:00, SMS at 10:00, IVR at 11:00, the agency's
+   call to a placed borrower at its contact hour (14:30); each one checked against the
+   compliance rules first (the agency's call counts toward the same caps and quiet period as
+   the lender's, and a dispute or breathing space stops it); legal and agency rungs may act
+   on charged-off accounts (``charged_off``), counting days since the charge-off;
 3. 23:30 the borrower's behaviour: promises falling due, the payment draw (cure / partial /
-   settlement, or a settlement of a charged-off balance), re-default, the dpd roll,
-   charge-off, income shock, plan and placement expiry, decay of the contact lift.
+   settlement, or a settlement of a charged-off balance; a placed account adds the agency's
+   hazard on the days the agency called), re-default, the dpd roll, charge-off, income
+   shock, plan and placement expiry, decay of the contact lift.
 
 It is used in two ways: ``tests/test_reference_agreement.py`` checks that the engine and this
 model agree in distribution, and ``benchmarks/engine.py`` times the engine against it.
@@ -492,8 +496,10 @@ class NaiveModel:
             self.write_off_rest(a)
             return
         arrears = self.arrears(a)
+        months = math.ceil(min(a.dpd, self.c) / 30.0)
         p_cure = b.cure_share_low + (b.cure_share_high - b.cure_share_low) * a.ability
-        if force_cure or self.u() < p_cure:
+        # The cure draw is made even when one month is due (a payment then always cures).
+        if self.u() < p_cure or months <= 1 or force_cure:
             self.collect(a, arrears, day, collected_by_day)
             a.cured_ever = True
             if a.status == DELINQUENT:
@@ -503,8 +509,14 @@ class NaiveModel:
                 a.frozen = False
                 self.release(a)
             return
+        # Whole instalments, at least one and fewer than are due; each brings the oldest
+        # unpaid one forward by 30 days.
         share = b.partial_min + (b.partial_max - b.partial_min) * self.u()
-        self.collect(a, max(int(round(arrears * share)), 1), day, collected_by_day)
+        paid = min(max(math.floor(share * months), 1), months - 1)
+        instalment = max(int(round(a.balance * b.instalment_share)), 1)
+        self.collect(a, min(paid * instalment, arrears), day, collected_by_day)
+        if a.status == DELINQUENT:
+            a.dpd -= 30 * paid
 
     def hazard(self, a: Account, day: int) -> float:
         b, c = self.b, self.c

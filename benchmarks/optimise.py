@@ -24,6 +24,7 @@ import os
 import platform
 import resource
 import sys
+import tempfile
 import time
 
 ROWS_PER_ACCOUNT = 3.64  # 4 options, 12% of the non-visit rows dropped (see synthetic.py)
@@ -113,6 +114,93 @@ def run_reference(rows: int, gap: float, seed: int, time_limit: float) -> dict:
     }
 
 
+def write_command_files(n_accounts: int, drop_share: float, seed: int, folder: str) -> dict:
+    """Write C.csv (pyarrow's writer: fast) and K.csv of a synthetic instance; its figures."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    from waifang.optimise.synthetic import synthetic_instance
+
+    inst = synthetic_instance(n_accounts, seed=seed, drop_share=drop_share)
+    c = os.path.join(folder, "C.csv")
+    pa_csv.write_csv(pa.Table.from_pandas(inst.candidates, preserve_index=False), c)
+    pd.DataFrame(
+        [
+            {"region": x.region, "option": x.option, "limit": x.limit, "hours_limit": x.hours_limit}
+            for x in inst.capacities
+        ]
+    ).to_csv(os.path.join(folder, "K.csv"), index=False)
+    return {"rows": len(inst.candidates), "budget": inst.budget, "mb": os.path.getsize(c) / 1e6}
+
+
+def run_command(folder: str, budget: float, gap: float) -> dict:
+    """``waifang optimise`` on the files, as a user runs it (read, validate, solve, reasons,
+    PLAN.csv + PLAN.json), timed in wall and CPU seconds, with this process's peak memory."""
+    import contextlib
+    import io
+    import json
+
+    from waifang.scenarios.cli import main
+
+    argv = [
+        "optimise",
+        "--candidates",
+        os.path.join(folder, "C.csv"),
+        "--capacity",
+        os.path.join(folder, "K.csv"),
+        "--budget",
+        repr(budget),
+        "--gap",
+        repr(gap),
+        "--out",
+        os.path.join(folder, "PLAN.csv"),
+    ]
+    cpu0 = time.process_time()
+    t0 = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        code = main(argv)
+    wall = time.perf_counter() - t0
+    cpu = time.process_time() - cpu0
+    with open(os.path.join(folder, "PLAN.json")) as fh:
+        plan = json.load(fh)
+    return {
+        "code": code,
+        "wall": wall,
+        "cpu": cpu,
+        "peak_mb": _peak_mb(),
+        "line": out.getvalue(),
+        "gap": plan["gap"],
+        "status": plan["status"],
+        "solve": plan["seconds"],
+        "build": plan["build_seconds"],
+        "load": os.getloadavg()[0],
+    }
+
+
+def frontier_speedup(n_accounts: int, seed: int) -> dict:
+    """The frontier with each point warm-started from the previous budget's plan against cold
+    solves of the same points (marginal values off in both)."""
+    import numpy as np
+
+    from waifang.optimise.frontier import budget_frontier
+    from waifang.optimise.problem import make_problem
+    from waifang.optimise.synthetic import synthetic_instance
+
+    inst = synthetic_instance(n_accounts, n_regions=10, seed=seed)
+    problem = make_problem(inst.candidates, inst.capacities, inst.budget)
+    budgets = list(np.linspace(0.5, 1.5, 6) * inst.budget)
+    out = {"rows": problem.n_candidates, "points": len(budgets)}
+    for name, warm in (("cold", False), ("warm", True), ("cold2", False)):
+        t0 = time.perf_counter()
+        table = budget_frontier(
+            problem, budgets, gap=1e-6, backend="pulp", marginals=False, warm_start=warm
+        )
+        out[name] = time.perf_counter() - t0
+        out[f"{name}_value"] = float(table["net_value"].sum())
+    return out
+
+
 def in_child(fn, *args):
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(1) as pool:
@@ -126,6 +214,18 @@ def main(argv=None) -> int:
     parser.add_argument("--gap", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--reference-time-limit", type=float, default=900.0)
+    parser.add_argument(
+        "--command-accounts",
+        default="",
+        help="whole-command runs, ACCOUNTS:DROP_SHARE[:GAP],...; the issue's instances are "
+        "2000000:0.5833:1e-4 (4.5 M rows) and 4000000:0.5:1e-3 (10 M rows)",
+    )
+    parser.add_argument(
+        "--frontier-accounts",
+        type=int,
+        default=0,
+        help="frontier warm-start speed-up at this many accounts (0: skip)",
+    )
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s]
     ref_sizes = {int(s) for s in args.reference_sizes.split(",") if s}
@@ -190,6 +290,39 @@ def main(argv=None) -> int:
                     f"speedup_{tag}": round(ref_total / total, 1),
                 }
             )
+    for spec in [x for x in args.command_accounts.split(",") if x]:
+        parts = spec.split(":")
+        n_accounts, drop = int(parts[0]), float(parts[1])
+        gap = float(parts[2]) if len(parts) > 2 else args.gap
+        with tempfile.TemporaryDirectory() as folder:
+            made = in_child(write_command_files, n_accounts, drop, args.seed, folder)
+            run = in_child(run_command, folder, made["budget"], gap)
+        tag = f"cmd_{made['rows'] / 1e6:.1f}M"
+        print(
+            f"\n[{tag}] waifang optimise on {made['rows']:,} rows ({n_accounts:,} accounts, "
+            f"30 regions, C.csv {made['mb']:,.0f} MB): wall {run['wall']:.1f}s, CPU "
+            f"{run['cpu']:.1f}s, peak memory {run['peak_mb']:,.0f} MB, load average "
+            f"{run['load']:.1f} on {os.cpu_count()} cores; solve {run['solve']:.1f}s, status "
+            f"{run['status']}, gap {run['gap']:.2e} (target {gap:g})"
+        )
+        summary.update(
+            {
+                f"{tag}_wall_s": round(run["wall"], 1),
+                f"{tag}_cpu_s": round(run["cpu"], 1),
+                f"{tag}_peak_mb": round(run["peak_mb"]),
+                f"{tag}_gap": f"{run['gap']:.1e}",
+            }
+        )
+    if args.frontier_accounts:
+        fr = in_child(frontier_speedup, args.frontier_accounts, args.seed)
+        cold = min(fr["cold"], fr["cold2"])
+        print(
+            f"\n[frontier] {fr['points']} budgets on {fr['rows']:,} rows (pulp+HiGHS, gap 1e-6): "
+            f"cold {fr['cold']:.1f}s / {fr['cold2']:.1f}s, warm-started {fr['warm']:.1f}s, "
+            f"speed-up {cold / fr['warm']:.2f}x (net values cold {fr['cold_value']:,.0f}, warm "
+            f"{fr['warm_value']:,.0f})"
+        )
+        summary["frontier_speedup"] = round(cold / fr["warm"], 2)
     print("\nsummary " + " ".join(f"{k}={v}" for k, v in summary.items()))
     return 0
 

@@ -37,6 +37,8 @@ class Bug:
 MONEY = "tests/test_money_exact.py"
 CONTRACTS = "tests/test_output_contracts.py"
 GUARDS = "tests/test_planted_bug_guards.py"
+HOLES = "tests/test_sim_compliance_holes.py"
+LUCK = "tests/test_sim_common_luck.py"
 
 BUGS: list[Bug] = [
     # ---- the eleven from the issue
@@ -125,6 +127,36 @@ BUGS: list[Bug] = [
         "digest = hashlib.sha256(path.read_bytes()).hexdigest()",
         "digest = hashlib.sha256(path.name.encode()).hexdigest()",
         (CONTRACTS,),
+    ),
+    # ---- issue 8: compliance holes and common luck
+    Bug(
+        "agency_calls_outside_the_caps",
+        "waifang/sim/compliance.py",
+        'CALL_LIKE = ("call", "ivr", "agency_contact")',
+        'CALL_LIKE = ("call", "ivr")',
+        (HOLES,),
+        "the agency's calls not counted toward the caps shared with the lender",
+    ),
+    Bug(
+        "legal_on_a_disputed_debt",
+        "waifang/sim/compliance.py",
+        "            if rules.no_legal_disputed:\n                checks.append(",
+        "            if False:\n                checks.append(",
+        (HOLES,),
+    ),
+    Bug(
+        "refused_calls_take_agent_time",
+        "waifang/sim/resources.py",
+        "room -= batch.size",
+        "room -= codes.size",
+        (HOLES,),
+    ),
+    Bug(
+        "promise_luck_depends_on_who_is_contacted",
+        "waifang/sim/behaviour.py",
+        'u = self.luck.uniform(f"promise:{name}", idx, day, lane)',
+        "u = np.random.default_rng(day).random(idx.size)",
+        (LUCK,),
     ),
 ]
 

@@ -58,7 +58,10 @@ def test_run_writes_every_file_with_the_contract_columns(small_run):
     assert net["diff_vs_champion"] == pytest.approx((s["digital_only"] - s["ladder"]).mean())
 
     daily = pd.read_csv(small_run / "daily.csv")
-    assert list(daily.columns) == ["policy", "replication", *DAILY_COLUMNS]
+    n = 2 + len(DAILY_COLUMNS)
+    assert list(daily.columns[:n]) == ["policy", "replication", *DAILY_COLUMNS]
+    # then each region's field-team columns, visits_<what>[<region>]
+    assert all(c.startswith("visits_") and c.endswith("]") for c in daily.columns[n:])
     assert len(daily) == 3 * 2 * 60
 
     manifest = json.loads((small_run / "manifest.json").read_text())
@@ -151,7 +154,10 @@ def test_full_audit_and_parquet_daily(tiny_scenario_file, tmp_path):
     assert main(["run", str(path), "--out", str(out), "--replications", "1", "--quiet"]) == 0
     assert not (out / "daily.csv").exists()
     daily = pd.read_parquet(out / "daily.parquet")
-    assert list(daily.columns) == ["policy", "replication", *DAILY_COLUMNS]
+    n = 2 + len(DAILY_COLUMNS)
+    assert list(daily.columns[:n]) == ["policy", "replication", *DAILY_COLUMNS]
+    # then each region's field-team columns, visits_<what>[<region>]
+    assert all(c.startswith("visits_") and c.endswith("]") for c in daily.columns[n:])
     audit = pd.read_csv(out / "audit.csv")
     for column in ("policy", "replication", "account_id", "day", "hour", "action_name",
                    "outcome_name"):

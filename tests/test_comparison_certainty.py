@@ -81,12 +81,19 @@ def test_compare_adds_the_columns_and_pairing_shows_its_worth():
 
 def test_printed_table_marks_exactly_the_significant_differences(small_path, tmp_path, capsys):
     out = tmp_path / "out"
-    assert main(["run", str(small_path), "--out", str(out), "--replications", "3"]) == 0
+    # A copy of the champion under another name: its paired differences are exactly 0, so the
+    # unmarked branch is checked whatever the other policies' numbers are.
+    text = small_path.read_text()
+    start = text.index('[[policies]]\nname = "ladder"')
+    ladder = text[start : text.index("[[policies]]", start + 1)]
+    scenario = tmp_path / "small.toml"
+    scenario.write_text(text + "\n" + ladder.replace('name = "ladder"', 'name = "ladder_copy"'))
+    assert main(["run", str(scenario), "--out", str(out), "--replications", "3"]) == 0
     printed = capsys.readouterr().out
     comparison = pd.read_csv(out / "comparison.csv").set_index(["policy", "metric"])
     assert "* the paired difference is significant at 95 %" in printed
     marks = []
-    for policy in ("digital_only", "early_visits_allowed"):
+    for policy in ("digital_only", "early_visits_allowed", "ladder_copy"):
         line = next(line for line in printed.splitlines() if f" {policy} " in line)
         cells = [c.strip() for c in re.split(r"[│|]", line) if c.strip()]
         # cells: policy, collected, cost, net NPV, Δ net NPV, net value, Δ net value, ...

@@ -12,7 +12,7 @@ from waifang.sim.behaviour import Borrowers
 from waifang.sim.compliance import ACTION_CODE
 from waifang.sim.economics import Ledger
 from waifang.sim.engine import simulate
-from waifang.sim.spec import ContactSpec, TreatmentsSpec
+from waifang.sim.spec import BehaviourSpec, ContactSpec, TreatmentsSpec
 from waifang.sim.state import DELINQUENT, AccountState
 
 
@@ -55,23 +55,22 @@ def test_call_ivr_and_sms_connect_on_their_own_luck():
 
 
 def test_partial_payments_are_sized_by_their_own_draw():
-    """Average borrowers cure with probability 0.5 + 0.4 x 0.5 = 0.7 when they pay; the rest
-    pay a share of their arrears drawn uniformly between 0.2 and 0.8 (the spec's defaults),
-    whatever the draw that decided they would not cure."""
-    world = World(days=5)
-    n = 5000
-    portfolio = flat_portfolio(n, dpd=10, balance=1200.0)
+    """Borrowers who pay but do not cure pay whole instalments: a share drawn uniformly
+    between 0.2 and 0.8 (the spec's defaults) of the five instalments due at 150 dpd,
+    rounded down: one, two or three, each a third of the time, whatever the draw that
+    decided they would not cure."""
+    # Cures likely (0.5 + 0.4 x 0.5 = 0.7 at average ability): a partial payment whose size
+    # reused the cure draw would then always be large.
+    world = World(days=5, behaviour=BehaviourSpec(cure_share_low=0.5, cure_share_high=0.9))
+    n = 6000
+    portfolio = flat_portfolio(n, dpd=150, balance=1200.0)
     b = world.behaviour
     state = AccountState.from_portfolio(portfolio, b.ability_weight, b.willingness_weight)
     borrowers = Borrowers(world, portfolio, state, Ledger(world.economics, world.days),
                           np.random.SeedSequence(12))
-    idx = np.arange(n)
-    arrears = borrowers.arrears_cents(idx).astype(float)
-    borrowers.pay(idx, day=0)
+    borrowers.pay(np.arange(n), day=0)
     partial = state.status == DELINQUENT
     assert abs(partial.mean() - 0.3) < 0.03
-    share = state.collected_cents[partial] / arrears[partial]
-    assert share.min() >= 0.2 - 1e-3 and share.max() <= 0.8 + 1e-3
-    # Uniform on [0.2, 0.8]: a quarter below 0.35 and a quarter above 0.65.
-    assert abs(np.mean(share < 0.35) - 0.25) < 0.04
-    assert abs(np.mean(share > 0.65) - 0.25) < 0.04
+    instalments = (150 - state.dpd[partial].astype(int)) // 30
+    for k in (1, 2, 3):
+        assert abs(np.mean(instalments == k) - 1 / 3) < 0.05, k

@@ -113,6 +113,7 @@ def observed():
     events: list[tuple[np.ndarray, int, np.ndarray, str]] = []
     statuses: list[np.ndarray] = []
     complaints: list[int] = []
+    paused: list[np.ndarray] = []
     original_collect, original_end = Borrowers.collect, Borrowers.end_of_day
 
     def collect(self, idx, amount_cents, day, source="borrower"):
@@ -121,6 +122,7 @@ def observed():
         events.append((idx.copy(), day, self.state.collected_cents[idx] - before, source))
 
     def end_of_day(self, day):
+        paused.append(self.agency_paused.copy())  # a rule stopped the agency today
         original_end(self, day)
         statuses.append(self.state.status.copy())
         complaints.append(int(self.state.complaints.sum()))
@@ -151,6 +153,7 @@ def observed():
         "day": day[paid],
         "cents": cents[paid],
         "source": source[paid],
+        "paused": np.array(paused),  # [day, account]: the agency was stopped by a rule
     }
     result.extra["complaints_by_day"] = np.diff(complaints, prepend=0)
     return result, portfolio, collections, np.array(statuses)
@@ -219,7 +222,7 @@ def _agency_fee_cents(result, collections, statuses) -> np.ndarray:
             if after.size:
                 last = min(last, p + after[0])
             if p <= d <= last:
-                base[i] = collections["cents"][i]
+                base[i] = 0 if collections["paused"][d, a] else collections["cents"][i]
                 break
     return base
 
@@ -227,7 +230,8 @@ def _agency_fee_cents(result, collections, statuses) -> np.ndarray:
 def test_agency_fee_is_its_share_of_what_it_collects_while_placed(observed):
     """The agency takes its contingency share of every borrower payment made while the
     account is placed: from the placement day through ``placement_days`` days, or until the
-    account cures or closes (that day's payment included). Judgements and sales pay no fee."""
+    account cures or closes (that day's payment included), except on days a rule stops the
+    agency (a dispute). Judgements and sales pay no fee."""
     result, _, collections, statuses = observed
     assert _performed(result.audit, "agency").any()
     fee_cents = int(_agency_fee_cents(result, collections, statuses).sum())

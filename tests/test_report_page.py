@@ -141,3 +141,27 @@ window.addEventListener('load', () => {
     for right, scroll_width, client_width in measured["rows"]:
         assert right <= measured["page"], measured
         assert scroll_width <= client_width + 1, measured
+
+
+def test_region_capacity_from_the_daily_region_columns():
+    """Hand-made daily table with the engine's ``visits_<what>[<region>]`` columns."""
+    from waifang.scenarios.report_charts import region_capacity
+
+    rows = []
+    for policy in ("p", "q"):
+        for replication in (0, 1):
+            for day in (1, 2, 3):
+                k = (policy == "q") * 100 + replication * 10 + day
+                rows.append({"policy": policy, "replication": replication, "day": day,
+                             "visits_performed[north]": k, "visits_dropped[north]": 1,
+                             "visits_waiting[north]": day, "visits_utilisation[north]": 0.5,
+                             "visits_performed[south east]": 2 * k, "collected": 9.0})
+    table = region_capacity(pd.DataFrame(rows)).set_index(["policy", "region"])
+    # p, north: replication 0 performs 1+2+3 = 6, replication 1 performs 11+12+13 = 36.
+    assert table.loc[("p", "north"), "performed"] == (6 + 36) / 2
+    assert table.loc[("q", "north"), "performed"] == (306 + 336) / 2
+    assert table.loc[("p", "south east"), "performed"] == 42.0
+    assert table.loc[("p", "north"), "dropped"] == 3.0  # 1 a day for 3 days
+    assert table.loc[("p", "north"), "waiting"] == 2.0  # a level: the mean of 1, 2, 3
+    assert table.loc[("q", "north"), "utilisation"] == 0.5
+    assert region_capacity(pd.DataFrame({"policy": ["p"], "replication": [0]})).empty

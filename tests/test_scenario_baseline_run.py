@@ -23,15 +23,18 @@ def test_baseline_runs_and_its_policies_do_what_they_say(tmp_path, capsys):
     # digital_only: no human contact at all.
     digital = summary.loc["digital_only"]
     assert digital["visits"] == 0 and digital["cost_call"] == 0 and digital["cost_visit"] == 0
-    # early_visits is the ladder plus a visit at 60 dpd, which the cn rules block ...
-    assert blocked[("early_visits", "visit_min_dpd")] > 20 * blocked[("ladder", "visit_min_dpd")]
+    # early_visits is the ladder plus a visit at 60 dpd, which the cn rules block ... (the
+    # ladder has a few such blocks too: a visit queued at 90+ dpd finds the account back under
+    # 90 when a payment of whole instalments moved its dpd back before the team came).
+    assert blocked[("early_visits", "visit_min_dpd")] > 10 * blocked[("ladder", "visit_min_dpd")]
     # ... and a blocked action changes nothing: it performs exactly as the ladder.
     outcome = ["collected", "net_npv", "net_value", "cost_total", "visits", "complaints"]
     assert summary.loc["early_visits", outcome].tolist() == summary.loc["ladder", outcome].tolist()
-    # ... and allowed (as a flagged departure) when the policy loosens the rule.
+    # ... and allowed (as a flagged departure) when the policy loosens the rule; what is still
+    # blocked are visits whose account paid its dpd back under 60 while the visit waited.
     assert (
         blocked[("early_visits_allowed", "visit_min_dpd")]
-        < blocked[("early_visits", "visit_min_dpd")] / 10
+        < blocked[("early_visits", "visit_min_dpd")] / 3
     )
     assert summary.loc["early_visits_allowed", "visits"] > summary.loc["ladder", "visits"]
     manifest = json.loads((out / "manifest.json").read_text())

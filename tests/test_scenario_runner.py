@@ -13,7 +13,7 @@ import pytest
 from scipy import stats
 
 from waifang.errors import InputError
-from waifang.scenarios import runner
+from waifang.scenarios import execution, runner
 from waifang.scenarios.runner import compare, run_scenario, t_interval
 from waifang.scenarios.schema import load_scenario
 from waifang.sim.results import DAILY_COLUMNS, SUMMARY_COLUMNS
@@ -55,7 +55,7 @@ def test_compare_pairs_each_policy_with_the_champion_by_replication():
 
 
 def test_tables_from_a_fake_engine(monkeypatch, small_path):
-    monkeypatch.setattr(runner, "_engine", lambda: (fake_engine.generate_portfolio,
+    monkeypatch.setattr(execution, "_engine", lambda: (fake_engine.generate_portfolio,
                                                    fake_engine.simulate))
     scenario = load_scenario(small_path)
     results = run_scenario(scenario, replications=3)
@@ -145,6 +145,6 @@ def test_an_engine_result_missing_a_contract_column_is_a_loud_bug(monkeypatch, s
         del result.summary["net_npv"]
         return result
 
-    monkeypatch.setattr(runner, "_engine", lambda: (fake_engine.generate_portfolio, simulate))
+    monkeypatch.setattr(execution, "_engine", lambda: (fake_engine.generate_portfolio, simulate))
     with pytest.raises(RuntimeError, match=r"lacks \['net_npv'\]"):
         run_scenario(load_scenario(small_path), replications=1)

@@ -22,6 +22,7 @@ from waifang.sim.spec import (
     ResourcesSpec,
     Shift,
     TreatmentsSpec,
+    VisitSpec,
 )
 
 NO_PAYMENTS = BehaviourSpec(
@@ -95,12 +96,16 @@ def test_breathing_space_pauses_a_placement_and_its_fee():
     days = 8
     world = World(
         days=days,
-        # Borrowers pay on their own too (half the days), so paused accounts do pay: on
-        # those payments the agency earns nothing.
-        behaviour=AGENCY_ONLY.model_copy(update={"base_hazard": (0.25,) * 6}),
+        # Borrowers pay on their own too (a quarter of the days), so paused accounts do pay:
+        # on those payments the agency earns nothing. Each payment is one instalment (dpd 30
+        # back); 10 are due, so no account can cure in 8 days and leave the ladder.
+        behaviour=AGENCY_ONLY.model_copy(
+            update={"base_hazard": (0.25,) * 6, "partial_min": 0.05, "partial_max": 0.05}
+        ),
         treatments=TreatmentsSpec(agency=AgencySpec(daily_hazard=1.0)),
+        charge_off_dpd=360,
     )
-    p = flat_portfolio(40, dpd=100, balance=10_000.0)
+    p = flat_portfolio(40, dpd=300, balance=10_000.0)
     half = np.arange(0, 40, 2)
 
     def policy(view, day):
@@ -289,3 +294,49 @@ def test_a_policy_cannot_change_the_world(column):
 
     with pytest.raises(InputError, match="lender view"):
         run(world, p, in_place, audit="counts")
+
+
+def test_capacity_columns_add_up_and_courts_obey_littles_law():
+    """Per region the visit queue balances day by day; the courts, filled at a steady rate,
+    hold on average (filings per day) x (mean days in court) cases: Little's law, L = lambda W.
+    A court whose cases took 1.5 times as long would be rejected by the same check."""
+    days, per_day, delay, capacity = 240, 40, 20.0, 100_000
+    world = World(
+        days=days,
+        charge_off_dpd=720,
+        behaviour=NO_PAYMENTS,
+        treatments=TreatmentsSpec(
+            legal=LegalSpec(judgement_recovery=0.0),
+            visit=VisitSpec(complaint_probability=0.0, promise_probability=0.0),
+        ),
+        resources=ResourcesSpec(court_delay_days=delay, legal_capacity=capacity),
+    )
+    n = days * per_day
+    p = flat_portfolio(n, dpd=100)
+
+    def policy(view, day):
+        fresh = np.arange(day * per_day, (day + 1) * per_day)  # lambda = 40 filings a day
+        visits = np.arange(0, n, 97)
+        return {"legal": fresh, "visit": visits} if day % 10 == 0 else {"legal": fresh}
+
+    result, _ = run(world, p, policy, audit="counts")
+    d = result.daily
+    assert d["legal_filed"].tolist() == [per_day] * days
+    in_court = d["legal_utilisation"] * capacity  # cases running after the day's filings
+    steady = in_court[100:]  # well past the longest delays of the first filings
+    # Gamma(4) delays rounded to whole days (at least 1): mean ~ delay; each case's days in
+    # court are i.i.d., so the daily count is Poisson-like with mean lambda W (M/G/inf).
+    expected = per_day * delay
+    sd_of_mean = np.sqrt(expected / (steady.size / (2 * delay)))  # ~independent blocks of 2W
+    assert abs(steady.mean() - expected) < 4 * sd_of_mean, (steady.mean(), expected)
+    assert abs(steady.mean() - per_day * delay * 1.5) > 4 * sd_of_mean
+    # The visit queue of each region balances: what waits tonight waited yesterday or came
+    # in today, less what was visited, dropped or left the queue.
+    for region in p.region_names:
+        req, done = d[f"visits_requested[{region}]"], d[f"visits_performed[{region}]"]
+        wait, drop = d[f"visits_waiting[{region}]"], d[f"visits_dropped[{region}]"]
+        before = np.concatenate([[0], wait[:-1]])
+        assert np.all(wait <= before + req - done - drop)
+        assert done.sum() > 0 and np.all(d[f"visits_utilisation[{region}]"] <= 1.0)
+    total = sum(d[f"visits_performed[{r}]"] for r in p.region_names)
+    assert np.array_equal(total, d["actions_visit"])

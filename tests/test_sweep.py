@@ -212,14 +212,31 @@ def test_sweep_resumes_after_an_interruption(swept, tmp_path):
     class Stop(Exception):
         pass
 
+    seen = []
+
     def stop(done, total, run):
+        seen.append((run.point, run.policy, run.replication))
         if done == 7:
             raise Stop
 
     checkpoint = Checkpoint(tmp_path)
     with pytest.raises(Stop):
         run_sweep(sweep, progress=stop, checkpoint=checkpoint)
+    # Progress names the point: replication 0 of every point first, policy by policy.
+    policies = ["ladder", "digital_only", "early_visits_allowed"]
+    assert seen == [(k, p, 0) for k in range(3) for p in policies][:7]
     resumed = run_sweep(sweep, checkpoint=checkpoint, resume=True)
     expected = pd.read_csv(out / "summary.csv")
     got = pd.read_csv(pd.io.common.StringIO(resumed.summary.to_csv(index=False)))
     pd.testing.assert_frame_equal(got, expected)
+
+
+def test_sweep_on_a_dask_cluster_gives_the_same_tables(swept):
+    distributed = pytest.importorskip("distributed")
+    path, out = swept
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+    ) as cluster:
+        on_dask = run_sweep(load_sweep(path), scheduler=cluster.scheduler_address)
+    got = pd.read_csv(pd.io.common.StringIO(on_dask.summary.to_csv(index=False)))
+    pd.testing.assert_frame_equal(got, pd.read_csv(out / "summary.csv"))

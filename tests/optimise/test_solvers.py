@@ -140,7 +140,10 @@ def test_backends_agree_on_a_decomposed_size():
     assert small_sets.bound >= reference.objective - 1e-6 * reference.objective
     assert reference.bound >= small_sets.objective - 1e-6 * reference.objective
     assert small_sets.objective >= reference.objective * (1 - 1e-3)
-    assert (small_sets.status is Status.OPTIMAL) == (small_sets.gap <= 1e-4)
+    # 'optimal' only when proven (gap at solver tolerance); within the 1e-4 target 'feasible'.
+    assert small_sets.gap <= 1e-4
+    proven = small_sets.bound - small_sets.objective <= 1e-6 + 1e-9 * abs(small_sets.bound)
+    assert small_sets.status is (Status.OPTIMAL if proven else Status.FEASIBLE)
     assert np.all(small_sets.reduced_costs <= 1e-6 * np.abs(p.profit).max() + 1e-6)
     # The decomposition's bound is the LP optimum (proven to within gap / 10), checked
     # against an LP written independently from the raw table, or, where that could not close

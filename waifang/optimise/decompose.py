@@ -36,23 +36,28 @@ import time
 
 import numpy as np
 
-from waifang.optimise.greedy import greedy, greedy_fill
+from waifang.optimise.clock import Deadline, OutOfTime
+from waifang.optimise.greedy import best_greedy, greedy_fill
 from waifang.optimise.highs_arrays import solve_arrays
 from waifang.optimise.lagrange import smoothed_prices
 from waifang.optimise.problem import Problem
 from waifang.optimise.result import (
     Result,
     Status,
-    account_best,
     check_plan,
     lagrangian_bound,
     make_result,
     priced_profit,
 )
+from waifang.optimise.working_set import (
+    account_margins,
+    restricted_lp,
+    sample_prices,
+    split_accounts,
+)
 
 SOLVER_NAME = "decompose/highs"
 EXACT_MAX_CANDIDATES = 200_000
-LP_ALGORITHM = "simplex"
 log = logging.getLogger(__name__)
 
 
@@ -67,6 +72,8 @@ def solve_decomposed(
     growth: float = 1.5,
     polish_accounts: int = 1500,
     seed: int = 0,
+    start: np.ndarray | None = None,
+    deadline: Deadline | None = None,
 ) -> Result:
     """Solve by pricing the coupling rows (see the module docstring); returns a checked Result.
 
@@ -82,21 +89,103 @@ def solve_decomposed(
         fractional ones); the whole problem when there are no more accounts than this.
     sample_accounts : accounts in the random sample that gives the first prices.
     seed : seeds the sample, so the same problem gives the same plan.
+    start : a feasible plan (chosen rows) to keep as the floor; with a time limit and no start,
+        the better greedy plan is the floor.
+    deadline : a wall-clock deadline already running (overrides ``time_limit``); every phase
+        draws on it, and when it passes the best plan so far is returned with status
+        ``time_limit``.
     """
-    t0 = time.perf_counter()
-    deadline = None if time_limit is None else t0 + time_limit
+    clock = Deadline(time_limit) if deadline is None else deadline
+    t0 = clock.start
     c = problem.coupling  # built here (and timed as build) if not yet
-    p = problem.profit
-    n_acc = problem.n_accounts
     build_seconds = time.perf_counter() - t0
     if problem.n_candidates == 0:
         return make_result(problem, Status.OPTIMAL, [], bound=0.0, solver=SOLVER_NAME, seconds=0.0)
+    floor = _floor(problem, start, clock)
+    zero = np.zeros(len(c.b))
+    try:
+        found = _relaxation_phase(
+            problem, gap, clock, working_accounts, sample_accounts, max_rounds, growth, seed
+        )
+    except OutOfTime:
+        found = None
+    if found is None or found[0] is None:
+        if found is None or clock.expired():  # no LP finished in time: the floor plan
+            prices = zero if found is None else found[2]
+            return _timed_out_result(problem, floor, prices, gap, build_seconds, t0)
+        return make_result(
+            problem,
+            Status.INFEASIBLE,
+            None,
+            bound=float("nan"),
+            solver=SOLVER_NAME,
+            seconds=time.perf_counter() - t0,
+            build_seconds=build_seconds,
+            message="the LP relaxation is infeasible: the quotas cannot all be met",
+        )
+    lp, best_bound, best_prices, size = found
+    deadline = clock.at
+    return _integer_phase(
+        problem,
+        lp,
+        best_bound,
+        best_prices,
+        size,
+        gap,
+        clock,
+        deadline,
+        floor,
+        polish_accounts,
+        build_seconds,
+    )
 
+
+def _floor(problem: Problem, start, clock: Deadline) -> np.ndarray | None:
+    """The plan the result never falls below: ``start``, or with a time limit the better
+    greedy plan (computed inside the limit); None when there is none or it is infeasible."""
+    if start is None:
+        if clock.limit is None:
+            return None
+        start = best_greedy(problem)
+    start = np.asarray(start, dtype=np.int64)
+    return None if check_plan(problem, start) else start
+
+
+def _timed_out_result(problem, floor, prices, gap, build_seconds, t0) -> Result:
+    """No LP finished in time: the floor plan, bounded at the best prices found."""
+    bound = lagrangian_bound(problem, prices)
+    return make_result(
+        problem,
+        Status.FEASIBLE if floor is not None else Status.NO_SOLUTION,
+        floor,
+        bound=bound,
+        solver=SOLVER_NAME,
+        seconds=time.perf_counter() - t0 - build_seconds,
+        build_seconds=build_seconds,
+        gap_tolerance=gap,
+        message="time limit reached before the LP relaxation: greedy's plan"
+        if floor is not None
+        else "time limit reached before any plan was found",
+        timed_out=True,
+    )
+
+
+def _relaxation_phase(
+    problem, gap, clock, working_accounts, sample_accounts, max_rounds, growth, seed
+):
+    """Prices and the working-set LP loop. Returns (lp, bound, prices, size) with ``lp`` the
+    best LP point as (rows, x), or (None, inf, prices, size) when the LP is infeasible.
+    Raises OutOfTime when no LP finished in time."""
+    t0 = clock.start
+    c = problem.coupling
+    p = problem.profit
+    n_acc = problem.n_accounts
     rng = np.random.default_rng(seed)
     if n_acc <= max(working_accounts, sample_accounts):
         prices, size = np.zeros(len(c.b)), n_acc
     else:
-        prices = smoothed_prices(problem, _sample_prices(problem, sample_accounts, rng))
+        sampled = sample_prices(problem, sample_accounts, rng, clock)
+        prices = smoothed_prices(problem, sampled, deadline=clock)
         size = working_accounts
         log.debug(
             "smoothed prices: bound %.8g (%.2fs)",
@@ -109,8 +198,13 @@ def solve_decomposed(
         best_bound = lagrangian_bound(problem, prices)
     lp_tolerance = max(gap / 10, 1e-9)  # the LP only needs to serve the integer gap target
     for round_ in range(max_rounds):
-        close, fixed = _split(problem, priced_profit(problem, prices), size)
-        found = _restricted_lp(problem, close, fixed)
+        close, fixed = split_accounts(problem, priced_profit(problem, prices), size)
+        try:  # the first LP may take all the time left: without it there is only the floor
+            found = restricted_lp(problem, close, fixed, clock, 0.6 if lp is not None else 1.0)
+        except OutOfTime:
+            if lp is None:
+                raise
+            break
         if found is None:
             if size >= n_acc:
                 break
@@ -137,21 +231,31 @@ def solve_decomposed(
             break
         if size >= n_acc:
             break  # the full LP: its value is the optimum up to solver tolerance
-        if deadline is not None and time.perf_counter() > t0 + 0.5 * (deadline - t0):
+        if clock.limit is not None and clock.elapsed() > 0.5 * clock.limit:
             break  # keep half the time for the integer plan; the bound stays valid
         size = min(n_acc, int(size * growth))
     if lp is None:
-        return make_result(
-            problem,
-            Status.INFEASIBLE,
-            None,
-            bound=float("nan"),
-            solver=SOLVER_NAME,
-            seconds=time.perf_counter() - t0,
-            build_seconds=build_seconds,
-            message="the LP relaxation is infeasible: the quotas cannot all be met",
-        )
+        return None, np.inf, best_prices, size
+    return lp, best_bound, best_prices, size
 
+
+def _integer_phase(
+    problem,
+    lp,
+    best_bound,
+    best_prices,
+    size,
+    gap,
+    clock,
+    deadline,
+    floor,
+    polish_accounts,
+    build_seconds,
+):
+    """Round the LP point, fill, polish, and fall back on the exact MIP; the checked result."""
+    t0 = clock.start
+    p = problem.profit
+    n_acc = problem.n_accounts
     rows, x = lp
     chosen = rows[x > 1 - 1e-7]
     q = priced_profit(problem, best_prices)
@@ -168,7 +272,7 @@ def solve_decomposed(
         rel_gap = (best_bound - objective) / max(abs(best_bound), 1.0)
         if not (broken or rel_gap > gap):
             break
-        if deadline is not None and time.perf_counter() >= deadline:
+        if not clock.can_start_mip(min(1.0, polish_size / n_acc)):
             break
         polished, mip_bound, whole = _polish(
             problem, rows, x, chosen, q, gap, best_bound, deadline, polish_size
@@ -184,11 +288,14 @@ def solve_decomposed(
     message = ""
     if _gap(best_bound, objective) > gap or broken:
         chosen, objective, best_bound, message = _exact_fallback(
-            problem, chosen, objective, best_bound, broken, gap, deadline
+            problem, chosen, objective, best_bound, broken, gap, clock, floor
         )
+    if floor is not None and (broken or p[floor].sum() > objective):
+        chosen, objective = floor, float(p[floor].sum())
+        message = "; ".join(filter(None, [message, "greedy's plan was better: kept"]))
     return make_result(
         problem,
-        Status.OPTIMAL,
+        Status.FEASIBLE,
         chosen,
         bound=best_bound,
         solver=SOLVER_NAME,
@@ -197,6 +304,8 @@ def solve_decomposed(
         shadow_prices=best_prices,
         gap_tolerance=gap,
         message=message,
+        # With a limit, only the clock stops the search short of the gap target.
+        timed_out=clock.limit is not None,
     )
 
 
@@ -204,27 +313,31 @@ def _gap(bound: float, objective: float) -> float:
     return (bound - objective) / max(abs(bound), 1.0)
 
 
-def _exact_fallback(problem, chosen, objective, bound, broken, gap, deadline):
+def _exact_fallback(problem, chosen, objective, bound, broken, gap, clock, floor=None):
     """When the priced bound cannot close the gap: the better greedy plan if it beats the
     polished one, then the exact MIP over every row from that start, within the time left.
     Without a time limit the exact MIP is tried only up to :data:`EXACT_MAX_CANDIDATES` rows
     (beyond, plain HiGHS may not finish); the message says so.
     Returns (plan, objective, bound, message)."""
     p = problem.profit
-    for rule in ("net", "ratio"):
-        plan = greedy(problem, rule=rule)
-        if not check_plan(problem, plan) and (broken or p[plan].sum() > objective):
-            chosen, objective, broken = plan, float(p[plan].sum()), False
+    plan = best_greedy(problem) if floor is None else floor
+    if not check_plan(problem, plan) and (broken or p[plan].sum() > objective):
+        chosen, objective, broken = plan, float(p[plan].sum()), False
     if _gap(bound, objective) <= gap and not broken:
         return chosen, objective, bound, ""
-    if deadline is None and problem.n_candidates > EXACT_MAX_CANDIDATES:
-        return chosen, objective, bound, (
-            f"the priced bound left a gap of {_gap(bound, objective):.2e}; the exact MIP is not "
-            f"tried above {EXACT_MAX_CANDIDATES:,} rows without a time limit"
+    if clock.limit is None and problem.n_candidates > EXACT_MAX_CANDIDATES:
+        return (
+            chosen,
+            objective,
+            bound,
+            (
+                f"the priced bound left a gap of {_gap(bound, objective):.2e}; the exact MIP is "
+                f"not tried above {EXACT_MAX_CANDIDATES:,} rows without a time limit"
+            ),
         )
-    remaining = None if deadline is None else deadline - time.perf_counter()
-    if remaining is not None and remaining <= 0:
-        return chosen, objective, bound, "time limit reached before the exact MIP"
+    if not clock.can_start_mip():
+        return chosen, objective, bound, "time limit too near to start the exact MIP"
+    remaining = clock.remaining()
     c = problem.coupling
     sol = solve_arrays(
         p,
@@ -245,101 +358,6 @@ def _exact_fallback(problem, chosen, objective, bound, broken, gap, deadline):
     return chosen, objective, bound, ""
 
 
-def _sample_prices(problem: Problem, size: int, rng: np.random.Generator) -> np.ndarray:
-    """LP prices of a random sample of accounts, with every limit scaled to the sample."""
-    n_acc = problem.n_accounts
-    pick = np.zeros(n_acc, dtype=bool)
-    pick[rng.choice(n_acc, size=size, replace=False)] = True
-    rows = np.flatnonzero(pick[problem.account])
-    sol = solve_arrays(
-        problem.profit[rows],
-        problem.account[rows],
-        problem.coupling.A[:, rows],
-        problem.coupling.b * (size / n_acc),
-    )
-    return sol.coupling_prices if sol.ok else np.zeros(len(problem.coupling.b))
-
-
-def _split(problem: Problem, q: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Under priced profits ``q``: the ``size`` accounts with the closest calls (a boolean mask
-    over accounts), and the best row of every other account whose best pays (held chosen)."""
-    n_acc = problem.n_accounts
-    first_top, margin = _margins(problem, q)
-    close = np.ones(n_acc, dtype=bool)
-    if size < n_acc:
-        close[:] = False
-        close[np.argpartition(margin, size)[:size]] = True
-    fixed = np.flatnonzero(first_top & (q > 0) & ~close[problem.account])
-    fixed = _release_overuse(problem, fixed, close, margin)
-    return close, fixed
-
-
-def _margins(problem: Problem, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each account's best row under priced profits ``q`` (a row mask, first row on ties) and
-    its margin: best minus second best, where taking nothing counts as an option worth 0."""
-    top = account_best(problem, q)  # max(0, best q)
-    first_top = np.zeros(len(q), dtype=bool)
-    top_rows = np.flatnonzero(q == top[problem.account])
-    if len(top_rows):
-        _, first = np.unique(problem.account[top_rows], return_index=True)
-        first_top[top_rows[first]] = True
-    second = np.maximum.reduceat(np.where(first_top, -np.inf, q), problem.account_starts)
-    has_row_top = np.zeros(problem.n_accounts, dtype=bool)
-    has_row_top[problem.account[first_top]] = True
-    second = np.where(has_row_top, np.maximum(second, 0.0), second)
-    return first_top, top - second
-
-
-def _release_overuse(problem, fixed, close, margin, slack=1.25, extra=20):
-    """Move held accounts into the close set (``close`` is updated) until the held rows leave
-    every limit with room: on each overused row, the closest calls go first."""
-    c = problem.coupling
-    by_row = _row_major(problem)
-    for _ in range(3):
-        residual = c.b - np.asarray(c.A[:, fixed].sum(axis=1)).ravel()
-        over = np.flatnonzero(residual < 0)
-        if not len(over):
-            break
-        is_fixed = np.zeros(problem.n_candidates, dtype=bool)
-        is_fixed[fixed] = True
-        for k in over:
-            lo, hi = by_row.indptr[k], by_row.indptr[k + 1]
-            cols, coef = by_row.indices[lo:hi], by_row.data[lo:hi]
-            keep = is_fixed[cols] & (coef > 0)
-            cols, coef = cols[keep], coef[keep]
-            order = np.argsort(margin[problem.account[cols]], kind="stable")
-            need = np.searchsorted(np.cumsum(coef[order]), -residual[k] * slack) + 1 + extra
-            close[problem.account[cols[order[:need]]]] = True
-        fixed = fixed[~close[problem.account[fixed]]]
-    return fixed
-
-
-def _row_major(problem: Problem):
-    """The coupling matrix by rows, cached on the (read-only) problem."""
-    cache = problem.__dict__.setdefault("_decompose_cache", {})
-    if "csr" not in cache:
-        cache["csr"] = problem.coupling.A.tocsr()
-    return cache["csr"]
-
-
-def _restricted_lp(problem: Problem, close: np.ndarray, fixed: np.ndarray):
-    """LP relaxation over the close accounts, under the limits the held rows leave over:
-    (rows, x, coupling prices), or None if infeasible."""
-    c = problem.coupling
-    rows = np.flatnonzero(close[problem.account])
-    residual = c.b - np.asarray(c.A[:, fixed].sum(axis=1)).ravel()
-    sol = solve_arrays(
-        problem.profit[rows],
-        problem.account[rows],
-        c.A[:, rows],
-        residual,
-        algorithm=LP_ALGORITHM,
-    )
-    if not sol.ok:
-        return None
-    return rows, np.clip(sol.x, 0.0, 1.0), sol.coupling_prices
-
-
 def _polish(problem, rows, x, plan, q, gap, bound, deadline, size):
     """MIP over the accounts the LP left fractional plus the ``size`` closest calls under
     priced profits ``q``; every other account keeps its choice in ``plan`` (a feasible
@@ -353,7 +371,7 @@ def _polish(problem, rows, x, plan, q, gap, bound, deadline, size):
     if size >= n_acc:
         open_acc[:] = True
     else:
-        _, margin = _margins(problem, q)
+        _, margin = account_margins(problem, q)
         open_acc[np.argpartition(margin, size)[:size]] = True
     held = plan[~open_acc[problem.account[plan]]]
     sub = np.flatnonzero(open_acc[problem.account])

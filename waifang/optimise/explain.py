@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from waifang.optimise.marginal import Marginal
 from waifang.optimise.problem import Problem
 from waifang.optimise.result import Result, priced_profit
 
@@ -23,12 +24,29 @@ def _price(x: float) -> str:
     return f"{x:.3g}"
 
 
-def explain(problem: Problem, result: Result, rows: np.ndarray | None = None) -> pd.Series:
+def explain(
+    problem: Problem,
+    result: Result,
+    rows: np.ndarray | None = None,
+    marginals: dict[str, Marginal] | None = None,
+) -> pd.Series:
     """Reason lines for the candidate ``rows`` (default: all), indexed by row.
 
     Example: ``"chosen: value 1,840 - cost 420 = 1,420 exceeds the budget price 420 x 2.1
     = 882 + slot price north/visit 120 = 1,002 (reduced cost 0)"``.
+
+    With ``marginals`` (from :func:`~waifang.optimise.marginal.marginal_values`) each budget
+    and slot price cited is followed by what re-solving found one more unit worth, e.g.
+    ``slot price north/visit 120 [re-solved: one more slot adds 95]``: the LP price explains
+    the decision, the re-solved value is what a manager buying capacity would get.
     """
+    marginals = marginals or {}
+    budget_note = ""
+    if "budget" in marginals and np.isfinite(marginals["budget"].per_unit):
+        m = marginals["budget"]
+        budget_note = (
+            f" [re-solved: 1 % more budget adds {_money(m.value)}, {_price(m.per_unit)} per unit]"
+        )
     rows = np.arange(problem.n_candidates) if rows is None else np.asarray(rows, dtype=np.int64)
     prices = result.shadow_prices
     q = priced_profit(problem, prices)
@@ -49,10 +67,15 @@ def explain(problem: Problem, result: Result, rows: np.ndarray | None = None) ->
             parts = [f"the budget price {_money(c)} x {_price(lam)} = {_money(c * lam)}"]
         else:
             parts = ["the budget price 0 (budget not binding)"]
+        parts[0] += budget_note
         charge = c * lam
-        if key in slot and prices[slot[key]] > 0:
+        # A slot is cited when the LP prices it, or when re-solving found it worth more
+        # than nothing (at a degenerate integer limit the LP price can be 0 while it is not).
+        note = _slot_note(marginals, names[slot[key]]) if key in slot else ""
+        worth = key in slot and names[slot[key]] in marginals and marginals[names[slot[key]]].value
+        if key in slot and (prices[slot[key]] > 0 or worth):
             mu = prices[slot[key]]
-            parts.append(f"slot price {where} {_money(mu)}")
+            parts.append(f"slot price {where} {_money(mu)}{note}")
             charge += mu
         if key in hours and prices[hours[key]] > 0 and problem.hours[j] > 0:
             eta = prices[hours[key]]
@@ -95,7 +118,15 @@ def explain(problem: Problem, result: Result, rows: np.ndarray | None = None) ->
     return pd.Series(lines, index=rows, name="reason")
 
 
-def reasons_frame(problem: Problem, result: Result) -> pd.DataFrame:
+def _slot_note(marginals: dict[str, Marginal], row: str) -> str:
+    if row not in marginals:
+        return ""
+    return f" [re-solved: one more slot adds {_money(marginals[row].value)}]"
+
+
+def reasons_frame(
+    problem: Problem, result: Result, marginals: dict[str, Marginal] | None = None
+) -> pd.DataFrame:
     """Every candidate with its decision, reduced cost and reason (the ``--reasons`` file)."""
     rows = np.arange(problem.n_candidates)
     chosen = np.zeros(problem.n_candidates, dtype=bool)
@@ -109,7 +140,7 @@ def reasons_frame(problem: Problem, result: Result) -> pd.DataFrame:
             "cost": problem.cost,
             "chosen": chosen,
             "reduced_cost": result.reduced_costs,
-            "reason": explain(problem, result, rows).to_numpy(),
+            "reason": explain(problem, result, rows, marginals).to_numpy(),
         }
     )
 

@@ -30,7 +30,7 @@ Three visits worth 900, 700 and 500 at 300 each, two slots (three at scale 1.5):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -38,19 +38,28 @@ import numpy as np
 import pandas as pd
 
 from waifang.errors import InputError
-from waifang.optimise.io import atomic_write
+from waifang.optimise.io import atomic_write_all
+from waifang.optimise.marginal import marginal_values
 from waifang.optimise.problem import Problem
 from waifang.optimise.solve import solve
 
+# Marginal values re-solve each point once per region: done by default up to this size.
+MARGINAL_MAX_CANDIDATES = 2_000
+# Re-solves for marginal values run to at least this gap: a value is a difference of two
+# optima, and two solves each 1e-4 short could make it wrong by 1e-4 of the whole objective.
+MARGINAL_GAP = 1e-6
+
 
 def scale_capacity(problem: Problem, option: str, scale: float) -> Problem:
-    """The problem with every count and hours limit of ``option`` multiplied by ``scale``."""
+    """The problem with every count and hours limit of ``option`` multiplied by ``scale``
+    (count limits rounded down to whole slots)."""
     if scale < 0:
         raise InputError(f"capacity scale must be non-negative, got {scale:g}")
     caps = [
         replace(
             cap,
-            limit=None if cap.limit is None else cap.limit * scale,
+            # Whole slots: a fraction of a slot is no slot (1e-9 forgives 3 x 1.1 = 3.3000...4).
+            limit=None if cap.limit is None else float(np.floor(cap.limit * scale + 1e-9)),
             hours_limit=None if cap.hours_limit is None else cap.hours_limit * scale,
         )
         if cap.option == option
@@ -70,28 +79,53 @@ def budget_frontier(
     backend: str = "auto",
     solver: str = "highs",
     time_limit: float | None = None,
+    marginals: bool | None = None,
+    warm_start: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> pd.DataFrame:
     """Solve at every (capacity scale, budget); one tidy row per point.
 
+    ``progress``, if given, is called with (points done, points) after each solve.
+
     Columns: ``capacity_scale, budget, net_value, bound, gap, status, budget_price,
-    spent, n_chosen, n_<option>`` and ``slot_price[<region>]`` (value of one more ``option``
-    slot) and ``hour_price[<region>]`` (of one more field hour) for each region with such a
-    limit.
+    spent, n_chosen, n_<option>`` and ``slot_price[<region>]`` (LP dual of one more
+    ``option`` slot) and ``hour_price[<region>]`` (of one more field hour) for each region with
+    such a limit. With ``marginals`` (default: up to :data:`MARGINAL_MAX_CANDIDATES` rows) also
+    the honest one-sided values found by re-solving (see
+    :func:`~waifang.optimise.marginal.marginal_values`): ``budget_value`` (net value per unit
+    of budget, from 1 % more budget) and ``slot_value[<region>]`` (from one more slot).
+
+    With ``warm_start`` each point starts from the plan of the next smaller budget at the
+    same capacity (still feasible there) instead of greedy's. Off by default: with HiGHS 1.16
+    it was measured slower, not faster (``benchmarks/optimise.py --frontier-accounts``; the
+    README has the figures): started at a plan that is already optimal (a budget that no
+    longer binds) HiGHS took four to five times the CPU of a start from greedy.
     """
     if option not in problem.options:
         raise InputError(f"option '{option}' is not among the candidates' options")
     if len(budgets) == 0:
         raise InputError("the frontier needs at least one budget")
     o = problem.options.index(option)
+    if marginals is None:
+        marginals = problem.n_candidates <= MARGINAL_MAX_CANDIDATES
     records = []
     for scale in capacity_scales:
         scaled = scale_capacity(problem, option, scale)
         names = scaled.coupling.names
         slot_rows = _rows_of(names, option, "count")
         hour_rows = _rows_of(names, option, "hours")
-        for budget in budgets:
+        start = None
+        by_budget = {}
+        for budget in sorted(budgets):  # ascending: each plan fits the next budget
             p = scaled.with_budget(budget)
-            result = solve(p, backend=backend, solver=solver, gap=gap, time_limit=time_limit)
+            result = solve(
+                p, backend=backend, solver=solver, gap=gap, time_limit=time_limit, start=start
+            )
+            if warm_start and result.status.has_plan:
+                start = result.chosen
+            by_budget[budget] = (p, result)
+        for budget in budgets:
+            p, result = by_budget[budget]
             record = {
                 "capacity_scale": float(scale),
                 "budget": float(budget),
@@ -108,8 +142,32 @@ def budget_frontier(
                 record[f"slot_price[{region}]"] = float(result.shadow_prices[k])
             for region, k in sorted(hour_rows.items()):
                 record[f"hour_price[{region}]"] = float(result.shadow_prices[k])
+            if marginals:
+                record.update(
+                    _marginal_columns(p, result, slot_rows, names, gap, backend, solver, time_limit)
+                )
             records.append(record)
+            if progress is not None:
+                progress(len(records), len(budgets) * len(capacity_scales))
     return pd.DataFrame.from_records(records)
+
+
+def _marginal_columns(p, result, slot_rows, names, gap, backend, solver, time_limit) -> dict:
+    """``budget_value`` and ``slot_value[<region>]`` of one frontier point, by re-solving."""
+    rows = (["budget"] if p.budget > 0 else []) + [names[k] for _, k in sorted(slot_rows.items())]
+    found = marginal_values(
+        p,
+        result,
+        rows=rows,
+        backend=backend,
+        solver=solver,
+        gap=min(gap, MARGINAL_GAP),
+        time_limit=time_limit,
+    )
+    out = {"budget_value": found["budget"].per_unit if "budget" in found else float("nan")}
+    for region, k in sorted(slot_rows.items()):
+        out[f"slot_value[{region}]"] = found[names[k]].value if names[k] in found else np.nan
+    return out
 
 
 def _rows_of(names, option: str, kind: str) -> dict[str, int]:
@@ -125,8 +183,12 @@ def save_frontier(table: pd.DataFrame, csv_path: str | Path, png_path: str | Pat
     """Write the frontier CSV and a PNG (net value and budget price against budget)."""
     csv_path = Path(csv_path)
     png_path = csv_path.with_suffix(".png") if png_path is None else Path(png_path)
-    atomic_write(csv_path, lambda tmp: table.to_csv(tmp, index=False))
-    atomic_write(png_path, lambda tmp: _plot(table, tmp))
+    atomic_write_all(
+        [
+            (csv_path, lambda tmp: table.to_csv(tmp, index=False)),
+            (png_path, lambda tmp: _plot(table, tmp)),
+        ]
+    )
     return csv_path, png_path
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from waifang.optimise.problem import Problem
+from waifang.optimise.result import check_plan
 
 _TOL = 1e-9
 
@@ -85,3 +86,17 @@ def greedy_fill(
         taken_l[a] = True
         added.append(j)
     return np.sort(np.concatenate([chosen, np.asarray(added, dtype=np.int64)]))
+
+
+def best_greedy(problem: Problem) -> np.ndarray:
+    """The better of the two greedy rules' plans that is feasible (minimum quotas can defeat
+    both: then the empty plan, which may be infeasible too). The floor every backend keeps and
+    the start it gives its MIP."""
+    best = np.zeros(0, dtype=np.int64)
+    best_value = -np.inf
+    for rule in ("ratio", "net"):
+        plan = greedy(problem, rule=rule)
+        value = float(problem.profit[plan].sum())
+        if value > best_value and not check_plan(problem, plan):
+            best, best_value = plan, value
+    return best

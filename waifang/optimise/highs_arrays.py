@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from dataclasses import dataclass
 
 import highspy
@@ -57,6 +58,29 @@ def silence_banner() -> None:
         os.close(saved)
 
 
+def enforce_time_limit(h: highspy.Highs, seconds: float) -> float:
+    """Stop ``h`` ``seconds`` from now, as promptly as HiGHS allows.
+
+    HiGHS's own ``time_limit`` is checked between phases, and a MIP can overrun it by most of
+    a second on ten thousand columns (symmetry detection, probing). So the limit is also
+    enforced from the simplex, interior-point and MIP interrupt callbacks, and symmetry
+    detection (of little use on these problems, whose values are continuous) is off.
+    """
+    seconds = float(max(seconds, 0.01))
+    h.setOptionValue("time_limit", seconds)
+    h.setOptionValue("mip_detect_symmetry", False)
+    end = time.perf_counter() + seconds
+
+    def stop(event) -> None:
+        if time.perf_counter() >= end:
+            event.interrupt()
+
+    h.cbSimplexInterrupt += stop
+    h.cbIpmInterrupt += stop
+    h.cbMipInterrupt += stop
+    return end
+
+
 def solve_arrays(
     profit: np.ndarray,
     account: np.ndarray,
@@ -95,8 +119,7 @@ def solve_arrays(
     h.setOptionValue("output_flag", False)
     if threads is not None:
         h.setOptionValue("threads", int(threads))
-    if time_limit is not None:
-        h.setOptionValue("time_limit", float(max(time_limit, 0.1)))
+    end = None if time_limit is None else enforce_time_limit(h, time_limit)
     if integer:
         h.setOptionValue("mip_rel_gap", float(mip_gap))
     else:
@@ -123,12 +146,15 @@ def solve_arrays(
         idx = np.arange(n, dtype=np.int32)
         h.setSolution(n, idx, np.asarray(start, dtype=np.float64))
     h.run()
-    if integer and start is not None and not _consistent(h, profit):
+    optimal = h.getModelStatus() == highspy.HighsModelStatus.kOptimal
+    if integer and start is not None and optimal and not _consistent(h, profit):
         # Seen with highspy 1.16: given a start, the MIP presolve can end "Optimal" with an
         # objective no column vector attains while handing back the start itself (a 14-account
         # instance: 595.1 claimed, 571.9 returned, 590.9 the optimum). Without presolve the
         # same start gives the optimum, so solve again that way rather than trust either.
         h.setOptionValue("presolve", "off")
+        if end is not None:  # the same deadline (the interrupt callbacks keep it too)
+            h.setOptionValue("time_limit", max(end - time.perf_counter(), 0.01))
         h.setSolution(n, np.arange(n, dtype=np.int32), np.asarray(start, dtype=np.float64))
         h.run()
     status = h.getModelStatus()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.optimize
 
+from waifang.optimise.clock import Deadline, OutOfTime
 from waifang.optimise.problem import Problem
 
 
@@ -26,11 +27,13 @@ def smoothed_prices(
     *,
     temperatures: tuple[float, ...] = (0.02, 0.005, 0.001),
     max_iterations: int = 300,
+    deadline: Deadline | None = None,
 ) -> np.ndarray:
     """Prices near the minimiser of the Lagrangian bound, from ``start`` (>= 0).
 
     ``temperatures`` are fractions of the median positive net value (the problem's scale).
-    Rows with an infinite limit keep price 0.
+    Rows with an infinite limit keep price 0. When the ``deadline`` passes, the best prices
+    of the last finished round are returned (any non-negative prices give a valid bound).
     """
     c = problem.coupling
     finite = np.isfinite(c.b)
@@ -47,6 +50,8 @@ def smoothed_prices(
     unit = float(np.median(positive)) if len(positive) else 1.0
 
     def value_and_gradient(z, tau):
+        if deadline is not None:
+            deadline.check()
         q = p - At @ z
         top = np.maximum(np.maximum.reduceat(q, starts), 0.0)
         e = np.exp((q - top[account]) / tau)
@@ -57,15 +62,18 @@ def smoothed_prices(
 
     z = np.maximum(np.asarray(start, dtype=np.float64)[finite], 0.0) * scale
     for t in temperatures:
-        res = scipy.optimize.minimize(
-            value_and_gradient,
-            z,
-            args=(t * unit,),
-            jac=True,
-            method="L-BFGS-B",
-            bounds=[(0.0, None)] * len(z),
-            options={"maxiter": max_iterations},
-        )
+        try:
+            res = scipy.optimize.minimize(
+                value_and_gradient,
+                z,
+                args=(t * unit,),
+                jac=True,
+                method="L-BFGS-B",
+                bounds=[(0.0, None)] * len(z),
+                options={"maxiter": max_iterations},
+            )
+        except OutOfTime:
+            break  # keep the prices of the last finished round
         z = np.maximum(res.x, 0.0)
     prices = np.zeros(len(c.b))
     prices[finite] = z / scale

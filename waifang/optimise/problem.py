@@ -32,6 +32,12 @@ import pandas as pd
 import scipy.sparse as sp
 
 from waifang.errors import InfeasibleError, InputError
+from waifang.optimise.checks import (
+    check_one_region_per_account,
+    excluded_rows,
+    numeric_column,
+    text_codes,
+)
 
 REQUIRED_COLUMNS = ("account_id", "option", "region", "value", "cost")
 
@@ -181,72 +187,67 @@ def make_problem(
     if missing:
         raise InputError(f"{source}: missing column(s) {', '.join(missing)}")
     frame = candidates.reset_index(drop=True)
-    for col in ("account_id", "option", "region") + (
-        ("segment",) if "segment" in frame.columns else ()
-    ):
-        blank = frame[col].isna() | (frame[col].astype(str).str.strip() == "")
-        if blank.any():
-            i = int(np.flatnonzero(blank.to_numpy())[0])
-            raise InputError(f"{source}: row {i + 2}, column '{col}' is empty")
+    # Every text column as integer codes into its sorted distinct values: the checks and the
+    # problem's columns work on the codes, and each distinct text is handled once.
+    text = {
+        col: text_codes(frame[col], source, col)
+        for col in ("account_id", "option", "region")
+        + (("segment",) if "segment" in frame.columns else ())
+    }
     numeric = {}
     for col in ("value", "cost") + (("hours",) if "hours" in frame.columns else ()):
-        numeric[col] = _numeric_column(frame[col], source, col)
+        numeric[col] = numeric_column(frame[col], source, col)
     for col in ("cost", "hours"):
         if col in numeric and (numeric[col] < 0).any():
             i = int(np.flatnonzero(numeric[col] < 0)[0])
             raise InputError(
                 f"{source}: row {i + 2}, column '{col}' is negative ({numeric[col][i]:g})"
             )
-    keys = frame["account_id"].astype(str) + "\x00" + frame["option"].astype(str)
-    dup = keys.duplicated(keep=False).to_numpy()
+    acc_code, acc_names = text["account_id"]
+    opt_code, option_names = text["option"]
+    reg_code, region_names = text["region"]
+    key = acc_code * len(option_names) + opt_code  # one per (account, option)
+    dup = pd.Series(key).duplicated(keep=False).to_numpy()
     if dup.any():
         rows = np.flatnonzero(dup)
         first = rows[0]
-        twin = rows[keys.to_numpy()[rows] == keys.to_numpy()[first]][1]
+        twin = rows[key[rows] == key[first]][1]
         raise InputError(
             f"{source}: duplicate (account_id, option) = "
-            f"({frame['account_id'][first]}, {frame['option'][first]}) in rows "
+            f"({acc_names[acc_code[first]]}, {option_names[opt_code[first]]}) in rows "
             f"{first + 2} and {twin + 2}"
         )
-
+    check_one_region_per_account(text["account_id"], text["region"], source)
     keep = np.ones(len(frame), dtype=bool)
     if exclusions is not None:
-        acc = frame["account_id"].astype(str)
-        opt = frame["option"].astype(str)
-        keep &= ~acc.isin(exclusions.accounts).to_numpy()
-        keep &= ~opt.isin(exclusions.options).to_numpy()
-        if exclusions.pairs:
-            pair_keys = {f"{a}\x00{o}" for a, o in exclusions.pairs}
-            keep &= ~keys.isin(pair_keys).to_numpy()
+        keep = ~excluded_rows(text["account_id"], text["option"], key, exclusions, source)
     n_excluded = int((~keep).sum())
     # Capacity rows are named "kind/region/option" by the models; a "/" inside a name would
     # make two rows alike, so it is refused here.
-    for column in ("region", "option"):
-        slashed = frame[column].astype(str).str.contains("/", regex=False).to_numpy()
-        if slashed.any():
-            row = int(np.flatnonzero(slashed)[0])
+    for column, (codes, names) in (("region", text["region"]), ("option", text["option"])):
+        slashed = np.flatnonzero(["/" in name for name in names])
+        if len(slashed):
+            row = int(np.flatnonzero(codes == slashed[0])[0])
             raise InputError(
                 f"{source}: row {row + 2}, column {column}: names may not contain '/' "
-                f"(got {frame[column].iloc[row]!r})"
+                f"(got {names[slashed[0]]!r})"
             )
     # Options and regions are known from all rows, so excluding every visit in a region
     # does not turn its capacity row into an "unknown region" error.
-    options = tuple(sorted(frame["option"].astype(str).unique()))
-    regions = tuple(sorted(frame["region"].astype(str).unique()))
-    frame = frame[keep]
+    options = tuple(option_names)
+    regions = tuple(region_names)
     numeric = {k: v[keep] for k, v in numeric.items()}
-
-    account_ids, account = np.unique(
-        frame["account_id"].astype(str).to_numpy(), return_inverse=True
-    )
-    option = np.searchsorted(options, frame["option"].astype(str).to_numpy())
-    region = np.searchsorted(regions, frame["region"].astype(str).to_numpy())
+    used, account = np.unique(acc_code[keep], return_inverse=True)
+    account_ids = acc_names[used]
+    option = opt_code[keep]
+    region = reg_code[keep]
     if "segment" in frame.columns:
-        segments, segment = np.unique(frame["segment"].astype(str).to_numpy(), return_inverse=True)
-        segments = tuple(segments)
+        seg_code, seg_names = text["segment"]
+        seg_used, segment = np.unique(seg_code[keep], return_inverse=True)
+        segments = tuple(seg_names[seg_used])
     else:
-        segments, segment = (), np.full(len(frame), -1)
-    hours = numeric.get("hours", np.zeros(len(frame)))
+        segments, segment = (), np.full(int(keep.sum()), -1)
+    hours = numeric.get("hours", np.zeros(int(keep.sum())))
     order = np.argsort(account, kind="stable")
 
     def col(x, dtype):
@@ -278,15 +279,8 @@ def make_problem(
     return problem
 
 
-def _numeric_column(column: pd.Series, source: str, name: str) -> np.ndarray:
-    values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
-    bad = ~np.isfinite(values)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise InputError(
-            f"{source}: row {i + 2}, column '{name}' is not a finite number: {column.iloc[i]!r}"
-        )
-    return values
+MAX_BUDGET = 1e15
+"""Largest budget: a million candidates at MAX_MONEY each."""
 
 
 def _check_budget(budget: float) -> float:
@@ -296,6 +290,8 @@ def _check_budget(budget: float) -> float:
         raise InputError(f"budget must be a number, got {budget!r}") from None
     if np.isnan(budget) or budget < 0:
         raise InputError(f"budget must be a non-negative number, got {budget:g}")
+    if MAX_BUDGET < budget < np.inf:  # inf: no budget (make_problem's default)
+        raise InputError(f"budget must be at most {MAX_BUDGET:g}, got {budget:g}")
     return budget
 
 
@@ -318,6 +314,11 @@ def _check_capacities(
             x = getattr(cap, name)
             if x is not None and not (np.isfinite(x) and x >= 0):
                 raise InputError(f"{where}: {name} must be a non-negative number, got {x!r}")
+        if cap.limit is not None and cap.limit != int(cap.limit):
+            raise InputError(
+                f"{where}: limit must be a whole number of slots (it counts accounts), "
+                f"got {cap.limit!r}"
+            )
         if cap.hours_limit is not None and not has_hours:
             raise InputError(f"{where}: sets hours_limit but the candidates have no 'hours'")
     return tuple(capacities)

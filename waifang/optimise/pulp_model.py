@@ -5,8 +5,15 @@ name (``"cbc"``, ``"glpk"``, ``"GUROBI"``, ...). The hook receives the :class:`P
 solving and may add constraints or change the objective; our feasibility check still uses the
 problem's own constraints.
 
-Duals are read from the LP relaxation: after the MIP, the same model is solved once more with
-continuous variables.
+Duals are read from the LP relaxation: after the MIP, the problem's relaxation is solved from
+sparse arrays by HiGHS (or, when a hook changed the model, the same pulp model once more with
+continuous variables).
+
+``time_limit`` is wall time for the whole call: the pulp build, the MIP and the dual solve share
+one deadline. The better greedy plan is the MIP's start (CBC through pulp's ``warmStart``;
+HiGHS through ``setSolution``, which pulp's HiGHS interface lacks) and the floor of the
+result: a limit too short for the MIP gives that plan with status ``time_limit`` and a valid
+bound, never no plan.
 
 Example
 -------
@@ -30,7 +37,6 @@ third visit's 500 - 300 = 200.
 from __future__ import annotations
 
 import os
-import re
 import tempfile
 import time
 from collections.abc import Callable
@@ -39,18 +45,23 @@ from dataclasses import dataclass
 import numpy as np
 import pulp
 
-from waifang.errors import InputError
+from waifang.optimise.clock import Deadline, OutOfTime
+from waifang.optimise.greedy import best_greedy
 from waifang.optimise.highs_arrays import silence_banner
+from waifang.optimise.marginal import relaxation_prices
 from waifang.optimise.problem import Problem
-from waifang.optimise.result import Result, Status, lagrangian_bound, make_result
+from waifang.optimise.pulp_solvers import (  # noqa: F401 -- solver_available is re-exported
+    SOLVER_ALIASES,
+    cbc_bound,
+    highs_bound,
+    pulp_solver,
+    read_log,
+    solver_available,
+)
+from waifang.optimise.result import Result, Status, check_plan, lagrangian_bound, make_result
 
-# Short names and the pulp solvers they may mean, in order of preference (pulp 3 bundles CBC
-# as PULP_CBC_CMD and deprecates it for a separately installed COIN_CMD).
-SOLVER_ALIASES = {
-    "highs": ("HiGHS", "HiGHS_CMD"),
-    "cbc": ("PULP_CBC_CMD", "COIN_CMD"),
-    "glpk": ("GLPK_CMD",),
-}
+# Share of the time left that the MIP gets; the rest is kept for the dual solve.
+MIP_SHARE = 0.85
 
 
 @dataclass
@@ -65,18 +76,27 @@ class PulpModel:
     coupling: dict[str, pulp.LpConstraint]
 
 
-def build_pulp_model(problem: Problem) -> PulpModel:
-    """Write the selection problem as a pulp model, constraint by constraint."""
+def build_pulp_model(problem: Problem, deadline: Deadline | None = None) -> PulpModel:
+    """Write the selection problem as a pulp model, constraint by constraint.
+
+    With a ``deadline`` the build checks the clock as it goes and raises
+    :class:`~waifang.optimise.clock.OutOfTime` when it passes."""
     lp = pulp.LpProblem("visit_selection", pulp.LpMaximize)
-    x = [_binary(lp, f"x_{j}") for j in range(problem.n_candidates)]
-    profit = problem.profit
-    lp += pulp.lpSum(float(profit[j]) * x[j] for j in range(problem.n_candidates)), "net_value"
+    x = []
+    for j in range(problem.n_candidates):
+        if deadline is not None and j % 2000 == 0:
+            deadline.check()
+        x.append(_binary(lp, f"x_{j}"))
+    # Expressions from (variable, coefficient) pairs: several times faster than lpSum.
+    lp += pulp.LpAffineExpression(zip(x, problem.profit.tolist(), strict=True)), "net_value"
 
     # At most one option per account.
     one_per_account = []
-    for a, start in enumerate(problem.account_starts):
-        stop = problem.account_starts[a + 1] if a + 1 < problem.n_accounts else problem.n_candidates
-        con = pulp.lpSum(x[j] for j in range(start, stop)) <= 1
+    bounds = np.append(problem.account_starts, problem.n_candidates).tolist()
+    for a in range(problem.n_accounts):
+        if deadline is not None and a % 2000 == 0:
+            deadline.check()
+        con = pulp.LpAffineExpression([(v, 1.0) for v in x[bounds[a] : bounds[a + 1]]]) <= 1
         lp.addConstraint(con, f"one_option_{a}")
         one_per_account.append(con)
 
@@ -88,7 +108,8 @@ def build_pulp_model(problem: Problem) -> PulpModel:
         if not np.isfinite(c.b[k]):
             continue  # an infinite budget is no constraint
         lo, hi = A.indptr[k], A.indptr[k + 1]
-        terms = [(x[j], float(v)) for j, v in zip(A.indices[lo:hi], A.data[lo:hi], strict=True)]
+        idx, val = A.indices[lo:hi].tolist(), A.data[lo:hi].tolist()
+        terms = [(x[j], v) for j, v in zip(idx, val, strict=True)]
         con = pulp.LpAffineExpression(terms) <= float(c.b[k])
         lp.addConstraint(con, f"row_{k}")
         coupling[name] = con
@@ -102,37 +123,6 @@ def _binary(lp: pulp.LpProblem, name: str) -> pulp.LpVariable:
     return pulp.LpVariable(name, 0, 1, cat=pulp.LpBinary)
 
 
-def pulp_solver(
-    name: str, *, gap: float | None = None, time_limit: float | None = None, msg: bool = False
-) -> pulp.LpSolver:
-    """A pulp solver by short name (``highs``, ``cbc``, ``glpk``) or any pulp solver name."""
-    kwargs = {"msg": msg}
-    if gap is not None:
-        kwargs["gapRel"] = gap
-    if time_limit is not None:
-        kwargs["timeLimit"] = time_limit
-    for full in SOLVER_ALIASES.get(name.lower(), (name,)):
-        try:
-            solver = pulp.getSolver(full, **kwargs)
-        except pulp.PulpSolverError:
-            continue
-        except TypeError:
-            # Some pulp solvers (GLPK) take no gapRel/timeLimit: run them without.
-            solver = pulp.getSolver(full, msg=msg)
-        if solver.available():
-            return solver
-    available = ", ".join(pulp.listSolvers(onlyAvailable=True))
-    raise InputError(f"solver '{name}' is not available; installed pulp solvers: {available}")
-
-
-def solver_available(name: str) -> bool:
-    try:
-        pulp_solver(name)
-    except InputError:
-        return False
-    return True
-
-
 def solve_pulp(
     problem: Problem,
     *,
@@ -141,43 +131,93 @@ def solve_pulp(
     time_limit: float | None = None,
     hook: Callable[[PulpModel], None] | None = None,
     msg: bool = False,
+    start: np.ndarray | None = None,
+    deadline: Deadline | None = None,
 ) -> Result:
-    """Build, hook, solve the MIP, then the LP relaxation for duals; return a checked Result."""
+    """Build, hook, solve the MIP from a start, then the LP relaxation for duals; return a
+    checked Result.
+
+    ``start`` (chosen rows; default the better greedy plan) is the MIP's start and the floor
+    of the result. ``time_limit`` (or a ``deadline`` already running) bounds the whole call.
+    """
+    deadline = Deadline(time_limit) if deadline is None else deadline
     t0 = time.perf_counter()
-    model = build_pulp_model(problem)
-    if hook is not None:
-        hook(model)
+    floor = best_greedy(problem) if start is None else np.asarray(start, dtype=np.int64)
+    if check_plan(problem, floor):
+        floor = None  # a start that breaks a (minimum quota) limit is no floor
+    prices = None
+    if hook is None:
+        # The LP duals first, from sparse arrays (fast): they give the bound even when the
+        # MIP runs out of time, and they do not depend on the MIP solver.
+        t_lp = time.perf_counter()
+        prices = relaxation_prices(problem, time_limit=deadline.share(0.5))
+        deadline.note_lp(time.perf_counter() - t_lp)
+    t_build = time.perf_counter()
+    try:
+        model = build_pulp_model(problem, deadline)
+        if hook is not None:
+            hook(model)
+    except OutOfTime:
+        when = "time limit reached while building the model"
+        if hook is not None:
+            floor = None  # the hook's rules are unknown: greedy's plan may break them
+        return _floor_result(problem, floor, prices, gap, time.perf_counter() - t0, when)
     build_seconds = time.perf_counter() - t0
+    # Handing the model to the solver (pulp copies it to HiGHS, or writes CBC's file) costs
+    # about what building it did; then the MIP's own set-up cannot be interrupted.
+    left = deadline.remaining()
+    if left is not None and left < deadline.mip_setup + (time.perf_counter() - t_build):
+        when = "too little time left to start the MIP"
+        if hook is not None:
+            floor = None
+        return _floor_result(problem, floor, prices, gap, time.perf_counter() - t0, when)
     t1 = time.perf_counter()
-    mip_solver = pulp_solver(solver, gap=gap, time_limit=time_limit, msg=msg)
+    if floor is not None:
+        chosen_start = np.zeros(problem.n_candidates, dtype=bool)
+        chosen_start[floor] = True
+        for j, v in enumerate(model.x):
+            v.setInitialValue(1 if chosen_start[j] else 0)
+        if hook is not None and not _satisfies(model):
+            floor = None  # greedy knows nothing of the hook's rules: no start, no floor
+            for v in model.x:
+                v.varValue = None
+    mip_solver = pulp_solver(
+        solver, gap=gap, msg=msg, deadline=deadline, fraction=MIP_SHARE, warm_start=True
+    )
     if not msg:
         silence_banner()
     with tempfile.TemporaryDirectory() as tmp:
         if isinstance(mip_solver, pulp.COIN_CMD):  # CBC: read its bound from the log
             mip_solver.optionsDict["logPath"] = os.path.join(tmp, "cbc.log")
         model.lp.solve(mip_solver)
-        log_text = _read(mip_solver.optionsDict.get("logPath"))
+        log_text = read_log(mip_solver.optionsDict.get("logPath"))
     status_text = pulp.LpStatus[model.lp.status]
     sol_status = model.lp.sol_status
     chosen = np.flatnonzero([(v.varValue or 0.0) > 0.5 for v in model.x])
-    solver_bound = _solver_bound(model, mip_solver)
+    proven = highs_bound(model)
+    # With a limit, only the clock stops the search short of the gap target.
+    timed_out = deadline.limit is not None
     if log_text is not None:
-        solver_bound = _cbc_bound(log_text, model, gap)
+        proven = cbc_bound(log_text, model)
     if status_text == "Infeasible":
         status = Status.INFEASIBLE
     elif sol_status in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible):
-        status = Status.OPTIMAL if sol_status == pulp.LpSolutionOptimal else Status.FEASIBLE
+        status = Status.FEASIBLE  # make_result sets the word from the checked gap
+        if check_plan(problem, chosen):
+            status = Status.NO_SOLUTION
     else:
         status = Status.NO_SOLUTION
-    prices, lp_value = _relaxation_prices(model, solver, msg) if status.has_plan else (None, None)
+    note = ""
+    if floor is not None and status is not Status.INFEASIBLE:
+        if not status.has_plan or problem.profit[floor].sum() > problem.profit[chosen].sum():
+            note = f"the solver's plan ({status_text}) was no better than greedy's: greedy's kept"
+            chosen, status = floor, Status.FEASIBLE
+    if hook is not None and status.has_plan and not deadline.expired():
+        prices = _relaxation_prices(model, solver, msg, deadline.share(1.0))
     seconds = time.perf_counter() - t1
-    bound = float("inf")
-    if prices is not None:
-        # Our own bound: the Lagrangian bound at the LP prices (equals the LP optimum) --
-        # checked arithmetic, not a solver's word.
-        bound = min(bound, lagrangian_bound(problem, prices))
-    if solver_bound is not None and status.has_plan:
-        bound = min(bound, solver_bound)
+    bound = _bound(problem, prices, proven if status.has_plan else None)
+    if prices is None and status.has_plan:
+        note = "; ".join(filter(None, [note, "no time left for the LP duals: prices are 0"]))
     return make_result(
         problem,
         status,
@@ -188,52 +228,69 @@ def solve_pulp(
         build_seconds=build_seconds,
         shadow_prices=prices,
         gap_tolerance=gap,
-        message="" if status.has_plan else f"pulp status {status_text}",
+        message=note if status.has_plan else f"pulp status {status_text}",
+        timed_out=timed_out,
     )
 
 
-def _solver_bound(model: PulpModel, solver: pulp.LpSolver) -> float | None:
-    """HiGHS's proven MIP bound, when the solver exposes one (in the max sense)."""
-    highs = getattr(model.lp, "solverModel", None)
-    if highs is None or not hasattr(highs, "getInfo"):
-        return None
-    info = highs.getInfo()
-    dual_bound = getattr(info, "mip_dual_bound", None)
-    if dual_bound is None or not np.isfinite(dual_bound) or abs(dual_bound) >= 1e30:
-        return None
-    # pulp hands HiGHS the minimisation of -objective.
-    return -float(dual_bound)
+def _bound(problem: Problem, prices: np.ndarray | None, solver_bound: float | None) -> float:
+    """The best valid bound: our own Lagrangian bound at the LP prices (checked arithmetic,
+    not a solver's word; at zero prices when there are none) and the solver's proven bound."""
+    bound = lagrangian_bound(
+        problem, np.zeros(problem.coupling.n_rows) if prices is None else prices
+    )
+    if solver_bound is not None:
+        bound = min(bound, solver_bound)
+    return bound
 
 
-def _read(path: str | None) -> str | None:
-    if path is None or not os.path.exists(path):
-        return None
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        return fh.read()
+def _floor_result(problem, floor, prices, gap, seconds, when: str) -> Result:
+    """The time ran out before the solver started: the floor plan, bounded at the LP prices
+    (or at zero prices, valid if loose)."""
+    if floor is None:
+        return make_result(
+            problem,
+            Status.NO_SOLUTION,
+            None,
+            bound=float("inf"),
+            solver="pulp",
+            seconds=seconds,
+            message=f"{when}, and greedy's plan breaks a minimum quota",
+        )
+    return make_result(
+        problem,
+        Status.FEASIBLE,
+        floor,
+        bound=_bound(problem, prices, None),
+        shadow_prices=prices,
+        solver="pulp",
+        seconds=seconds,
+        gap_tolerance=gap,
+        message=f"{when}: greedy's plan",
+        timed_out=True,
+    )
 
 
-def _cbc_bound(log_text: str, model: PulpModel, gap: float) -> float | None:
-    """CBC's proven bound from its log (it minimises -objective): "best possible" when it
-    stopped early, or the incumbent within its gap tolerance when the search completed."""
-    objective = pulp.value(model.lp.objective)
-    if objective is None:
-        return None
-    possible = re.findall(r"best possible (-?[0-9.eE+-]+)", log_text)
-    if "Search completed" in log_text or "Result - Optimal solution found" in log_text:
-        return float(objective) + gap * max(abs(float(objective)), 1.0)
-    if possible:
-        return -float(possible[-1])
-    return None
+def _satisfies(model: PulpModel) -> bool:
+    """Whether the variables' current values satisfy every constraint of the (hooked) model."""
+    constraints = model.lp.constraints
+    constraints = constraints() if callable(constraints) else constraints.values()
+    return all(con.valid(1e-6) for con in constraints)
 
 
-def _relaxation_prices(model: PulpModel, solver: str, msg: bool) -> tuple[np.ndarray, float]:
-    """Solve the LP relaxation of the same model; return the coupling rows' shadow prices."""
+def _relaxation_prices(
+    model: PulpModel, solver: str, msg: bool, time_limit: float | None = None
+) -> np.ndarray | None:
+    """Solve the LP relaxation of the same (hooked) model; return the coupling rows' shadow
+    prices, or None when it did not finish."""
     for v in model.x:
         v.cat = pulp.LpContinuous
         v.upBound = 1
     try:
-        lp_solver = pulp_solver(solver, msg=msg)
+        lp_solver = pulp_solver(solver, msg=msg, time_limit=time_limit)
         model.lp.solve(lp_solver)
+        if model.lp.sol_status != pulp.LpSolutionOptimal:
+            return None
         names = model.problem.coupling.names
         raw = np.array(
             [(model.coupling[n].pi or 0.0) if n in model.coupling else 0.0 for n in names]
@@ -243,7 +300,7 @@ def _relaxation_prices(model: PulpModel, solver: str, msg: bool) -> tuple[np.nda
         # -objective) as the minimisation's dual, <= 0: the signs tell which convention.
         scale = max(1.0, float(np.abs(raw).max(initial=0.0)))
         sign = -1.0 if np.any(raw < -1e-9 * scale) else 1.0
-        return np.maximum(sign * raw, 0.0), float(pulp.value(model.lp.objective) or 0.0)
+        return np.maximum(sign * raw, 0.0)
     finally:
         for v in model.x:
             v.cat = pulp.LpBinary

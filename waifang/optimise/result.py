@@ -21,19 +21,31 @@ import pandas as pd
 from waifang.optimise.problem import Problem
 
 FEASIBILITY_TOL = 1e-6
+# "Proven optimal": bound - objective within this relative gap plus an absolute 1e-6 (HiGHS's
+# default absolute MIP gap), the tolerance a MIP solver proves optimality to.
+OPTIMAL_GAP = 1e-9
 
 
 class Status(enum.Enum):
-    """Outcome of a solve."""
+    """Outcome of a solve, decided from our own check of the plan and bound, never from a
+    solver's word alone.
 
-    OPTIMAL = "optimal"  #: a plan whose gap is within the requested tolerance
-    FEASIBLE = "feasible"  #: a checked plan, but the gap target was not proven (time limit)
+    ``optimal`` means proven optimal: the checked gap between the plan and the proven bound is
+    within :data:`OPTIMAL_GAP` (solver tolerance). A solve that stopped because it reached a
+    looser ``gap`` target is ``feasible``: a checked plan, at most ``gap`` short of the best
+    possible. ``time_limit`` is a checked plan with a valid bound whose gap is still above the
+    target when the time ran out (the best plan found, never worse than greedy's).
+    """
+
+    OPTIMAL = "optimal"  #: proven optimal (gap within solver tolerance)
+    FEASIBLE = "feasible"  #: a checked plan within the gap target, or the message says why not
+    TIME_LIMIT = "time_limit"  #: the time limit came before the gap target: best plan found
     INFEASIBLE = "infeasible"  #: no plan satisfies the constraints (only quotas can cause it)
     NO_SOLUTION = "no_solution"  #: the solver stopped without a plan we could verify
 
     @property
     def has_plan(self) -> bool:
-        return self in (Status.OPTIMAL, Status.FEASIBLE)
+        return self in (Status.OPTIMAL, Status.FEASIBLE, Status.TIME_LIMIT)
 
 
 @dataclass(frozen=True, eq=False)
@@ -167,11 +179,15 @@ def make_result(
     shadow_prices: np.ndarray | None = None,
     gap_tolerance: float = 1e-4,
     message: str = "",
+    timed_out: bool = False,
 ) -> Result:
     """Check the plan, compute objective, gap and reduced costs, and freeze the result.
 
     A plan that fails our feasibility check turns the status into ``NO_SOLUTION`` with the
-    violations in ``message``, whatever the solver said.
+    violations in ``message``, whatever the solver said. For a checked plan the status is set
+    from the checked gap (see :class:`Status`): ``optimal`` within :data:`OPTIMAL_GAP`,
+    ``feasible`` within ``gap_tolerance``, else ``time_limit`` when ``timed_out`` (the
+    deadline stopped the search) or ``feasible`` with the message saying why.
     """
     names = problem.coupling.names
     prices = np.zeros(len(names)) if shadow_prices is None else np.asarray(shadow_prices, float)
@@ -194,10 +210,7 @@ def make_result(
             objective = plan_objective(problem, chosen_arr)
             bound = max(bound, objective)  # a bound below a checked plan is rounding noise
             gap = (bound - objective) / max(abs(bound), 1.0)
-            if status is Status.OPTIMAL and gap > gap_tolerance * (1 + 1e-9) + 1e-9:
-                status = Status.FEASIBLE
-            elif status is Status.FEASIBLE and gap <= gap_tolerance:
-                status = Status.OPTIMAL
+            status = plan_status(bound, objective, gap_tolerance, timed_out)
     for arr in (chosen_arr, prices, pi, reduced):
         arr.setflags(write=False)
     return Result(
@@ -215,6 +228,17 @@ def make_result(
         reduced_costs=reduced,
         message=message,
     )
+
+
+def plan_status(bound: float, objective: float, gap_tolerance: float, timed_out: bool) -> Status:
+    """The status word of a checked plan (see :class:`Status`)."""
+    slack = bound - objective
+    if slack <= OPTIMAL_GAP * abs(bound) + 1e-6:
+        return Status.OPTIMAL
+    gap = slack / max(abs(bound), 1.0)
+    if gap <= gap_tolerance * (1 + 1e-9) + 1e-12 or not timed_out:
+        return Status.FEASIBLE
+    return Status.TIME_LIMIT
 
 
 def plan_frame(problem: Problem, result: Result) -> pd.DataFrame:

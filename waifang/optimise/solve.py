@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
+
 from waifang.errors import InputError
+from waifang.optimise.clock import Deadline
 from waifang.optimise.decompose import solve_decomposed
 from waifang.optimise.problem import Problem
 from waifang.optimise.pulp_model import PulpModel, solve_pulp
@@ -27,9 +30,16 @@ def solve(
     gap: float = 1e-4,
     time_limit: float | None = None,
     hook: Callable[[PulpModel], None] | None = None,
+    start: np.ndarray | None = None,
 ) -> Result:
     """Solve ``problem``; see :func:`~waifang.optimise.pulp_model.solve_pulp` and
     :func:`~waifang.optimise.decompose.solve_decomposed` for what each backend does.
+
+    ``time_limit`` is wall-clock seconds for the whole call (build, prices, LPs, MIP, duals),
+    counted from here. A limit too short for the gap target gives the best plan found with
+    status ``time_limit`` and a valid bound; that plan is never worse than greedy's (or than
+    ``start``, a feasible plan as chosen rows, e.g. the previous point of a frontier), which
+    is also the MIP's start.
 
     Example
     -------
@@ -53,6 +63,7 @@ def solve(
         raise InputError(f"gap must lie in [0, 1), got {gap!r}")
     if time_limit is not None and not time_limit > 0:
         raise InputError(f"time limit must be positive seconds, got {time_limit!r}")
+    deadline = Deadline(time_limit)
     if backend == "auto":
         large = problem.n_candidates > PULP_MAX_CANDIDATES
         backend = "decompose" if large and solver.lower() == "highs" and hook is None else "pulp"
@@ -61,5 +72,5 @@ def solve(
             raise InputError("a model hook needs the pulp backend (--backend pulp)")
         if solver.lower() != "highs":
             raise InputError(f"the decompose backend solves with HiGHS, not '{solver}'")
-        return solve_decomposed(problem, gap=gap, time_limit=time_limit)
-    return solve_pulp(problem, solver=solver, gap=gap, time_limit=time_limit, hook=hook)
+        return solve_decomposed(problem, gap=gap, start=start, deadline=deadline)
+    return solve_pulp(problem, solver=solver, gap=gap, hook=hook, start=start, deadline=deadline)

@@ -41,11 +41,14 @@ def synthetic_instance(
     seed: int = 0,
     segments: bool = True,
     budget_share: float = 0.99,
+    drop_share: float | None = None,
 ) -> Instance:
     """A random instance of ``n_accounts x len(options)`` candidate rows (3 or 4 options per
     account) in which the budget and every capacity bind.
 
     ``tightness`` scales the budget and capacities against the unconstrained best plan.
+    ``drop_share`` is the share of non-visit rows dropped (default 0.12 with four options,
+    else none): 0.5833 gives 2.25 rows per account, 0.5 gives 2.5.
     """
     rng = np.random.default_rng(seed)
     k = len(options)
@@ -64,7 +67,9 @@ def synthetic_instance(
         np.asarray(options)[opt] == "visit", np.round(rng.uniform(1.5, 5.0, len(acc)), 1), 0.0
     )
     # Drop a few rows so accounts have 3 or 4 options (compliance, missing addresses...).
-    keep = rng.random(len(acc)) > (0.12 if k == 4 else 0.0)
+    if drop_share is None:
+        drop_share = 0.12 if k == 4 else 0.0
+    keep = rng.random(len(acc)) > drop_share
     keep[np.flatnonzero(opt == 0)] = True  # every account stays eligible for something
     acc, opt, reg, value, cost, hours = (x[keep] for x in (acc, opt, reg, value, cost, hours))
     width = len(str(max(n_accounts - 1, 1)))

@@ -35,14 +35,31 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _command_modules():
     # Imported lazily so `waifang --help` stays fast and one broken command cannot hide others.
-    from waifang.scenarios import optimise_commands, run_commands, sweep_commands
+    from waifang.scenarios import (
+        calibrate_commands,
+        candidates_command,
+        optimise_commands,
+        run_commands,
+        sweep_commands,
+    )
 
-    return [run_commands, optimise_commands, sweep_commands]
+    return [run_commands, optimise_commands, sweep_commands, calibrate_commands,
+            candidates_command]
+
+
+def split_debug(argv: Sequence[str]) -> tuple[list[str], bool]:
+    """``argv`` without ``--debug`` wherever it stands (before a ``--``), and whether it was
+    there: ``waifang run x.toml --debug`` works as well as ``waifang --debug run x.toml``."""
+    argv = list(argv)
+    end = argv.index("--") if "--" in argv else len(argv)
+    debug = "--debug" in argv[:end]
+    return [a for a in argv[:end] if a != "--debug"] + argv[end:], debug
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in argv
+    argv, debug = split_debug(sys.argv[1:] if argv is None else argv)
+    if debug:
+        argv = ["--debug", *argv]
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
@@ -51,6 +68,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             raise
         print(f"error: {err}", file=sys.stderr)
+        return 1
+    except MemoryError:
+        if debug:
+            raise
+        from waifang.scenarios.preflight import out_of_memory_message
+
+        print(f"error: {out_of_memory_message(None)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -14,6 +14,7 @@ import html
 import numpy as np
 import pandas as pd
 
+from waifang.scenarios.capacity import capacity_table
 from waifang.scenarios.runner import ScenarioResults
 
 _KEY_METRICS = (
@@ -152,6 +153,7 @@ def render_html(
         )
         or "<li>none: every policy runs under the preset's rules</li>"
     )
+    capacity = capacity_table(results.daily)
     figures = draw(results) if charts is None else charts
     images = "".join(
         f"<h2>{html.escape(title)}</h2>\n<img alt=\"{html.escape(title)}\" "
@@ -189,6 +191,8 @@ champion <b>{html.escape(scenario.champion)}</b> (differences are paired by repl
 {_table(means)}
 <h2>Paired difference vs {html.escape(scenario.champion)} [95 % CI]</h2>
 {_table(differences)}
+<h2>Capacity use by region (per replication; utilisation: mean share in use a day)</h2>
+{_table(capacity) if not capacity.empty else "<p>no capacity columns</p>"}
 <h2>Blocked actions by rule and policy (all replications)</h2>
 {_table(blocked) if len(blocked) else "<p>none</p>"}
 </body></html>

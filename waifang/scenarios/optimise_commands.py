@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     opt.add_argument("--budget", required=True, help="total cost allowed")
     opt.add_argument("--out", required=True, help="PLAN.csv (PLAN.json is written beside it)")
     opt.add_argument("--reasons", help="also write every candidate's decision and reason here")
+    opt.add_argument(
+        "--marginals",
+        default="auto",
+        choices=["auto", "on", "off"],
+        help="re-solve for the value of +1 slot and +1%% budget, cited in the reasons and "
+        "PLAN.json (auto: up to 2,000 candidate rows)",
+    )
     opt.set_defaults(handler=run_optimise)
 
     fr = sub.add_parser(
@@ -71,7 +79,7 @@ def _problem_arguments(p: argparse.ArgumentParser) -> None:
 
 def run_optimise(args: argparse.Namespace) -> int:
     from waifang.optimise.explain import explain, reasons_frame
-    from waifang.optimise.io import atomic_write, load_problem, write_plan
+    from waifang.optimise.io import load_problem, write_plan
     from waifang.optimise.problem import quota_label
     from waifang.optimise.result import Status
     from waifang.optimise.solve import solve
@@ -106,10 +114,13 @@ def run_optimise(args: argparse.Namespace) -> int:
         )
     if not result.status.has_plan:
         raise InputError(f"the solver found no plan ({result.status.value}): {result.message}")
-    json_path = write_plan(args.out, problem, result, explain(problem, result, result.chosen))
-    if args.reasons:
-        table = reasons_frame(problem, result)
-        atomic_write(args.reasons, lambda tmp: table.to_csv(tmp, index=False))
+    marginals = _marginals(args, problem, result)
+    also = []
+    if args.reasons:  # staged and renamed with PLAN.csv and PLAN.json
+        table = reasons_frame(problem, result, marginals)
+        also.append((args.reasons, lambda tmp: table.to_csv(tmp, index=False)))
+    reasons = explain(problem, result, result.chosen, marginals)
+    json_path = write_plan(args.out, problem, result, reasons, marginals, also=also)
     print(
         f"{result.status.value}: {len(result.chosen)} of {problem.n_candidates} candidates "
         f"chosen, net value {result.objective:,.2f}, bound {result.bound:,.2f}, "
@@ -119,21 +130,64 @@ def run_optimise(args: argparse.Namespace) -> int:
     return 0
 
 
+def _marginals(args, problem, result):
+    """Re-solved marginal values of the binding limits, when asked for (or small enough)."""
+    from waifang.optimise.frontier import MARGINAL_GAP, MARGINAL_MAX_CANDIDATES
+    from waifang.optimise.marginal import marginal_values
+
+    wanted = args.marginals == "on" or (
+        args.marginals == "auto" and problem.n_candidates <= MARGINAL_MAX_CANDIDATES
+    )
+    if not wanted:
+        return None
+    return marginal_values(
+        problem,
+        result,
+        backend=args.backend,
+        solver=args.solver,
+        gap=min(_gap(args.gap), MARGINAL_GAP),
+        time_limit=_time_limit(args.time_limit),
+    )
+
+
+MAX_FRONTIER_POINTS = 500
+"""Most (budget, capacity scale) points one ``waifang frontier`` solves: each is a MIP, so
+more is hours of work (and ``--budgets 0:1e6:1e9`` a billion solves); split a larger study."""
+
+
 def run_frontier(args: argparse.Namespace) -> int:
     from waifang.optimise.frontier import budget_frontier, save_frontier
     from waifang.optimise.io import load_problem
 
     budgets = _budget_list(args.budgets)
+    scales = _float_list(args.capacity_scales)
+    points = len(budgets) * len(scales)
+    if points > MAX_FRONTIER_POINTS:
+        raise InputError(
+            f"--budgets x --capacity-scales: {len(budgets):,} x {len(scales):,} = {points:,} "
+            f"points, at most {MAX_FRONTIER_POINTS} (each is a solve; split the study)"
+        )
+    # Both outputs are checked before any solve, not after the last one.
+    out = Path(args.out)
+    if out.suffix.lower() == ".png":
+        raise InputError(f"--out {out}: the PNG is written beside the CSV; name the CSV")
+    for path in (out, out.with_suffix(".png")):
+        _check_output("--out", str(path))
     problem = _load(args, max(budgets), load_problem)
+
+    def progress(done: int, total: int) -> None:
+        print(f"frontier point {done}/{total} solved", file=sys.stderr, flush=True)
+
     table = budget_frontier(
         problem,
         budgets,
-        capacity_scales=_float_list(args.capacity_scales),
+        capacity_scales=scales,
         option=args.option,
         gap=_gap(args.gap),
         backend=args.backend,
         solver=args.solver,
         time_limit=_time_limit(args.time_limit),
+        progress=progress,
     )
     csv_path, png_path = save_frontier(table, args.out)
     print(f"{len(table)} frontier points -> {csv_path}, {png_path}")
@@ -173,9 +227,13 @@ def _number(text: str, what: str) -> float:
 
 
 def _budget(text: str) -> float:
+    from waifang.optimise.problem import MAX_BUDGET
+
     x = _number(text, "--budget")
     if x < 0:
         raise InputError(f"--budget must be non-negative, got {text}")
+    if x > MAX_BUDGET:
+        raise InputError(f"--budget must be at most {MAX_BUDGET:g}, got {text}")
     return x
 
 
@@ -211,6 +269,10 @@ def _budget_list(text: str) -> list[float]:
         n = _number(parts[2], "--budgets N")
         if n < 1 or n != int(n):
             raise InputError(f"--budgets N must be a positive whole number, got {parts[2]!r}")
+        if n > MAX_FRONTIER_POINTS:  # before linspace allocates them
+            raise InputError(
+                f"--budgets N: at most {MAX_FRONTIER_POINTS} points, got {parts[2]!r}"
+            )
         return [float(b) for b in np.linspace(start, stop, int(n))]
     values = [_budget(t) for t in text.split(",") if t.strip()]
     if not values:

@@ -8,6 +8,7 @@ renders them all, in the report's order, as ``(file name, title, PNG bytes)``.
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Callable
 
 import numpy as np
@@ -141,41 +142,55 @@ def roll_rates(results: ScenarioResults):
     return fig
 
 
-def capacity_by_region(results: ScenarioResults):
-    """Field capacity by region: visits performed, waiting and dropped (mean per replication).
+_REGION_COLUMN = re.compile(r"visits_(requested|performed|waiting|dropped|utilisation)\[(.+)\]")
 
-    Uses the daily table's per-region columns (``<figure>_<region>``, e.g.
-    ``visits_dropped_north``) where the engine writes them; otherwise the run's totals.
+
+def region_capacity(daily: pd.DataFrame) -> pd.DataFrame:
+    """Field capacity by policy and region from the daily ``visits_<what>[<region>]``
+    columns: visits requested, performed and dropped per replication (summed over days,
+    averaged over replications), the mean daily queue (``waiting``) and mean utilisation.
+
+    One row per (policy, region); empty when the daily table has no such columns.
     """
-    regions = results.scenario.region_names()
-    daily = results.daily
-    figures: dict[str, dict[str, float]] = {}
-    replications = max(results.replications, 1)
-    for column in daily.columns:
-        for region in regions:
-            suffix = f"_{region}"
-            if column.endswith(suffix) and column[: -len(suffix)]:
-                figure = column[: -len(suffix)]
-                if not figure.startswith(("visit", "actions_visit", "capacity", "teams")):
-                    continue
-                values = daily.groupby("policy", sort=False)[column]
-                # "waiting" is a level (take the last day), the rest are flows (sum them).
-                if "waiting" in figure or "queue" in figure:
-                    value = daily[daily.day == daily.day.max()].groupby("policy")[column].mean()
-                else:
-                    value = values.sum() / replications
-                figures.setdefault(figure, {})[region] = value
+    found = [(c, *m.groups()) for c in daily.columns if (m := _REGION_COLUMN.fullmatch(c))]
+    if not found:
+        return pd.DataFrame()
+    rows = []
+    per_run = daily.groupby(["policy", "replication"], sort=False)
+    for column, what, region in found:
+        flow = what in ("requested", "performed", "dropped")
+        values = per_run[column].sum() if flow else per_run[column].mean()
+        for policy, value in values.groupby(level="policy", sort=False).mean().items():
+            rows.append({"policy": policy, "region": region, "figure": what, "value": value})
+    table = pd.DataFrame(rows).pivot_table(
+        index=["policy", "region"], columns="figure", values="value", sort=False
+    )
+    table.columns.name = None
+    return table.reset_index()
+
+
+def capacity_by_region(results: ScenarioResults):
+    """Field capacity by region: visits performed, dropped, the mean queue and utilisation
+    per policy, from daily.csv's per-region columns; without them, the run's totals."""
     plt = _plt()
-    if figures:
-        names = sorted(figures)
-        fig, axes = plt.subplots(1, len(names), figsize=(min(3.6 * len(names), 15), 3.2),
+    table = region_capacity(results.daily)
+    if not table.empty:
+        figures = [f for f in ("performed", "dropped", "waiting", "utilisation") if f in table]
+        titles = {"performed": "visits performed per replication",
+                  "dropped": "visits dropped per replication",
+                  "waiting": "visits waiting (mean daily queue)",
+                  "utilisation": "field-team utilisation (mean)"}
+        fig, axes = plt.subplots(1, len(figures), figsize=(min(3.8 * len(figures), 15), 3.4),
                                  squeeze=False)
-        for ax, name in zip(axes[0], names, strict=True):
-            frame = pd.DataFrame(figures[name]).reindex(list(results.policies))
-            frame.T.plot.bar(ax=ax, legend=False)
-            ax.set_title(name, fontsize=9)
-            ax.tick_params(axis="x", labelsize=7, rotation=0)
+        for ax, figure in zip(axes[0], figures, strict=True):
+            frame = table.pivot_table(index="region", columns="policy", values=figure,
+                                      sort=False)
+            frame[[p for p in results.policies if p in frame]].plot.bar(ax=ax, legend=False)
+            ax.set_title(titles[figure], fontsize=9)
+            ax.set_xlabel("")
+            ax.tick_params(axis="x", labelsize=7, rotation=30)
         axes[0][-1].legend(fontsize=7)
+        fig.tight_layout()
         return fig
     wanted = [c for c in ("visits", "visits_waiting", "visits_dropped") if c in results.summary]
     if not wanted:

@@ -47,43 +47,29 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from waifang.errors import InputError
+from waifang.scenarios import execution
+from waifang.scenarios.execution import PolicyRun, _readable_audit, build_portfolio
 from waifang.scenarios.schema import Scenario
-from waifang.sim.compliance import ACTIONS
 
 if TYPE_CHECKING:
     from waifang.scenarios.checkpoint import Checkpoint
 from waifang.sim.policy import LadderPolicy
-from waifang.sim.results import DAILY_COLUMNS, SUMMARY_COLUMNS, RunResult
+from waifang.sim.results import DAILY_COLUMNS, SUMMARY_COLUMNS, round_money
 from waifang.sim.rng import replication_seeds
 from waifang.sim.rules import RULES
-from waifang.sim.state import Portfolio
 
 CONFIDENCE = 0.95
 """Level of every interval in the comparison table."""
 
 DASK_CONNECT_TIMEOUT = "20s"
 """How long to wait for a Dask scheduler before giving up."""
-
-
-@dataclass(frozen=True)
-class PolicyRun:
-    """One (replication, policy) run, reduced to what the tables need (cheap to pickle)."""
-
-    policy: str
-    replication: int
-    summary: dict[str, float]
-    daily: dict[str, np.ndarray]
-    blocked_by_rule: dict[str, int]
-    violations: int
-    departures: tuple[str, ...]
-    audit: dict[str, np.ndarray] | None = None
 
 
 @dataclass(frozen=True)
@@ -126,50 +112,31 @@ class ScenarioResults:
 # --------------------------------------------------------------------------------------------
 
 
-def _engine() -> tuple[Callable[..., Any], Callable[..., RunResult]]:
-    """The simulator's portfolio generator and engine, imported only when a run starts."""
-    from waifang.sim.engine import simulate
-    from waifang.sim.portfolio import generate_portfolio
-
-    return generate_portfolio, simulate
-
-
-def build_portfolio(scenario: Scenario, rng: np.random.Generator) -> Portfolio:
-    """The replication's accounts: the tape (latent traits drawn with ``rng``) or generated."""
-    generate_portfolio, _ = _engine()
-    tape = scenario.tape_path()
-    if tape is not None:
-        from waifang.sim.tape import load_tape
-
-        return load_tape(
-            tape,
-            scenario.region_names(),
-            rng=rng,
-            charge_off_dpd=scenario.charge_off_dpd,
-            segments=scenario.portfolio.segments,
-        )
-    return generate_portfolio(scenario.portfolio, scenario.region_names(), rng)
-
-
 def run_replication(scenario: Scenario, replication: int, seed: int) -> list[PolicyRun]:
     """Every policy of ``scenario`` on replication ``replication`` (common random numbers)."""
-    _, simulate = _engine()
+    _, simulate = execution._engine()
     portfolio_seed, run_seed = replication_seeds(seed, replication)
     portfolio = build_portfolio(scenario, np.random.default_rng(portfolio_seed))
     world = scenario.world()
     runs = []
     for index, spec in enumerate(scenario.policies):
         rules, departures = scenario.rules_for(index)
-        policy = LadderPolicy(spec, portfolio.segment_names)
-        result = simulate(
-            world,
-            portfolio,
-            policy,
-            rules,
-            seed=run_seed,
-            departures=departures,
-            audit=scenario.output.audit,
-        )
+        if spec.optimiser is not None:
+            from waifang.scenarios.optimised import run_optimised
+
+            result = run_optimised(scenario, spec, portfolio, rules, departures, replication,
+                                   seed, run_seed, build_portfolio)
+        else:
+            policy = LadderPolicy(spec, portfolio.segment_names)
+            result = simulate(
+                world,
+                portfolio,
+                policy,
+                rules,
+                seed=run_seed,
+                departures=departures,
+                audit=scenario.output.audit,
+            )
         runs.append(
             PolicyRun(
                 policy=spec.name,
@@ -185,20 +152,6 @@ def run_replication(scenario: Scenario, replication: int, seed: int) -> list[Pol
             )
         )
     return runs
-
-
-def _readable_audit(
-    audit: dict[str, np.ndarray] | None, portfolio: Portfolio
-) -> dict[str, np.ndarray] | None:
-    """The engine's audit columns plus the account id and the action and outcome names."""
-    if audit is None:
-        return None
-    out = dict(audit)
-    out["account_id"] = portfolio.account_id[np.asarray(audit["account"], dtype=np.int64)]
-    out["action_name"] = np.asarray(ACTIONS, dtype=object)[np.asarray(audit["action"], int)]
-    outcomes = np.asarray(("performed", *RULES), dtype=object)
-    out["outcome_name"] = outcomes[np.asarray(audit["outcome"], dtype=int)]
-    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -301,7 +254,10 @@ def run_units(
             checkpoint.save(unit, run)
         count += 1
         if progress:
-            progress(count, total, run)
+            # A sweep's progress names the point too (a plain run has one point).
+            shown = run if len(scenarios) == 1 else _AtPoint(run.policy, run.replication,
+                                                            unit.point)
+            progress(count, total, shown)
 
     todo = [u for u in units if u not in done]
     finished = {**done, **execute(scenarios, todo, seed, workers=workers,
@@ -309,6 +265,15 @@ def run_units(
     return [
         [finished[u] for u in sorted(finished) if u.point == k] for k in range(len(scenarios))
     ]
+
+
+@dataclass(frozen=True)
+class _AtPoint:
+    """What a sweep's progress shows of a finished unit."""
+
+    policy: str
+    replication: int
+    point: int
 
 
 def check_tape(scenario: Scenario) -> None:
@@ -352,7 +317,7 @@ def tabulate(
         row = {"policy": run.policy, "replication": run.replication}
         row.update({c: run.summary[c] for c in (*SUMMARY_COLUMNS, *extra)})
         summary_rows.append(row)
-    summary = pd.DataFrame(summary_rows)
+    summary = round_money(pd.DataFrame(summary_rows))  # money in cents, as written
 
     daily_frames = []
     for run in runs:
@@ -364,7 +329,9 @@ def tabulate(
         frame.insert(0, "replication", run.replication)
         frame.insert(0, "policy", run.policy)
         daily_frames.append(frame)
-    daily = pd.concat(daily_frames, ignore_index=True) if daily_frames else pd.DataFrame()
+    daily = round_money(
+        pd.concat(daily_frames, ignore_index=True) if daily_frames else pd.DataFrame()
+    )
 
     blocked_rows = []
     for policy in scenario.policies:

@@ -26,7 +26,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, PrivateAttr, ValidationError, model_validator
 
-from waifang.errors import InputError
+from waifang.errors import InputError, KeyedValueError
+from waifang.optimise.policy import OptimiserSpec
 from waifang.sim.policy import PolicySpec
 from waifang.sim.rules import PRESETS, ComplianceRules, resolve_rules
 from waifang.sim.spec import (
@@ -70,6 +71,14 @@ class OutputSpec(Spec):
     """``counts``: blocked actions counted by rule; ``full``: also every action in audit.csv."""
 
 
+class ScenarioPolicy(PolicySpec):
+    """A policy of a scenario: a ladder, or a ladder plus visits chosen by the optimiser."""
+
+    optimiser: OptimiserSpec | None = None
+    """With this table the policy is optimised: ``rules`` is the ladder for everything else
+    and, every ``period_days``, the optimiser chooses the visits (waifang.optimise.policy)."""
+
+
 class Scenario(Spec):
     """A portfolio, a world, compliance rules and the policies to compare on them."""
 
@@ -77,7 +86,7 @@ class Scenario(Spec):
     """Short name of the scenario, written to the manifest and report."""
     description: str = ""
     """What the scenario asks, for the report."""
-    seed: int = Field(default=20240601, ge=0)
+    seed: int = Field(default=20240601, ge=0, le=2**63 - 1)
     """Root seed; replication r of every policy sees the same portfolio and borrower luck."""
     replications: int = Field(default=10, ge=1, le=10_000)
     """Independent replications per policy (confidence intervals need at least 2)."""
@@ -97,10 +106,13 @@ class Scenario(Spec):
     """Discounting and complaint costs."""
     compliance: ComplianceSpec = ComplianceSpec()
     """Rule preset and overrides shared by all policies."""
-    policies: tuple[PolicySpec, ...] = Field(min_length=1)
+    policies: tuple[ScenarioPolicy, ...] = Field(min_length=1)
     """Policies to compare; the first is the champion the others are measured against."""
     output: OutputSpec = OutputSpec()
     """Output options."""
+    calibration: dict[str, Any] = Field(default_factory=dict)
+    """Where fitted parameters came from (data, estimates, standard errors), as written by
+    ``waifang calibrate``; carried into the manifest, not read by the engine."""
 
     _path: Path | None = PrivateAttr(default=None)
     _base_dir: Path | None = PrivateAttr(default=None)  # absolute: workers may run elsewhere
@@ -125,7 +137,25 @@ class Scenario(Spec):
                         f"portfolio.segments[{i}].region_weights",
                         f"unknown region {region!r}; regions are {sorted(regions)}",
                     )
+        for i, policy in enumerate(self.policies):
+            _check_optimiser(self, i, policy)
+        visiting = next(
+            (p.name for p in self.policies if any(r.action == "visit" for r in p.rules)), None
+        )
+        if visiting is not None:
+            for k, region in enumerate(self.resources.regions):
+                holds = self.portfolio.tape is not None or any(
+                    seg.region_weights is None or seg.region_weights.get(region.name, 0) > 0
+                    for seg in self.portfolio.segments
+                )
+                if region.teams == 0 and holds:
+                    raise _KeyError(
+                        f"resources.regions[{k}].teams",
+                        f"no field teams in region {region.name!r}, where policy {visiting!r} "
+                        "asks for visits (got 0)",
+                    )
         if self.portfolio.tape is None:
+            _check_shares(self.portfolio.segments)
             for i, policy in enumerate(self.policies):
                 for j, rule in enumerate(policy.rules):
                     for seg in rule.segments or ():
@@ -180,13 +210,64 @@ class Scenario(Spec):
         preset = self.compliance.preset
         policy = self.policies[index]
         # Check each layer on its own first, so an error names the key the user wrote.
-        _check_overrides(self.compliance.overrides, "compliance.overrides", prefix)
-        _check_overrides(policy.compliance or {}, f"policies[{index}].compliance", prefix)
+        _check_overrides(self.compliance.overrides, "compliance.overrides", prefix, preset)
+        _check_overrides(
+            policy.compliance or {}, f"policies[{index}].compliance", prefix, preset,
+            base=self.compliance.overrides,
+        )
         merged = {**self.compliance.overrides, **(policy.compliance or {})}
         return resolve_rules(preset, merged, where=f"policies[{index}].compliance")
 
 
-def _check_overrides(overrides: Mapping[str, Any], where: str, prefix: str) -> None:
+def _check_optimiser(scenario: Scenario, i: int, policy: ScenarioPolicy) -> None:
+    """What an optimised policy needs from the rest of the scenario."""
+    opt = policy.optimiser
+    if opt is None:
+        return
+    key = f"policies[{i}].optimiser"
+    if opt.period_days > scenario.days:
+        raise _KeyError(
+            f"{key}.period_days",
+            f"planning period longer than the run of {scenario.days} days "
+            f"(got {opt.period_days})",
+        )
+    if "visit" in opt.options and not any(r.teams > 0 for r in scenario.resources.regions):
+        raise _KeyError(
+            f"{key}.options",
+            "the optimiser chooses visits but no region has field teams "
+            "(every resources.regions[].teams is 0)",
+        )
+    if "visit" in opt.options:
+        from waifang.optimise.policy import team_hours
+
+        try:
+            rules, _ = resolve_rules(
+                scenario.compliance.preset,
+                {**scenario.compliance.overrides, **(policy.compliance or {})},
+            )
+        except InputError:
+            rules = None  # reported with its own key by rules_for
+        if rules is not None and team_hours(scenario.world(), rules, 1).sum() == 0:
+            raise _KeyError(
+                f"{key}.options",
+                "'visit' has no capacity: no region's field teams work within the allowed "
+                f"visit hours ({rules.visit_start_hour:g}-{rules.visit_end_hour:g})",
+            )
+    for j, rule in enumerate(policy.rules):
+        if rule.action in opt.options:
+            raise _KeyError(
+                f"policies[{i}].rules[{j}].action",
+                f"{rule.action!r} is chosen by the optimiser; the ladder must not ask for it",
+            )
+
+
+def _check_overrides(
+    overrides: Mapping[str, Any],
+    where: str,
+    prefix: str,
+    preset: str = "cn",
+    base: Mapping[str, Any] | None = None,
+) -> None:
     known = sorted(ComplianceRules.model_fields)
     for key, value in overrides.items():
         if key not in ComplianceRules.model_fields:
@@ -194,20 +275,29 @@ def _check_overrides(overrides: Mapping[str, Any], where: str, prefix: str) -> N
             hint = f"did you mean {close[0]!r}?" if close else f"rules are {known}"
             raise InputError(f"{prefix}{where}.{key}: unknown rule; {hint} (got {_short(value)})")
     try:
-        ComplianceRules(**{**PRESETS["cn"].model_dump(), **overrides})
+        # On the scenario's own preset (and the layer below), so that a contradiction such as
+        # a start hour after the preset's end hour is named here, at the key the user wrote.
+        ComplianceRules(**{**PRESETS[preset].model_dump(), **(base or {}), **overrides})
     except ValidationError as err:
-        raise InputError(
-            prefix + where + "." + describe_validation_error(err, ComplianceRules)
-        ) from None
+        # A check across rules names its own key first ("visit_end_hour: ...").
+        text = describe_validation_error(err, ComplianceRules).removeprefix("(top level): ")
+        raise InputError(prefix + where + "." + text) from None
 
 
-class _KeyError(ValueError):
-    """A cross-field check that knows the key path it is about."""
+SHARE_TOLERANCE = 1e-3
+"""Segment shares must sum to 1 within this (0.333 three times is fine; they are normalised)."""
 
-    def __init__(self, key: str, message: str) -> None:
-        super().__init__(f"{key}: {message}")
-        self.key = key
-        self.message = message
+
+def _check_shares(segments: tuple[Any, ...]) -> None:
+    total = sum(s.share for s in segments)
+    if abs(total - 1.0) > SHARE_TOLERANCE:
+        shares = ", ".join(f"{s.name} {s.share:g}" for s in segments)
+        raise KeyedValueError(
+            "portfolio.segments", f"shares sum to {total:g}, not 1 (got {shares})"
+        )
+
+
+_KeyError = KeyedValueError  # a cross-field check that knows the key path it is about
 
 
 # --------------------------------------------------------------------------------------------
@@ -243,10 +333,57 @@ def load_scenario(path: str | Path) -> Scenario:
     return scenario_from_dict(data, path)
 
 
+def _with_includes(data: dict[str, Any], path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
+    """Merge the files named by a top-level ``include`` (a path or a list of paths, relative
+    to the including file) under ``data``: included tables first, in order, then the file's
+    own keys on top (tables merge key by key; any other value replaces)."""
+    include = data.pop("include", None)
+    if include is None:
+        return data
+    names = [include] if isinstance(include, str) else include
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise InputError(
+            f"{path}: include: expected a file name or a list of them (got {_short(include)})"
+        )
+    merged: dict[str, Any] = {}
+    for i, name in enumerate(names):
+        target = (path.parent / name).resolve()
+        key = f"{path}: include[{i}]" if not isinstance(include, str) else f"{path}: include"
+        if target in chain:
+            raise InputError(
+                f"{key}: includes itself through {[str(p) for p in chain]} (got {name!r})"
+            )
+        try:
+            text = target.read_bytes().decode("utf-8")
+        except (FileNotFoundError, IsADirectoryError):
+            raise InputError(f"{key}: no such file (got {name!r})") from None
+        except (OSError, UnicodeDecodeError) as err:
+            raise InputError(f"{key}: cannot read {name!r} ({err})") from None
+        try:
+            part = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as err:
+            raise InputError(f"{target}: TOML syntax error: {err}") from None
+        merged = _merge(merged, _with_includes(part, target, (*chain, target)))
+    return _merge(merged, data)
+
+
+def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _merge(dict(out[key]), value)
+        else:
+            out[key] = value
+    return out
+
+
 def scenario_from_dict(data: Mapping[str, Any], path: str | Path | None = None) -> Scenario:
     """Validate a parsed scenario (as from TOML); ``path`` names it in errors and anchors
     relative tape paths."""
     where = f"{path}: " if path is not None else ""
+    # Included files are found beside the scenario (beside the working folder if unnamed).
+    anchor = Path(path) if path is not None else Path.cwd() / "(scenario)"
+    data = _with_includes(dict(data), anchor, (anchor.resolve(),))
     data = prepare_data(data, where)
     try:
         scenario = Scenario.model_validate(data)
@@ -281,7 +418,7 @@ def describe_validation_error(err: ValidationError, model: type[BaseModel]) -> s
     loc = tuple(first["loc"])
     key = format_key(loc)
     ctx_error = (first.get("ctx") or {}).get("error")
-    if isinstance(ctx_error, _KeyError):
+    if isinstance(ctx_error, KeyedValueError):
         inner = ctx_error.key
         return f"{key + '.' if key else ''}{inner}: {ctx_error.message}"
     if first["type"] == "extra_forbidden":

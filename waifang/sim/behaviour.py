@@ -306,7 +306,13 @@ class Borrowers:
         return np.maximum(due.astype(np.int64), 1)
 
     def pay(self, idx: np.ndarray, day: int, force_cure: bool = False) -> None:
-        """Delinquent accounts ``idx`` pay today: settle, cure or pay part of the arrears."""
+        """Delinquent accounts ``idx`` pay today: settle, cure or pay whole instalments.
+
+        Arrears are state, kept as dpd (30 days per unpaid instalment): a cure pays them all;
+        a partial payment pays whole instalments, at least one and fewer than are due, and
+        brings the oldest unpaid one forward by 30 days each. One month in arrears, every
+        payment that is not a settlement cures.
+        """
         s, b = self.state, self.b
         if idx.size == 0:
             return
@@ -320,14 +326,21 @@ class Borrowers:
         settles = (s.dpd[idx] >= b.settlement_min_dpd) & (ability <= b.settlement_max_ability)
         if force_cure:
             settles[:] = False
+        months = np.ceil(np.minimum(s.dpd[idx], self.charge_off_dpd) / 30.0).astype(np.int64)
         p_cure = b.cure_share_low + (b.cure_share_high - b.cure_share_low) * ability
-        cures = ~settles & ((u[0] < p_cure) | force_cure)
+        cures = ~settles & ((u[0] < p_cure) | (months <= 1) | force_cure)
         partial = ~settles & ~cures
         amount = arrears.copy()
         amount[settles] = np.rint(balance[settles] * b.settlement_share).astype(np.int64)
         share = b.partial_min + (b.partial_max - b.partial_min) * u[1][partial]
-        amount[partial] = np.maximum(np.rint(arrears[partial] * share).astype(np.int64), 1)
+        due = months[partial]
+        paid = np.clip(np.floor(share * due).astype(np.int64), 1, due - 1)
+        instalment = np.maximum(np.rint(balance[partial] * b.instalment_share), 1).astype(np.int64)
+        amount[partial] = np.minimum(paid * instalment, arrears[partial])
         self.collect(idx, amount, day)
+        back = idx[partial]
+        still = s.status[back] == DELINQUENT
+        s.dpd[back[still]] -= (30 * paid[still]).astype(np.int16)
         settled = idx[settles & (s.status[idx] != CLOSED)]
         self.write_off(settled, s.balance_cents[settled])
         self.cured_ever[idx[cures]] = True  # includes cures that paid the balance off

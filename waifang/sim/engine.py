@@ -76,6 +76,7 @@ class _Run:
     ) -> None:
         self.world, self.portfolio, self.policy, self.rules = world, portfolio, policy, rules
         self.departures = tuple(departures)
+        self.observer = None  # set by waifang.sim.fork; None in an ordinary run
         b = world.behaviour
         self.state = AccountState.from_portfolio(portfolio, b.ability_weight, b.willingness_weight)
         self.ledger = Ledger(world.economics, world.days)
@@ -167,12 +168,17 @@ class _Run:
                 f"(a policy asks for actions, it cannot change accounts) ({err})"
             ) from None
 
-    def day_cycle(self):
+    def day_cycle(self, first_day: int = 0):
         env, world = self.env, self.world
-        for day in range(world.days):
+        for day in range(first_day, world.days):
             self.compliance.new_day(day)
             self.ledger.today = day
-            self.dispatch(self._ask_policy(day), day)
+            requests = self._ask_policy(day)
+            if self.observer is not None:
+                # Called before anything of the day happens (sim/fork.py: a probe may copy
+                # the run here, with the day's requests known and nothing done yet).
+                self.observer(self, day, requests)
+            self.dispatch(requests, day)
             for process in (
                 self.sms.run(day),
                 self.ivr.run(day),
@@ -183,6 +189,8 @@ class _Run:
             ):
                 env.process(process)
             yield self.ctx.at(day, END_OF_DAY)
+            for region in self.field.regions:
+                region.usage.waiting[day] = region.queue.size
             self.borrowers.end_of_day(day)
             self.histogram[day] = np.bincount(self.state.dpd, minlength=self.histogram.shape[1])
             yield self.ctx.at(day + 1, 0.0)
@@ -192,6 +200,18 @@ class _Run:
         self.env.process(self.day_cycle())
         self.env.run(until=self.world.days * 24.0)
         return self.result()
+
+    def capacity_columns(self) -> dict[str, np.ndarray]:
+        """Per day: each region's field teams, the courts and the agencies (see
+        :class:`~waifang.sim.resources.Usage`)."""
+        columns: dict[str, np.ndarray] = {}
+        for region in self.field.regions:
+            columns.update(
+                region.usage.columns("visits_requested", "visits_performed", region.spec.name)
+            )
+        columns.update(self.courts.usage.columns("legal_requested", "legal_filed", ""))
+        columns.update(self.agencies.usage.columns("agency_requested", "agency_placed", ""))
+        return columns
 
     def _check_never_performed(self) -> None:
         """Actions no code path performs, re-checked from the counts all the same: contact
@@ -279,6 +299,7 @@ class _Run:
             daily[f"actions_{t}"] = performed[:, code[t]]
         daily["blocked"] = self.audit.counts[:, :, 1:].sum(axis=(1, 2))
         daily["cost"] = ledger.cost_by_day.copy()
+        daily.update(self.capacity_columns())
         extra = {
             "breaches_by_rule": breaches,
             "redefaults": b.redefaults,
@@ -315,6 +336,11 @@ def terminal_value_cents(state: AccountState, world: World) -> float:
     data's monthly roll rates from b on: 1 - roll_b x ... x roll_last. Charged-off balances
     count nothing (their recoveries, if any, are collected within the horizon).
     """
+    return float((state.balance_cents * terminal_worth(state, world)).sum())
+
+
+def terminal_worth(state: AccountState, world: World) -> np.ndarray:
+    """Per account, the share of its balance :func:`terminal_value_cents` counts."""
     value = world.economics.current_balance_value
     rolls = np.array(MONTHLY_ROLL_RATES)
     cure_chance = 1.0 - np.cumprod(rolls[::-1])[::-1]
@@ -323,8 +349,7 @@ def terminal_value_cents(state: AccountState, world: World) -> float:
     current = state.status == CURRENT
     delinquent = state.status == DELINQUENT
     bucket = np.minimum((np.clip(dpd, 1, c) - 1) // 30, len(rolls) - 1)
-    worth = np.where(current, value, 0.0) + np.where(delinquent, value * cure_chance[bucket], 0.0)
-    return float((state.balance_cents * worth).sum())
+    return np.where(current, value, 0.0) + np.where(delinquent, value * cure_chance[bucket], 0.0)
 
 
 def simulate(

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from waifang.sim.compliance import RULE_CODE
-from waifang.sim.resources import Context, _open
+from waifang.sim.resources import Context, Usage, _open
 from waifang.sim.state import CHARGED_OFF, CLOSED, CURRENT, DELINQUENT
 
 COURT_HOUR = 9.0
@@ -42,6 +42,8 @@ class Courts:
         self.ctx = ctx
         self.capacity = ctx.world.resources.legal_capacity
         self.waiting = np.zeros(0, np.int64)
+        self.asked = np.zeros(ctx.state.n, np.int16)  # the day a waiting request was made
+        self.usage = Usage(ctx.world.days)
         self.cases = np.zeros(0, np.int64)
         self.judgement_day = np.zeros(0, np.int32)
 
@@ -52,6 +54,8 @@ class Courts:
         idx = idx[~state.in_legal[idx]]  # one case per account: filed once, judged once
         idx = np.setdiff1d(idx, self.waiting, assume_unique=True)
         idx = ctx.compliance.allow_escalation("legal", idx, COURT_HOUR, state, ctx.portfolio)
+        self.asked[idx] = ctx.compliance.day
+        self.usage.requested[ctx.compliance.day] += idx.size
         self.waiting = np.concatenate([self.waiting, idx])
 
     def run(self, day: int):
@@ -82,6 +86,8 @@ class Courts:
         self.waiting = self.waiting[
             (state.status[self.waiting] == DELINQUENT) | (state.status[self.waiting] == CHARGED_OFF)
         ]
+        self.usage.waiting[day] = self.waiting.size
+        self.usage.utilisation[day] = self.cases.size / self.capacity if self.capacity else 0.0
 
     def file(self, filed: np.ndarray, day: int) -> None:
         if filed.size == 0:
@@ -104,6 +110,8 @@ class Courts:
             [self.judgement_day, day + np.maximum(1, np.rint(delay)).astype(np.int32)]
         )
         ctx.counters.legal_cases += filed.size
+        self.usage.performed[day] += filed.size
+        self.usage.waited_days[day] += float((day - self.asked[filed]).sum())
 
 
 class Agencies:
@@ -114,6 +122,8 @@ class Agencies:
         self.capacity = ctx.world.resources.agency_capacity
         self.spec = ctx.world.treatments.agency
         self.waiting = np.zeros(0, np.int64)
+        self.asked = np.zeros(ctx.state.n, np.int16)  # the day a waiting request was made
+        self.usage = Usage(ctx.world.days)
 
     def request(self, idx: np.ndarray) -> None:
         ctx = self.ctx
@@ -124,6 +134,8 @@ class Agencies:
         idx = idx[~ctx.borrowers.placed[idx]]
         idx = np.setdiff1d(idx, self.waiting, assume_unique=True)
         idx = ctx.compliance.allow_escalation("agency", idx, AGENCY_HOUR, ctx.state, ctx.portfolio)
+        self.asked[idx] = ctx.compliance.day
+        self.usage.requested[ctx.compliance.day] += idx.size
         self.waiting = np.concatenate([self.waiting, idx])
 
     def run(self, day: int):
@@ -144,6 +156,11 @@ class Agencies:
                 )
                 ctx.borrowers.place(placed, day, self.spec.placement_days)
                 ctx.counters.agency_placements += placed.size
+                self.usage.performed[day] += placed.size
+                self.usage.waited_days[day] += float((day - self.asked[placed]).sum())
+        self.usage.waiting[day] = self.waiting.size
+        held = ctx.borrowers.placed_count
+        self.usage.utilisation[day] = held / self.capacity if self.capacity else 0.0
         if ctx.borrowers.placed_count:
             yield ctx.at(day, self.spec.contact_hour)
             self.call(day)

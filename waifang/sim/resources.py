@@ -38,6 +38,36 @@ class Counters:
     by_region: dict[str, int] = field(default_factory=dict)
 
 
+class Usage:
+    """What one capacity pool (a region's field teams, the courts, the agencies) did each day:
+    requests that joined its queue, work started, the queue left at the end of the day,
+    requests dropped after waiting too long, the share of its capacity in use, and the days
+    the work started that day had waited (their sum; the mean is sum / performed, 0 when
+    nothing started)."""
+
+    def __init__(self, days: int) -> None:
+        self.requested = np.zeros(days, np.int64)
+        self.performed = np.zeros(days, np.int64)
+        self.waiting = np.zeros(days, np.int64)
+        self.dropped = np.zeros(days, np.int64)
+        self.utilisation = np.zeros(days, np.float64)
+        self.waited_days = np.zeros(days, np.float64)
+
+    def columns(self, requested: str, performed: str, label: str) -> dict[str, np.ndarray]:
+        """Daily columns named ``<what>[label]`` (or plain names if ``label`` is empty)."""
+        tag = f"[{label}]" if label else ""
+        # 0 on a day nothing started (not NaN: same seed, same numbers, compared exactly).
+        wait = self.waited_days / np.maximum(self.performed, 1)
+        return {
+            f"{requested}{tag}": self.requested,
+            f"{performed}{tag}": self.performed,
+            f"{requested.split('_')[0]}_waiting{tag}": self.waiting,
+            f"{requested.split('_')[0]}_dropped{tag}": self.dropped,
+            f"{requested.split('_')[0]}_utilisation{tag}": self.utilisation,
+            f"{requested.split('_')[0]}_mean_wait_days{tag}": wait,
+        }
+
+
 class Context:
     """What every resource needs: the clock, the world, the accounts, the rules, the money."""
 
@@ -219,11 +249,13 @@ class FieldRegion:
         rules = ctx.compliance.rules
         self.start = max(spec.start_hour, rules.visit_start_hour)
         self.end = min(spec.end_hour, rules.visit_end_hour)
+        self.usage = Usage(ctx.world.days)
         shortest = 0.25  # no trip plus visit is planned shorter than this many hours
         self.slots = max(0, math.ceil((self.end - self.start) / shortest))
 
     def request(self, idx: np.ndarray, day: int) -> None:
         order = np.argsort(-self.ctx.state.balance_cents[idx], kind="stable")
+        self.usage.requested[day] += idx.size
         self.queue = np.concatenate([self.queue, idx[order]])
         self.since = np.concatenate([self.since, np.full(idx.size, day, np.int32)])
 
@@ -234,6 +266,7 @@ class FieldRegion:
         still = state.status[self.queue] == DELINQUENT
         stale = still & (day - self.since > ctx.world.resources.visit_queue_days)
         ctx.counters.visits_dropped += int(stale.sum())
+        self.usage.dropped[day] += int(stale.sum())
         keep = still & ~stale
         state.visit_queued[self.queue[~keep]] = False
         self.queue, self.since = self.queue[keep], self.since[keep]
@@ -318,6 +351,12 @@ class FieldRegion:
             )
             ctx.ledger.spend("visit", chosen.size * spec.visit_cost)
             ctx.counters.visits_performed += chosen.size
+            usage = self.usage
+            usage.performed[day] += chosen.size
+            usage.waited_days[day] += float((day - self.since[position[chosen]]).sum())
+            # Team time taken by the trips made (called-off ones included: the team went).
+            busy = float((travel[:k] + visit[:k])[started].sum())
+            usage.utilisation[day] = busy / (teams * (self.end - self.start))
             ctx.borrowers.visited(accounts, day, float(self.end))
             done = position[chosen]
         served = np.zeros(self.queue.size, bool)

@@ -51,7 +51,9 @@ def stream_key(seed: np.random.SeedSequence, purpose: str) -> np.uint64:
     return child.generate_state(1, np.uint64)[0]
 
 
-def keyed_uniform(key: np.uint64, accounts: np.ndarray, day: int, lane: int = 0) -> np.ndarray:
+def keyed_uniform(
+    key: np.uint64, accounts: np.ndarray, day: int, lane: int | np.ndarray = 0
+) -> np.ndarray:
     """Uniforms in [0, 1) that depend only on (key, account, day, lane).
 
     An account's draw on a day does not depend on which other accounts draw that day, so two
@@ -60,14 +62,24 @@ def keyed_uniform(key: np.uint64, accounts: np.ndarray, day: int, lane: int = 0)
     from the splitmix64 finaliser of a counter (Steele, Lea & Flood 2014).
     """
     with np.errstate(over="ignore"):
-        x = accounts.astype(np.uint64) * _GOLDEN
-        x ^= np.uint64(day) * _DAY + np.uint64(lane) * _LANE + key
-        x ^= x >> np.uint64(30)
+        x = accounts.astype(np.uint64)
+        x *= _GOLDEN
+        salt = np.uint64(day) * _DAY + key
+        if isinstance(lane, np.ndarray):
+            x ^= lane.astype(np.uint64) * _LANE + salt
+        else:
+            x ^= np.uint64(lane) * _LANE + salt
+        # In place, one scratch array: this runs for every contact outcome of every day.
+        t = x >> np.uint64(30)
+        x ^= t
         x *= np.uint64(0xBF58476D1CE4E5B9)
-        x ^= x >> np.uint64(27)
+        np.right_shift(x, np.uint64(27), out=t)
+        x ^= t
         x *= np.uint64(0x94D049BB133111EB)
-        x ^= x >> np.uint64(31)
-    return (x >> np.uint64(11)).astype(np.float64) * (1.0 / 9007199254740992.0)
+        np.right_shift(x, np.uint64(31), out=t)
+        x ^= t
+        x >>= np.uint64(11)
+    return x.astype(np.float64) * (1.0 / 9007199254740992.0)
 
 
 class Luck:

@@ -1,0 +1,44 @@
+"""The pooled value model against a plain groupby, cell by cell, level by level."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from waifang.optimise.values import LEVELS, ValueModel
+
+
+@pytest.mark.parametrize(("seed", "min_accounts"), [(0, 10), (1, 3), (2, 40)])
+def test_predictions_match_a_groupby_of_the_training_effects(seed, min_accounts):
+    rng = np.random.default_rng(seed)
+    n = 4000
+    frame = pd.DataFrame({
+        "dpd_band": rng.integers(6, 12, n), "balance_band": rng.integers(1, 8, n),
+        "segment": rng.integers(0, 3, n), "address_verified": rng.integers(0, 2, n),
+        "history": rng.integers(0, 5, n), "contactable": rng.integers(0, 2, n),
+        "escalated": rng.integers(0, 4, n), "days_left": rng.integers(1, 6, n),
+    })
+    frame["balance"] = rng.lognormal(8, 1, n)
+    frame["gross"] = frame.balance * 0.05 * (1 + frame.address_verified) + rng.normal(0, 300, n)
+    train, test = frame.iloc[:2500], frame.iloc[2500:].reset_index(drop=True)
+    value, se, level = ValueModel.fit(train, min_accounts=min_accounts).predict(
+        test.drop(columns="gross"))
+    expected = np.full(len(test), np.nan)
+    expected_level = np.full(len(test), -1)
+    for k, cells in enumerate(LEVELS):
+        todo = np.flatnonzero(expected_level < 0)
+        if cells:
+            sums = train.groupby(list(cells), as_index=False).agg(
+                n=("gross", "size"), y=("gross", "sum"), x=("balance", "sum"))
+            rows = test.iloc[todo][list(cells)].merge(sums, how="left", on=list(cells))
+            ok = (rows["n"] >= min_accounts).to_numpy()
+            hit = todo[ok]
+            expected[hit] = (rows["y"] / rows["x"]).to_numpy()[ok] * test.balance.to_numpy()[hit]
+            expected_level[hit] = k
+        else:
+            expected[todo] = train.gross.sum() / train.balance.sum() * test.balance[todo]
+            expected_level[todo] = k
+    np.testing.assert_array_equal(level, expected_level)
+    np.testing.assert_allclose(value, expected, rtol=1e-9)
+    assert (se > 0).all()

@@ -1,0 +1,367 @@
+"""What a treatment is worth, from the simulator: counterfactual branches pooled over cells.
+
+The measure is the run's ``net_value`` (collected NPV + the NPV of the balances left at the
+horizon - every cost), not ``net_npv``: a visit that cures an account often collects little
+cash within the horizon but turns a balance that would roll to charge-off into a performing
+one, which ``net_value`` credits (``terminal_value``) and ``net_npv`` does not. Valued by
+``net_npv``, cures look worthless and the optimiser would learn to visit only accounts about
+to settle.
+
+How (:func:`treatment_effects`): at a checkpoint, two branches of the simulation continue
+under the base policy on the same random numbers; one also asks for the treatment on every
+eligible account on the checkpoint's day (with unlimited field teams, so every allowed visit
+happens that day). Per account, the difference in value is the treatment's effect, net of its
+cost and of every cost it saves or causes later. Several seeds give several such pairs.
+
+Pooling (:class:`ValueModel`): accounts are grouped into cells of what the lender can see --
+dpd band, balance band, segment, verified address, earlier visits and what they revealed,
+contactability, legal case, agency placement, days left in the run. Within a cell the value
+is a ratio to the balance (``value = r_cell x balance``, ``r_cell`` = sum of effects / sum of
+balances). A cell with fewer than ``min_accounts`` trained accounts falls back to a coarser
+grouping. Latent traits (ability, willingness, strategic) are never features: they act only
+through the simulated outcomes that are averaged.
+
+``value`` in the candidates table is the expected effect *before* the treatment's own cost
+(the optimiser subtracts ``cost``); ``value - cost`` is the expected net effect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from waifang.sim.fork import Checkpoint
+from waifang.sim.policy import Policy
+from waifang.sim.rng import stream
+from waifang.sim.state import LenderView
+
+BALANCE_EDGES = (0.0, 2000.0, 4000.0, 7000.0, 12000.0, 20000.0, 40000.0)
+"""Balance bands (currency) of the cells."""
+DAYS_LEFT_EDGES = (0, 30, 60, 90, 120)
+"""Bands of days left in the run."""
+
+FEATURES = ("dpd_band", "balance_band", "segment", "address_verified", "history", "contactable",
+            "escalated", "days_left")
+"""The observable features that define the finest cells."""
+LEVELS: tuple[tuple[str, ...], ...] = (
+    FEATURES,
+    ("dpd_band", "balance_band", "segment", "address_verified", "history", "days_left"),
+    ("dpd_band", "balance_band", "address_verified", "history", "days_left"),
+    ("dpd_band", "balance_band", "address_verified", "days_left"),
+    ("balance_band", "address_verified", "days_left"),
+    ("balance_band", "address_verified"),
+    ("address_verified",),
+    (),
+)
+"""Cell definitions from finest to coarsest; an account takes the finest with enough data."""
+
+
+def features(view: LenderView, idx: np.ndarray, day: int, days: int) -> pd.DataFrame:
+    """The lender-observable features of accounts ``idx`` on ``day`` (one row each)."""
+    idx = np.asarray(idx, dtype=np.int64)
+    dpd = view.dpd[idx].astype(np.int64)
+    balance = view.balance[idx]
+    revealed_ability = view.revealed_ability()[idx]
+    strategic = view.revealed_strategic()[idx]
+    # 0 never visited, 1 visited but not met, 2 met and able to pay (> 0.3), 3 met and unable,
+    # 4 met and shown to be strategic.
+    history = np.where(view.visits[idx] > 0, 1, 0)
+    met = ~np.isnan(revealed_ability)
+    history = np.where(met, np.where(revealed_ability <= 0.3, 3, 2), history)
+    history = np.where(strategic, 4, history)
+    escalated = (view.in_legal[idx].astype(np.int64) + 2 * (view.placed_until[idx] >= day))
+    return pd.DataFrame(
+        {
+            "dpd_band": np.minimum(dpd, 720) // 15,
+            "balance_band": np.searchsorted(BALANCE_EDGES, balance, side="right"),
+            "segment": view.segment[idx].astype(np.int64),
+            "address_verified": view.address_verified[idx].astype(np.int64),
+            "history": history,
+            "contactable": view.contactable[idx].astype(np.int64),
+            "escalated": escalated,
+            "days_left": np.searchsorted(DAYS_LEFT_EDGES, days - day, side="right"),
+        }
+    )
+
+
+@dataclass(frozen=True)
+class Effects:
+    """Per-account treatment effects measured at one checkpoint.
+
+    ``gross`` is the effect on the account's value plus the treatment's own cost, averaged
+    over ``reps`` seeds; ``spread`` its standard deviation over the seeds.
+    """
+
+    day: int
+    accounts: np.ndarray
+    balance: np.ndarray
+    cost: np.ndarray
+    gross: np.ndarray
+    spread: np.ndarray
+    reps: int
+    features: pd.DataFrame
+
+    def frame(self) -> pd.DataFrame:
+        out = self.features.copy()
+        out.insert(0, "account", self.accounts)
+        out.insert(1, "day", self.day)
+        out["balance"] = self.balance
+        out["cost"] = self.cost
+        out["gross"] = self.gross
+        return out
+
+
+def treatment_effects(
+    checkpoint: Checkpoint,
+    accounts: np.ndarray,
+    base: Policy,
+    *,
+    option: str = "visit",
+    reps: int = 4,
+    horizon: int | None = 90,
+    seed: np.random.SeedSequence,
+    measure: str = "net_value",
+) -> Effects:
+    """Effect of ``option`` on ``accounts`` (positions in ``checkpoint``) by paired branches.
+
+    The checkpoint is cut to ``accounts`` first (borrowers interact only through capacity),
+    so the cost is proportional to the accounts valued, not to the book. ``measure`` is
+    ``"net_value"`` (the default, see the module docstring) or ``"net_npv"`` (the balance left
+    at the horizon counts nothing).
+    """
+    if measure not in ("net_value", "net_npv"):
+        raise ValueError(f"measure must be 'net_value' or 'net_npv', got {measure!r}")
+    accounts = np.asarray(accounts, dtype=np.int64)
+    world = checkpoint.world
+    until = world.days if horizon is None else min(world.days, checkpoint.day + horizon)
+    sub = checkpoint.subset(accounts)
+    everyone = np.arange(sub.n)
+    diffs = np.zeros((reps, sub.n))
+    for r in range(reps):
+        child = np.random.SeedSequence(seed.entropy, spawn_key=(*seed.spawn_key, checkpoint.day, r))
+        without = sub.branch(base, seed=child, until=until, unlimited_field=True)
+        treated = sub.branch(base, extra={option: everyone}, seed=child, until=until,
+                             unlimited_field=True)
+        diffs[r] = treated.value - without.value
+        if measure == "net_npv":
+            diffs[r] -= treated.terminal_npv - without.terminal_npv
+    cost = option_cost(checkpoint, accounts, option)
+    gross = diffs + cost
+    return Effects(
+        day=checkpoint.day,
+        accounts=accounts,
+        balance=checkpoint.view.balance[accounts],
+        cost=cost,
+        gross=gross.mean(axis=0),
+        spread=gross.std(axis=0, ddof=1) if reps > 1 else np.full(sub.n, np.nan),
+        reps=reps,
+        features=features(checkpoint.view, accounts, checkpoint.day, world.days),
+    )
+
+
+class WithheldRevelation:
+    """``policy`` as it would act if visits from now on revealed nothing.
+
+    The lender view it sees hides what visits reveal (``revealed_ability``,
+    ``revealed_strategic``) for every account not yet revealed on the first day it is asked;
+    everything else is the real view. Used to measure what a visit's information is worth.
+    """
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self.known: np.ndarray | None = None
+
+    def __call__(self, view: LenderView, day: int):
+        if self.known is None:
+            self.known = ~np.isnan(view.revealed_ability())
+        return self.policy(_MaskedView(view, self.known), day)
+
+
+class _MaskedView:
+    def __init__(self, view: LenderView, known: np.ndarray) -> None:
+        self._view, self._known = view, known
+
+    def __getattr__(self, name: str):
+        return getattr(self._view, name)
+
+    def revealed_ability(self) -> np.ndarray:
+        return np.where(self._known, self._view.revealed_ability(), np.float32(np.nan))
+
+    def revealed_strategic(self) -> np.ndarray:
+        return self._view.revealed_strategic() & self._known
+
+
+def information_value(
+    checkpoint: Checkpoint,
+    accounts: np.ndarray,
+    base: Policy,
+    *,
+    reps: int = 4,
+    horizon: int | None = 90,
+    seed: np.random.SeedSequence,
+) -> tuple[Effects, Effects]:
+    """A visit's effect with its revelation used by ``base`` and with it withheld.
+
+    Both are measured on the same seeds, so ``full.gross - withheld.gross`` is, per account,
+    what the information a visit reveals (ability against willingness) adds through the
+    later decisions of ``base`` (a hardship plan for the unable, legal action for the
+    unwilling). A base policy that never looks at revelations gets exactly 0.
+    """
+    full = treatment_effects(checkpoint, accounts, base, reps=reps, horizon=horizon, seed=seed)
+    withheld = treatment_effects(checkpoint, accounts, WithheldRevelation(base), reps=reps,
+                                 horizon=horizon, seed=seed)
+    return full, withheld
+
+
+def option_cost(checkpoint_or_world, accounts: np.ndarray, option: str,
+                region: np.ndarray | None = None) -> np.ndarray:
+    """The treatment's own cost per account (the region's visit cost, the legal fee, ...)."""
+    if isinstance(checkpoint_or_world, Checkpoint):
+        world = checkpoint_or_world.world
+        region = checkpoint_or_world.portfolio.region[accounts]
+    else:
+        world = checkpoint_or_world
+    n = len(accounts)
+    if option == "visit":
+        costs = np.array([r.visit_cost for r in world.resources.regions])
+        return costs[np.asarray(region)]
+    if option == "legal":
+        return np.full(n, world.treatments.legal.fee)
+    if option == "agency":
+        return np.zeros(n)
+    raise ValueError(f"no cost known for option {option!r}")
+
+
+class ValueModel:
+    """Cell ratios of treatment effect to balance, with a standard error per cell.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"address_verified": [1, 1, 0, 0], "balance": [1e3, 2e3, 1e3, 3e3],
+    ...                       "gross": [100.0, 220.0, 10.0, 20.0]})
+    >>> model = ValueModel.fit(frame, levels=(("address_verified",), ()), min_accounts=2)
+    >>> value, se, level = model.predict(frame.drop(columns="gross"))
+    >>> [round(float(v), 1) for v in value]
+    [106.7, 213.3, 7.5, 22.5]
+    """
+
+    def __init__(self, levels, tables, min_accounts) -> None:
+        self.levels = levels
+        self.tables = tables  # per level: DataFrame indexed by the level's features
+        self.min_accounts = min_accounts
+
+    @classmethod
+    def fit(
+        cls,
+        frame: pd.DataFrame,
+        *,
+        levels: Sequence[tuple[str, ...]] = LEVELS,
+        min_accounts: int = 30,
+    ) -> ValueModel:
+        """Fit on a frame with the level features, ``balance`` and ``gross`` per account."""
+        if len(frame) == 0:
+            raise ValueError("no treatment effects to fit values on")
+        tables = []
+        for level in levels:
+            tables.append(_ratio_table(frame, level))
+        return cls(tuple(levels), tables, min_accounts)
+
+    def predict(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Value, its standard error (both currency) and the level used, per row."""
+        n = len(frame)
+        ratio = np.full(n, np.nan)
+        ratio_se = np.full(n, np.nan)
+        used = np.full(n, -1)
+        last = len(self.levels) - 1
+        for k, (level, table) in enumerate(zip(self.levels, self.tables, strict=True)):
+            todo = np.flatnonzero(used < 0)
+            if todo.size == 0:
+                break
+            if level:
+                # Cells are looked up by an integer key per row (sorted keys, searchsorted):
+                # much faster than a pandas MultiIndex on a large book.
+                keys = _keys({c: frame[c].to_numpy()[todo] for c in level}, level)
+                known = table["key"].to_numpy()
+                at = np.minimum(np.searchsorted(known, keys), max(known.size - 1, 0))
+                found = (known.size > 0) & (known[at] == keys) & (keys >= 0)
+                take = np.where(found, at, 0)
+                cell_n = np.where(found, table["n"].to_numpy()[take], 0)
+                cell_ratio = np.where(found, table["ratio"].to_numpy()[take], np.nan)
+                cell_se = np.where(found, table["ratio_se"].to_numpy()[take], np.nan)
+            else:
+                cell_n = np.repeat(table["n"].to_numpy(), todo.size)
+                cell_ratio = np.repeat(table["ratio"].to_numpy(), todo.size)
+                cell_se = np.repeat(table["ratio_se"].to_numpy(), todo.size)
+            ok = ((cell_n >= self.min_accounts) | (k == last)) & np.isfinite(cell_ratio)
+            hit = todo[ok]
+            ratio[hit] = cell_ratio[ok]
+            ratio_se[hit] = cell_se[ok]
+            used[hit] = k
+        balance = frame["balance"].to_numpy(dtype=np.float64)
+        return ratio * balance, ratio_se * balance, used
+
+
+_BITS = {"dpd_band": 8, "balance_band": 5, "segment": 12, "address_verified": 1, "history": 3,
+         "contactable": 1, "escalated": 2, "days_left": 4}
+"""Bits of each feature in a cell key (others take 16); a key must fit in 62 bits."""
+
+
+def _keys(columns: dict[str, np.ndarray], level: tuple[str, ...]) -> np.ndarray:
+    """One int64 per row naming its cell at ``level`` exactly (-1 if a feature is out of
+    its range: such a row matches no cell at this level)."""
+    n = len(next(iter(columns.values())))
+    key = np.zeros(n, np.int64)
+    bad = np.zeros(n, bool)
+    shift = 0
+    for name in level:
+        bits = _BITS.get(name, 16)
+        v = np.asarray(columns[name], dtype=np.int64)
+        bad |= (v < 0) | (v >= 1 << bits)
+        key |= np.where(bad, 0, v) << shift
+        shift += bits
+    if shift > 62:
+        raise ValueError(f"cell key of {level} needs {shift} bits, more than 62")
+    return np.where(bad, -1, key)
+
+
+def _ratio_table(frame: pd.DataFrame, level: tuple[str, ...]) -> pd.DataFrame:
+    x = frame["balance"].to_numpy(dtype=np.float64)
+    y = frame["gross"].to_numpy(dtype=np.float64)
+    work = pd.DataFrame({"x": x, "y": y, "xx": x * x, "xy": x * y, "yy": y * y})
+    if level:
+        for name in level:
+            work[name] = frame[name].to_numpy()
+        sums = work.groupby(list(level), sort=False).agg(
+            n=("x", "size"), x=("x", "sum"), y=("y", "sum"), xx=("xx", "sum"),
+            xy=("xy", "sum"), yy=("yy", "sum"))
+    else:
+        sums = pd.DataFrame({"n": [len(work)], **{c: [work[c].sum()] for c in
+                                                   ("x", "y", "xx", "xy", "yy")}})
+    n = sums["n"].to_numpy(dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = sums["y"].to_numpy() / sums["x"].to_numpy()
+        # Residuals of y = r x: sum e^2 = yy - 2 r xy + r^2 xx; var(r) ~ sum e^2 /
+        # (n (n - 1) mean(x)^2) (the ratio estimator's usual linearised variance).
+        sse = np.maximum(sums["yy"] - 2 * ratio * sums["xy"] + ratio**2 * sums["xx"], 0.0)
+        mean_x = sums["x"].to_numpy() / n
+        ratio_se = np.sqrt(sse / (n * np.maximum(n - 1, 1))) / mean_x
+    sums["ratio"] = ratio
+    sums["ratio_se"] = np.where(n > 1, ratio_se, np.inf)
+    if level:
+        index = sums.index.to_frame(index=False)
+        sums = sums.reset_index(drop=True)
+        sums["key"] = _keys({c: index[c].to_numpy() for c in level}, level)
+        sums = sums[sums["key"] >= 0].sort_values("key", kind="stable").reset_index(drop=True)
+    return sums
+
+
+def sample(rng_seed: np.random.SeedSequence, idx: np.ndarray, size: int | None,
+           purpose: str) -> np.ndarray:
+    """At most ``size`` of ``idx`` at random (sorted), reproducibly from ``rng_seed``."""
+    if size is None or idx.size <= size:
+        return idx
+    return np.sort(stream(rng_seed, purpose).choice(idx, size, replace=False))
+

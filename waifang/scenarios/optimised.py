@@ -1,0 +1,103 @@
+"""Running an optimised policy of a scenario: train its values, run it, report its plans.
+
+The runner hands every policy with an ``optimiser`` table here. The values are fitted on a
+training book drawn apart from the replication's own book (its own seed), the policy runs on
+the replication's book and seed like every other policy, and a probe measures each plan's
+realised value by re-simulation (:mod:`waifang.optimise.training`). The summary row gains:
+
+- ``plans``: plans made; ``plan_visits``: visits they asked for; ``plan_cost``: their cost;
+- ``plan_predicted``: the plans' predicted net value, sum of (value - cost);
+- ``realised_plans``: plans whose realised value was measured; ``plan_predicted_sampled``
+  and ``plan_realised``: predicted and realised net value of the measured accounts, scaled
+  to their whole plans; ``plan_realised_low``, ``plan_realised_high``: a 95 % interval of
+  the realised value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from waifang.optimise.policy import OptimisedPolicy
+from waifang.optimise.training import RealisedProbe, train_value_model
+from waifang.scenarios.schema import Scenario, ScenarioPolicy
+from waifang.sim.fork import simulate_probed
+from waifang.sim.policy import LadderPolicy
+from waifang.sim.results import RunResult
+from waifang.sim.rules import ComplianceRules
+from waifang.sim.state import Portfolio
+
+TRAINING = 2  # spawn-key slots of a replication's seeds (0 portfolio, 1 run: sim.rng)
+REALISED = 3
+
+
+def notes(scenario: Scenario) -> list[str]:
+    """Lines worth saying before a run (a zero budget runs, but visits nobody)."""
+    out = []
+    for i, policy in enumerate(scenario.policies):
+        if policy.optimiser is not None and policy.optimiser.visits_nobody:
+            out.append(
+                f"note: policies[{i}] ({policy.name}): budget_per_period is 0, so it visits "
+                "nobody"
+            )
+    return out
+
+
+def build_optimised(
+    scenario: Scenario,
+    spec: ScenarioPolicy,
+    portfolio: Portfolio,
+    rules: ComplianceRules,
+    replication: int,
+    seed: int,
+    run_seed: np.random.SeedSequence,
+    build_portfolio,
+) -> tuple[OptimisedPolicy, LadderPolicy]:
+    """The optimised policy of ``spec`` for one replication (values trained if needed), and
+    its base ladder."""
+    opt = spec.optimiser
+    assert opt is not None
+    world = scenario.world()
+    base = LadderPolicy(spec, portfolio.segment_names)
+    model = None
+    if opt.selection == "optimal" and not opt.visits_nobody:
+        book_seed = np.random.SeedSequence(seed, spawn_key=(replication, TRAINING))
+        book = build_portfolio(scenario, np.random.default_rng(book_seed))
+        model = train_value_model(
+            world, book, len(portfolio), base, rules, opt,
+            np.random.SeedSequence(seed, spawn_key=(replication, TRAINING, 1)),
+        )
+    policy = OptimisedPolicy(base, opt, world, rules, scenario.region_names(), model, run_seed)
+    return policy, base
+
+
+def run_optimised(
+    scenario: Scenario,
+    spec: ScenarioPolicy,
+    portfolio: Portfolio,
+    rules: ComplianceRules,
+    departures: tuple[str, ...],
+    replication: int,
+    seed: int,
+    run_seed: np.random.SeedSequence,
+    build_portfolio,
+) -> RunResult:
+    """Train (if the selection needs values), run with the realised-value probe, report."""
+    policy, base = build_optimised(scenario, spec, portfolio, rules, replication, seed,
+                                   run_seed, build_portfolio)
+    probe = RealisedProbe(policy, base,
+                          np.random.SeedSequence(seed, spawn_key=(replication, REALISED)))
+    result = simulate_probed(scenario.world(), portfolio, policy, rules, seed=run_seed,
+                             probe=probe, departures=departures, audit=scenario.output.audit)
+    plans = policy.plans
+    summary = dict(result.summary)
+    predicted = float(sum(p.predicted for p in plans)) if policy.model else float("nan")
+    summary.update({
+        "plans": float(len(plans)),
+        "plan_visits": float(sum(p.accounts.size for p in plans)),
+        "plan_cost": float(sum(p.cost.sum() for p in plans)),
+        "plan_predicted": predicted,
+        **probe.summary(),
+    })
+    return dataclasses.replace(result, summary=summary, extra={**result.extra, "plans": plans})
