@@ -161,6 +161,102 @@ BUGS: list[Bug] = [
 ]
 
 
+# ---- held-out style bugs of our own (item 10): each with the tests of its area, not the
+# whole suite, so a catch here is a catch by the area's own tests.
+SIM = (
+    "tests/test_money_exact.py", "tests/test_sim_money.py", "tests/test_sim_compliance.py",
+    "tests/test_sim_units.py", "tests/test_sim_review_fixes.py", "tests/test_reference_units.py",
+    "tests/test_planted_bug_guards.py", "tests/test_sim_absorbing_chain.py",
+    "tests/test_luck_streams.py",
+)
+SCEN = ("tests/test_scenario_runner.py", "tests/test_output_contracts.py",
+        "tests/test_scenario_schema.py", "tests/test_cli_run.py")
+OPT = ("tests/optimise", GUARDS)
+
+BUGS += [
+    Bug("visit_gap_one_day_short", "waifang/sim/compliance.py",
+        'checks.append(("visit_gap", day - state.last_visit[idx] < rules.visit_min_gap_days))',
+        'checks.append(("visit_gap", day - state.last_visit[idx] < rules.visit_min_gap_days - 1))',
+        SIM, "off-by-one window"),
+    Bug("seven_day_window_resets_wrong_day", "waifang/sim/compliance.py",
+        "self.window[day % 7] = 0", "self.window[(day + 1) % 7] = 0", SIM, "off-by-one window"),
+    Bug("hardship_plan_one_day_long", "waifang/sim/behaviour.py",
+        "end = day + self.t.hardship_days - 1", "end = day + self.t.hardship_days", SIM,
+        "off-by-one window"),
+    Bug("placement_one_day_long", "waifang/sim/behaviour.py",
+        "end = day + days - 1  #", "end = day + days  #", SIM, "off-by-one window"),
+    Bug("arrears_months_floor", "waifang/sim/behaviour.py",
+        "months = np.ceil(np.minimum(", "months = np.floor(np.minimum(", SIM, "wrong rounding"),
+    Bug("daily_buckets_start_at_zero", "waifang/sim/engine.py",
+        "starts = [1 + 30 * k for k", "starts = [30 * k for k", SIM + SCEN, "off-by-one"),
+    Bug("payments_counted_on_yesterday", "waifang/sim/economics.py",
+        "self.payments_by_day[day] +=", "self.payments_by_day[day - 1] +=", SIM + SCEN,
+        "off-by-one day"),
+    Bug("terminal_value_discounted_a_day_short", "waifang/sim/engine.py",
+        "terminal * float(ledger.discount[world.days])",
+        "terminal * float(ledger.discount[world.days - 1])", SIM, "off-by-one day"),
+    Bug("cure_rate_from_the_wrong_array", "waifang/sim/engine.py",
+        '"cure_rate": float(b.cured_ever.mean())',
+        '"cure_rate": float(b.charged_off_ever.mean())', SIM + SCEN, "wrong field"),
+    Bug("recovery_rate_over_what_is_left", "waifang/sim/engine.py",
+        '"recovery_rate": collected / opening if opening else 0.0',
+        '"recovery_rate": collected / max(opening - collected, 1) if opening else 0.0',
+        SIM + SCEN, "wrong denominator"),
+    Bug("shift_one_hour_longer", "waifang/sim/resources.py",
+        "agents[shift.start_hour : shift.end_hour] += shift.agents",
+        "agents[shift.start_hour : shift.end_hour + 1] += shift.agents", SIM,
+        "off-by-one window"),
+    Bug("z_instead_of_t", "waifang/scenarios/runner.py",
+        "half = float(stats.t.ppf(0.5 + level / 2, n - 1) * values.std(ddof=1)",
+        "half = float(stats.norm.ppf(0.5 + level / 2) * values.std(ddof=1)", SCEN,
+        "wrong distribution"),
+    Bug("violations_by_policy_counts_blocked", "waifang/scenarios/report.py",
+        'violations = results.summary.groupby("policy", sort=False)["violations"].sum()',
+        'violations = results.summary.groupby("policy", sort=False)["blocked"].sum()', SCEN,
+        "wrong column"),
+    Bug("greedy_picks_worst_first", "waifang/optimise/greedy.py",
+        "np.argsort(-np.asarray(order_key)", "np.argsort(np.asarray(order_key)", OPT,
+        "wrong sign"),
+    Bug("budget_price_sign", "waifang/optimise/result.py",
+        "return float(self.shadow_prices[0])", "return -float(self.shadow_prices[0])", OPT,
+        "wrong sign"),
+    Bug("breathing_space_contact_dropped", "waifang/sim/compliance.py",
+        '        if rules.no_contact_hardship:\n'
+        '            checks.append(("no_contact_hardship", state.hardship_until[idx] >= day))\n'
+        '        if action == "agency_contact"',
+        '        if action == "agency_contact"', SIM, "dropped condition"),
+    Bug("legal_refuses_charged_off", "waifang/sim/resources.py",
+        "        keep |= status == CHARGED_OFF\n", "", SIM, "dropped condition"),
+    Bug("same_night_redefault", "waifang/sim/behaviour.py",
+        "(s.status[redefault] == CURRENT) & (self.cure_day[redefault] != day)",
+        "(s.status[redefault] == CURRENT)", SIM, "dropped condition"),
+    Bug("call_connects_on_sms_luck", "waifang/sim/resources.py",
+        'ctx.luck.uniform("connect:call", idx, day, attempt)',
+        'ctx.luck.uniform("connect:sms", idx, day, attempt)', SIM, "wrong stream"),
+    Bug("partial_share_on_cure_draw", "waifang/sim/behaviour.py",
+        "keyed_uniform(self.key_amount, idx, day, 1),",
+        "keyed_uniform(self.key_amount, idx, day, 0),", SIM, "wrong stream"),
+    Bug("complaint_cost_in_cents", "waifang/sim/economics.py",
+        "self.cost_complaints += count * self.economics.complaint_cost",
+        "self.cost_complaints += count * self.economics.complaint_cost / 100",
+        SIM, "wrong unit"),
+    Bug("travel_in_minutes", "waifang/sim/resources.py",
+        'ctx.luck.exponential("travel:visit", spec.travel_hours,',
+        'ctx.luck.exponential("travel:visit", spec.travel_hours * 60,', SIM, "wrong unit"),
+    Bug("hours_capacity_counts_rows", "waifang/optimise/problem.py",
+        'add(f"{label}.hours", "hours", idx, problem.hours[idx], cap.hours_limit)',
+        'add(f"{label}.hours", "hours", idx, np.ones(len(idx)), cap.hours_limit)', OPT,
+        "wrong unit"),
+    Bug("unpaired_difference", "waifang/scenarios/runner.py",
+        "diff = (group.loc[paired, metric] - base.loc[paired, metric]).to_numpy(np.float64)",
+        "diff = (np.sort(group.loc[paired, metric].to_numpy())"
+        " - np.sort(base.loc[paired, metric].to_numpy()))", SCEN, "lost pairing"),
+    Bug("checker_allows_one_more_attempt", "waifang/sim/audit.py",
+        "np.maximum(per_day - rules.max_attempts_per_day, 0).sum(),",
+        "np.maximum(per_day - rules.max_attempts_per_day - 1, 0).sum(),", SIM,
+        "off-by-one in the independent checker"),
+]
+
 def plant(bug: Bug, tests: tuple[str, ...], python: str = sys.executable) -> tuple[bool, float]:
     """Apply ``bug``, run ``tests``, restore. Returns (caught, seconds)."""
     path = ROOT / bug.path

@@ -81,8 +81,9 @@ LADDER = PolicySpec(
         LadderRule(action="hardship", dpd_min=60, dpd_max=60, max_balance=3000.0),
         LadderRule(action="visit", dpd_min=90, every_days=10, min_balance=800.0),
         LadderRule(action="legal", dpd_min=95, every_days=30, min_balance=2500.0),
-        # Delinquent late accounts and charged-off ones (dpd index charge_off + 1).
-        LadderRule(action="agency", dpd_min=100, every_days=5),
+        # Delinquent late accounts, and charged-off ones from the day after charge-off.
+        LadderRule(action="agency", dpd_min=100, dpd_max=CHARGE_OFF - 1, every_days=5),
+        LadderRule(action="agency", charged_off=True, dpd_min=1),
         LadderRule(action="sale", dpd_min=CHARGE_OFF + 1, min_balance=6000.0),
     ),
 )
@@ -111,6 +112,7 @@ def observed():
     account's status at the end of each day."""
     events: list[tuple[np.ndarray, int, np.ndarray, str]] = []
     statuses: list[np.ndarray] = []
+    complaints: list[int] = []
     paused: list[np.ndarray] = []
     original_collect, original_end = Borrowers.collect, Borrowers.end_of_day
 
@@ -123,6 +125,7 @@ def observed():
         paused.append(self.agency_paused.copy())  # a rule stopped the agency today
         original_end(self, day)
         statuses.append(self.state.status.copy())
+        complaints.append(int(self.state.complaints.sum()))
 
     portfolio = _book()
     rules, _ = resolve_rules("cn")
@@ -152,6 +155,7 @@ def observed():
         "source": source[paid],
         "paused": np.array(paused),  # [day, account]: the agency was stopped by a rule
     }
+    result.extra["complaints_by_day"] = np.diff(complaints, prepend=0)
     return result, portfolio, collections, np.array(statuses)
 
 
@@ -203,35 +207,73 @@ def test_legal_costs_the_fee_per_filing_and_the_share_of_judgements(observed):
     assert result.summary["cost_legal"] == pytest.approx(expected, rel=1e-12)
 
 
-def test_agency_fee_is_its_share_of_what_it_collects_while_placed(observed):
-    """The agency takes its contingency share of every borrower payment made while the
-    account is placed: from the placement day through ``placement_days`` days, or until the
-    account cures or closes (that day's payment included), except on days a rule stops the
-    agency (a dispute). Judgements and sales pay no fee."""
-    result, _, collections, statuses = observed
+def _agency_fee_cents(result, collections, statuses) -> np.ndarray:
+    """Per collection: the agency's fee base (its cents if a borrower paid while placed)."""
     log = result.audit
     placed = _performed(log, "agency")
     place_account, place_day = log["account"][placed], log["day"][placed]
-    assert place_account.size > 0
     ended = (statuses == CURRENT) | (statuses == CLOSED)  # [day, account]
-    fee_cents = 0
-    borrower = collections["source"] == "borrower"
-    for a, d, c in zip(
-        collections["account"][borrower], collections["day"][borrower],
-        collections["cents"][borrower], strict=True,
-    ):
+    base = np.zeros(collections["cents"].size, np.int64)
+    for i in np.flatnonzero(collections["source"] == "borrower"):
+        a, d = collections["account"][i], collections["day"][i]
         for p in place_day[place_account == a]:
             last = p + PLACEMENT_DAYS - 1
             after = np.flatnonzero(ended[p:, a])
             if after.size:
                 last = min(last, p + after[0])
             if p <= d <= last:
-                fee_cents += 0 if collections["paused"][d, a] else int(c)
+                base[i] = 0 if collections["paused"][d, a] else collections["cents"][i]
                 break
+    return base
+
+
+def test_agency_fee_is_its_share_of_what_it_collects_while_placed(observed):
+    """The agency takes its contingency share of every borrower payment made while the
+    account is placed: from the placement day through ``placement_days`` days, or until the
+    account cures or closes (that day's payment included), except on days a rule stops the
+    agency (a dispute). Judgements and sales pay no fee."""
+    result, _, collections, statuses = observed
+    assert _performed(result.audit, "agency").any()
+    fee_cents = int(_agency_fee_cents(result, collections, statuses).sum())
     assert fee_cents > 0
     assert result.summary["cost_agency"] == pytest.approx(
         AGENCY_SHARE * fee_cents / 100.0, rel=1e-9
     )
+
+
+def test_daily_cost_is_each_day_s_spending(observed):
+    """The daily ``cost`` column, day by day, from the log, the collections and the
+    complaints of each day."""
+    result, portfolio, collections, statuses = observed
+    log = result.audit
+    expected = np.zeros(DAYS)
+    for action, unit in UNIT.items():
+        done = _performed(log, action)
+        np.add.at(expected, log["day"][done], unit)
+    visits = _performed(log, "visit")
+    region = np.asarray(portfolio.region_names)[portfolio.region[log["account"][visits]]]
+    np.add.at(expected, log["day"][visits], [VISIT_COST[r] for r in region])
+    np.add.at(expected, log["day"][_performed(log, "legal")], LEGAL_FEE)
+    judged = collections["source"] == "judgement"
+    np.add.at(expected, collections["day"][judged],
+              LEGAL_SHARE * collections["cents"][judged] / 100.0)
+    fee = _agency_fee_cents(result, collections, statuses)
+    np.add.at(expected, collections["day"], AGENCY_SHARE * fee / 100.0)
+    expected += result.extra["complaints_by_day"] * COMPLAINT_COST
+    assert result.summary["visits_called_off"] == 0  # (they would cost travel only)
+    np.testing.assert_allclose(result.daily["cost"], expected, rtol=1e-9, atol=1e-6)
+    assert result.daily["cost"].sum() == pytest.approx(result.summary["cost_total"], rel=1e-9)
+
+
+def test_cost_lines_are_the_documented_ones(observed):
+    """One ``cost_`` column per treatment that can be performed, none for third-party
+    contact (never performed), and the daily counts are whole numbers."""
+    result, _, _, _ = observed
+    costs = {k for k in result.summary if k.startswith("cost_")}
+    assert "cost_third_party" not in costs
+    assert {"cost_sms", "cost_visit", "cost_agency", "cost_complaints", "cost_total"} <= costs
+    for column in ("payments", "current", "closed", "actions_call"):
+        assert np.issubdtype(np.asarray(result.daily[column]).dtype, np.integer), column
 
 
 def test_complaints_cost_their_handling_price(observed):
@@ -305,3 +347,33 @@ def test_terminal_value_at_every_bucket_edge(dpd):
         chance_all_roll *= rate
     expected = 0.9 * 25_000 * (1.0 - chance_all_roll) + 0.9 * 25_000  # + the current account
     assert terminal_value_cents(state, world) == pytest.approx(expected, rel=1e-12)
+
+
+def test_payments_column_counts_each_day_s_payments(observed):
+    result, _, collections, _ = observed
+    per_day = np.bincount(collections["day"], minlength=DAYS)
+    assert per_day.sum() > 0
+    assert np.array_equal(result.daily["payments"], per_day)
+
+
+def test_cure_and_charge_off_rates_from_the_statuses_day_by_day(observed):
+    """An account charges off at the end of a day, so the end-of-day statuses show every
+    charge-off; a cure shows as a current account that night unless the payment also paid
+    the balance off (then the account is closed)."""
+    result, _, _, statuses = observed
+    s = result.summary
+    ever_charged = (statuses == CHARGED_OFF).any(axis=0)
+    assert 0 < ever_charged.mean() == pytest.approx(s["chargeoff_rate"], rel=1e-12)
+    ever_current = (statuses == CURRENT).any(axis=0)
+    ever_closed = (statuses == CLOSED).any(axis=0)
+    assert 0 < ever_current.mean() <= s["cure_rate"] <= (ever_current | ever_closed).mean()
+
+
+def test_late_recoveries_reach_charged_off_accounts(observed):
+    """After charge-off only agency, legal, sale or a small self-cure recover money: the
+    ladder's agency rung places charged-off accounts and sales sell them."""
+    result, _, _, _ = observed
+    log = result.audit
+    for action in ("agency", "sale"):
+        done = _performed(log, action)
+        assert np.any(log["dpd"][done] == CHARGE_OFF + 1), action

@@ -276,6 +276,15 @@ def test_manifest_keys_and_the_hash_of_the_scenario_bytes(runs, reference, tmp_p
     assert manifest["seed"] == 7 and manifest["replications"] == 3
     assert manifest["policies"][0] == manifest["champion"] == "ladder"
     assert set(manifest["files"]) == {p.name for p in (out["csv"]).iterdir()}
+    summary = pd.read_csv(out["csv"] / "summary.csv")
+    by_policy = summary.groupby("policy", sort=False)
+    assert manifest["violations_by_policy"] == {
+        p: int(v) for p, v in by_policy["violations"].sum().items()
+    }
+    assert manifest["blocked_by_rule"] == {
+        p: {c[len("blocked_"):]: int(v) for c, v in g.filter(like="blocked_").sum().items() if v}
+        for p, g in by_policy
+    }
     # Same name, same numbers, one more byte: another hash.
     edited = tmp_path / scenario.name
     edited.write_bytes(scenario.read_bytes() + b"# an edit\n")

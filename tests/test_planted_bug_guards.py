@@ -181,3 +181,43 @@ def test_two_regions_with_one_name_are_refused_by_validate_and_run(tmp_path, cap
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "twins.toml" in err[0] and "city" in err[0], err
     assert not (tmp_path / "o" / "summary.csv").exists()
+
+
+def test_the_audit_checker_counts_attempts_over_the_daily_cap():
+    """Negative control: seven call attempts in a day under cn (cap 6) is one too many."""
+    rules, _ = resolve_rules("cn")
+    portfolio = flat_portfolio(2)
+    n = 7 + 6
+    log = {
+        "account": np.array([0] * 7 + [1] * 6),
+        "day": np.full(n, 3, np.int32),
+        "hour": np.arange(n, dtype=np.float32) % 7 + 9.0,
+        "until": np.arange(n, dtype=np.float32) % 7 + 10.0,
+        "action": np.full(n, ACTION_CODE["call"], np.int8),
+        "outcome": np.zeros(n, np.int8),
+        "connected": np.zeros(n, bool),
+        "dpd": np.full(n, 40, np.int16),
+        "flags": np.zeros(n, np.int8),
+    }
+    assert [(b.rule, b.count) for b in check_audit(log, rules, portfolio)] == [
+        ("attempts_per_day", 1)
+    ]
+
+
+def test_greedy_fill_takes_the_best_first():
+    """The repair step of the large path tops a plan up best ``order_key`` first."""
+    from waifang.optimise.greedy import greedy_fill
+
+    frame = pd.DataFrame(
+        {
+            "account_id": ["a", "b", "c"],
+            "option": ["visit"] * 3,
+            "region": ["north"] * 3,
+            "value": [300.0, 900.0, 600.0],
+            "cost": [100.0] * 3,
+        }
+    )
+    problem = make_problem(frame, [Capacity("north", "visit", 1)], budget=10_000)
+    chosen = greedy_fill(problem, np.zeros(0, np.int64), candidates=np.arange(3),
+                         order_key=problem.profit)
+    assert problem.account_ids[problem.account[chosen]].tolist() == ["b"]

@@ -1,0 +1,76 @@
+"""Each random purpose draws its own luck: a call's connection is not an SMS's, a partial
+payment's size is not the draw that decided it would not be a cure. A call site that reads
+another purpose's stream makes two outcomes move together; these tests see that."""
+
+from __future__ import annotations
+
+import numpy as np
+from helpers import flat_portfolio
+
+from waifang.sim import LadderPolicy, LadderRule, PolicySpec, World, resolve_rules
+from waifang.sim.behaviour import Borrowers
+from waifang.sim.compliance import ACTION_CODE
+from waifang.sim.economics import Ledger
+from waifang.sim.engine import simulate
+from waifang.sim.spec import BehaviourSpec, ContactSpec, TreatmentsSpec
+from waifang.sim.state import DELINQUENT, AccountState
+
+
+def _first_attempts(log, action):
+    """(account, day) -> connected, for the first performed attempt of the day."""
+    done = np.flatnonzero((log["outcome"] == 0) & (log["action"] == ACTION_CODE[action]))
+    order = done[np.lexsort((log["hour"][done], log["day"][done], log["account"][done]))]
+    first = {}
+    for i in order:
+        first.setdefault((int(log["account"][i]), int(log["day"][i])), bool(log["connected"][i]))
+    return first
+
+
+def test_call_ivr_and_sms_connect_on_their_own_luck():
+    """With every borrower reachable and each channel connecting half the time, the first
+    SMS, IVR and call of a day to one borrower agree about half the time, not always."""
+    half = dict(connect_probability=0.5, lift=0.0)
+    world = World(
+        days=12,
+        treatments=TreatmentsSpec(
+            sms=ContactSpec(cost=0.1, **half),
+            ivr=ContactSpec(cost=0.3, **half),
+            call=ContactSpec(cost=3.0, **half),
+        ),
+    )
+    portfolio = flat_portfolio(400, dpd=20)
+    policy = PolicySpec(
+        name="all",
+        rules=tuple(LadderRule(action=a, dpd_min=1) for a in ("sms", "ivr", "call")),
+    )
+    rules, _ = resolve_rules("cn")
+    result = simulate(world, portfolio, LadderPolicy(policy, ("all",)), rules,
+                      seed=np.random.SeedSequence(4), audit="full")
+    first = {a: _first_attempts(result.audit, a) for a in ("sms", "ivr", "call")}
+    for a, b in (("call", "sms"), ("call", "ivr"), ("ivr", "sms")):
+        both = sorted(set(first[a]) & set(first[b]))
+        assert len(both) > 500, (a, b)
+        agree = np.mean([first[a][k] == first[b][k] for k in both])
+        assert 0.4 < agree < 0.6, f"{a} and {b} agree on {agree:.0%} of first attempts"
+
+
+def test_partial_payments_are_sized_by_their_own_draw():
+    """Borrowers who pay but do not cure pay whole instalments: a share drawn uniformly
+    between 0.2 and 0.8 (the spec's defaults) of the five instalments due at 150 dpd,
+    rounded down: one, two or three, each a third of the time, whatever the draw that
+    decided they would not cure."""
+    # Cures likely (0.5 + 0.4 x 0.5 = 0.7 at average ability): a partial payment whose size
+    # reused the cure draw would then always be large.
+    world = World(days=5, behaviour=BehaviourSpec(cure_share_low=0.5, cure_share_high=0.9))
+    n = 6000
+    portfolio = flat_portfolio(n, dpd=150, balance=1200.0)
+    b = world.behaviour
+    state = AccountState.from_portfolio(portfolio, b.ability_weight, b.willingness_weight)
+    borrowers = Borrowers(world, portfolio, state, Ledger(world.economics, world.days),
+                          np.random.SeedSequence(12))
+    borrowers.pay(np.arange(n), day=0)
+    partial = state.status == DELINQUENT
+    assert abs(partial.mean() - 0.3) < 0.03
+    instalments = (150 - state.dpd[partial].astype(int)) // 30
+    for k in (1, 2, 3):
+        assert abs(np.mean(instalments == k) - 1 / 3) < 0.05, k
