@@ -95,11 +95,14 @@ def numeric_column(column: pd.Series, source: str, name: str) -> np.ndarray:
     """The column as float64 (parsed unless it already is numbers); a cell that is not a
     finite number, or beyond the column's bound, is refused, naming its row. A blank
     ``hours`` cell is 0: an option that takes no field time."""
-    if name == "hours":
+    numbers = pd.api.types.is_float_dtype(column) or pd.api.types.is_integer_dtype(column)
+    if name == "hours" and numbers:  # typed already (pyarrow, Parquet): a missing cell is 0
+        column = column.fillna(0)
+    elif name == "hours":  # text: only here can a cell be blank (no str() of every number)
         blank = column.isna() | (column.astype(str).str.strip() == "")
         if blank.any():
             column = column.astype(object).where(~blank, 0)
-    if pd.api.types.is_float_dtype(column) or pd.api.types.is_integer_dtype(column):
+    if numbers:
         values = column.to_numpy(dtype=np.float64, na_value=np.nan)
     else:
         values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
