@@ -59,7 +59,7 @@ CASES = {
     ),
     "region day ending before it starts": (
         {"region_extra": "start_hour = 14.0\nend_hour = 9.0"},
-        "resources.regions[0]: end_hour: 9.0 is not after start_hour 14.0",
+        "resources.regions[0].end_hour: 9.0 is not after start_hour 14.0",
     ),
 }
 

@@ -205,3 +205,20 @@ def test_include_errors_name_the_file_and_key(tmp_path):
     (tmp_path / "c.toml").write_text('include = ["missing.toml"]\nname = "c"\n')
     with pytest.raises(InputError, match=r"c.toml: include\[0\]: no such file \(got 'missing"):
         load_scenario(tmp_path / "c.toml")
+
+
+def test_calibrated_cards_runs_by_name_on_its_held_out_fit(capsys):
+    from waifang.scenarios.run_commands import scenario_path
+    from waifang.scenarios.runner import run_scenario
+
+    assert main(["validate", "calibrated_cards"]) == 0
+    assert capsys.readouterr().out.strip() == "ok"
+    scenario = load_scenario(scenario_path("calibrated_cards"))
+    assert scenario.calibration["held_out_accounts"] > 0
+    assert scenario.behaviour.base_hazard != BehaviourSpec().base_hazard  # its own fit
+    small = scenario.model_copy(
+        update={"portfolio": scenario.portfolio.model_copy(update={"accounts": 1500}), "days": 40}
+    )
+    results = run_scenario(small, replications=1)
+    assert set(results.summary["policy"]) == {"ladder", "digital_only", "untreated"}
+    assert (results.summary["violations"] == 0).all()

@@ -136,3 +136,18 @@ def test_visit_optimisation_notebook_shows_the_closed_loop():
     source = "".join(cell.source for cell in notebook.cells)
     for name in ("treatment_effects", "ValueModel", "run_optimised", "run_scenario"):
         assert name in source
+
+
+def test_calibration_notebook_shows_the_held_out_fit_and_the_uplift():
+    data = FOLDER.parent.parent / "shared/data/credit_card_monthly_status/credit_record.csv"
+    if not data.exists():
+        pytest.skip(f"shared data not found at {data}")
+    notebook = executed("calibration")
+    text = _text(notebook)
+    assert "all within tolerance: True" in text
+    assert "bandwidth 200: jump" in text and "visit lift implied" in text
+    images = [o for cell in _outputs(notebook) for o in cell if "image/png" in o.get("data", {})]
+    assert len(images) >= 3  # transition matrices, occupancy, discontinuity
+    source = "".join(cell.source for cell in notebook.cells)
+    for name in ("calibrate(", "recovery_uplift(", "simulate("):
+        assert name in source

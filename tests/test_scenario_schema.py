@@ -69,9 +69,15 @@ def test_every_scenario_field_has_a_description():
 
 def test_validate_prints_ok(capsys):
     assert main(["validate", str(SMALL)]) == 0
-    assert capsys.readouterr().out.strip() == "ok"
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "ok"
+    checked = "\n".join(lines[1:])
+    for fragment in ("bounds", "3 policies", "compliance rules", "3,000 generated accounts",
+                     "2 segments", "memory", "daily.csv"):
+        assert fragment in checked, (fragment, checked)
     assert main(["validate", "baseline"]) == 0
-    assert capsys.readouterr().out.strip() == "ok"
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "ok" and "4 policies" in lines[2] and "100,000 generated" in lines[4]
 
 
 # (id, replace this, with this, fragments of the one-line message after the file name)

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import examples
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from waifang.sim import LadderPolicy, LadderRule, PolicySpec, PortfolioSpec, World, resolve_rules
 from waifang.sim.compliance import ACTION_CODE
@@ -210,3 +213,52 @@ def test_same_call_luck_whichever_hour_the_call_is_made():
     assert 300 < len(answered_b) < len(answered_a)
     assert 0.3 < np.mean(list(answered_b.values())) < 0.7
     assert all(answered_a[k] == v for k, v in answered_b.items())
+
+
+class ExtraFor:
+    """The ladder, plus one more action for the accounts in ``chosen`` on some days."""
+
+    def __init__(self, ladder, chosen: np.ndarray, action: str, attempts: int, every: int):
+        self.ladder, self.chosen = ladder, chosen
+        self.action, self.attempts, self.every = action, attempts, every
+
+    def __call__(self, view, day):
+        requests = dict(self.ladder(view, day))
+        if day % self.every:
+            return requests
+        extra = self.chosen[np.isin(view.status[self.chosen], (0, 2))]
+        old = requests.get(self.action)
+        if self.action in ("call", "ivr"):
+            old = old if old is not None else (np.zeros(0, np.int64), np.zeros(0, np.int16))
+            idx = np.concatenate([extra, old[0]])
+            att = np.concatenate([np.full(extra.size, self.attempts, np.int16), old[1]])
+            requests[self.action] = (idx, att)
+        else:
+            requests[self.action] = extra if old is None else np.union1d(old, extra)
+        return requests
+
+
+@settings(max_examples=examples(6), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    preset=st.sampled_from(["cn", "us_reg_f", "uk_fca", "us_ma"]),
+    action=st.sampled_from(["sms", "ivr", "call", "visit", "legal", "agency", "freeze"]),
+    attempts=st.integers(1, 4),
+    every=st.integers(1, 7),
+    share=st.floats(0.1, 0.9),
+    seed=st.integers(0, 2**16),
+)
+def test_untouched_accounts_keep_their_luck(preset, action, attempts, every, share, seed):
+    """Whatever extra action a second policy takes on some accounts, on whatever days, the
+    accounts it does not touch end exactly as under the first policy."""
+    world = generous(60)
+    p = book(800, seed)
+    rules = (*LADDER, LadderRule(action="visit", dpd_min=90, every_days=20))
+    ladder = LadderPolicy(PolicySpec(name="ladder", rules=rules), p.segment_names)
+    chosen = np.flatnonzero(np.random.default_rng(seed).random(len(p)) < share)
+    a = run(world, p, ladder, preset, seed=seed)
+    b = run(world, p, ExtraFor(ladder, chosen, action, attempts, every), preset, seed=seed)
+    same = np.ones(len(p), bool)
+    same[chosen] = False
+    out_a, out_b = outcome(a), outcome(b)
+    for key in out_a:
+        np.testing.assert_array_equal(out_a[key][same], out_b[key][same], err_msg=key)

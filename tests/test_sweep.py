@@ -229,3 +229,14 @@ def test_sweep_resumes_after_an_interruption(swept, tmp_path):
     expected = pd.read_csv(out / "summary.csv")
     got = pd.read_csv(pd.io.common.StringIO(resumed.summary.to_csv(index=False)))
     pd.testing.assert_frame_equal(got, expected)
+
+
+def test_sweep_on_a_dask_cluster_gives_the_same_tables(swept):
+    distributed = pytest.importorskip("distributed")
+    path, out = swept
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+    ) as cluster:
+        on_dask = run_sweep(load_sweep(path), scheduler=cluster.scheduler_address)
+    got = pd.read_csv(pd.io.common.StringIO(on_dask.summary.to_csv(index=False)))
+    pd.testing.assert_frame_equal(got, pd.read_csv(out / "summary.csv"))

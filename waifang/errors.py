@@ -14,3 +14,16 @@ class InputError(ValueError):
 
 class InfeasibleError(InputError):
     """The input is well formed but asks for something that cannot be satisfied."""
+
+
+class KeyedValueError(ValueError):
+    """A check across fields of a spec that knows which key it is about.
+
+    Raised inside a pydantic validator, it lets the scenario loader name the key path
+    (``portfolio.segments[1].dpd_weights``) rather than only the enclosing table.
+    """
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key}: {message}")
+        self.key = key
+        self.message = message

@@ -43,8 +43,9 @@ def test_a_mip_start_never_returns_a_plan_that_misses_the_claimed_objective(inst
     c = problem.coupling
     start = np.zeros(problem.n_candidates)
     start[greedy(problem, rule="ratio")] = 1.0
-    sol = solve_arrays(problem.profit, problem.account, c.A, c.b, integer=True, start=start,
-                       mip_gap=1e-9)
+    sol = solve_arrays(
+        problem.profit, problem.account, c.A, c.b, integer=True, start=start, mip_gap=1e-9
+    )
     exact = solve(problem, backend="pulp", gap=0.0)
     assert sol.ok
     plan = np.flatnonzero(sol.x > 0.5)
@@ -56,9 +57,7 @@ def test_when_the_polish_fails_the_exact_mip_closes_the_gap(monkeypatch):
     """With the polish MIP disabled the rounded LP plan falls short; the fallback (greedy
     floor, then the exact MIP from the best plan) must still reach the optimum."""
     problem = _problem(PINNED[0])
-    monkeypatch.setattr(
-        decompose, "_polish", lambda problem, *a, **k: (None, np.inf, False)
-    )
+    monkeypatch.setattr(decompose, "_polish", lambda problem, *a, **k: (None, np.inf, False))
     exact = solve(problem, backend="pulp", gap=0.0)
     result = decompose.solve_decomposed(problem, gap=1e-9)
     assert result.objective == pytest.approx(exact.objective, abs=1e-6)

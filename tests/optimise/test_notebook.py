@@ -13,14 +13,11 @@ NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "visit_budget_fro
 
 
 def test_visit_budget_frontier_notebook_executes():
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    client = nbclient.NotebookClient(
-        nb,
-        timeout=60,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(NOTEBOOK.parent)}},
-    )
-    client.execute()
+    # Executed once for the whole suite (tests/test_notebooks.py also checks that the outputs
+    # stored in the notebook are these).
+    from test_notebooks import executed
+
+    nb = executed(NOTEBOOK.stem)
     text = "".join(
         out.get("text", "")
         for cell in nb.cells

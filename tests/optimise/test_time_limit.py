@@ -127,3 +127,45 @@ def test_status_words_mean_what_they_say(hard):
         assert proven.status is Status.OPTIMAL, backend
         assert proven.objective == pytest.approx(optimum, abs=1e-6)
         assert proven.bound - proven.objective <= 1e-6 + 1e-9 * abs(proven.bound)
+
+
+def test_cli_with_a_tiny_limit_writes_greedy_plan_with_status_time_limit(tmp_path, capsys):
+    import json
+
+    import pandas as pd
+
+    from waifang.scenarios.cli import main
+
+    frame, caps, budget, problem = random_problem(21, n_accounts=150, n_options=3)
+    frame.to_csv(tmp_path / "C.csv", index=False)
+    pd.DataFrame(
+        [
+            {"region": c.region, "option": c.option, "limit": c.limit, "hours_limit": c.hours_limit}
+            for c in caps
+        ]
+    ).to_csv(tmp_path / "K.csv", index=False)
+    code = main(
+        [
+            "optimise",
+            "--candidates",
+            str(tmp_path / "C.csv"),
+            "--capacity",
+            str(tmp_path / "K.csv"),
+            "--budget",
+            str(budget),
+            "--gap",
+            "0",
+            "--time-limit",
+            "0.001",
+            "--marginals",
+            "off",
+            "--out",
+            str(tmp_path / "P.csv"),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    summary = json.loads((tmp_path / "P.json").read_text())
+    assert summary["status"] == "time_limit" and out.startswith("time_limit: ")
+    assert summary["objective"] >= problem.profit[best_greedy(problem)].sum() - 1e-6
+    assert summary["bound"] >= milp_optimum(frame, caps, budget) - 1e-6

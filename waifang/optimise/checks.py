@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from waifang.errors import InputError
+from waifang.sim.spec import MAX_MONEY
 
 
 def text_codes(column: pd.Series, source: str, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -86,9 +87,18 @@ def excluded_rows(accounts, options, key: np.ndarray, exclusions, source: str) -
     return out
 
 
+MAX_HOURS = 10_000.0
+"""Largest ``hours`` of one candidate (field time of one visit, however long)."""
+
+
 def numeric_column(column: pd.Series, source: str, name: str) -> np.ndarray:
     """The column as float64 (parsed unless it already is numbers); a cell that is not a
-    finite number is refused, naming its row."""
+    finite number, or beyond the column's bound, is refused, naming its row. A blank
+    ``hours`` cell is 0: an option that takes no field time."""
+    if name == "hours":
+        blank = column.isna() | (column.astype(str).str.strip() == "")
+        if blank.any():
+            column = column.astype(object).where(~blank, 0)
     if pd.api.types.is_float_dtype(column) or pd.api.types.is_integer_dtype(column):
         values = column.to_numpy(dtype=np.float64, na_value=np.nan)
     else:
@@ -98,5 +108,13 @@ def numeric_column(column: pd.Series, source: str, name: str) -> np.ndarray:
         i = int(np.flatnonzero(bad)[0])
         raise InputError(
             f"{source}: row {i + 2}, column '{name}' is not a finite number: {column.iloc[i]!r}"
+        )
+    # Bounds that keep sums and the solver's arithmetic meaningful (1e300 would "win").
+    limit = MAX_HOURS if name == "hours" else MAX_MONEY
+    bad = np.abs(values) > limit
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError(
+            f"{source}: row {i + 2}, column '{name}' is beyond ±{limit:,.0f}: {values[i]:g}"
         )
     return values

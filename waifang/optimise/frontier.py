@@ -30,7 +30,7 @@ Three visits worth 900, 700 and 500 at 300 each, two slots (three at scale 1.5):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -81,8 +81,11 @@ def budget_frontier(
     time_limit: float | None = None,
     marginals: bool | None = None,
     warm_start: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> pd.DataFrame:
     """Solve at every (capacity scale, budget); one tidy row per point.
+
+    ``progress``, if given, is called with (points done, points) after each solve.
 
     Columns: ``capacity_scale, budget, net_value, bound, gap, status, budget_price,
     spent, n_chosen, n_<option>`` and ``slot_price[<region>]`` (LP dual of one more
@@ -144,6 +147,8 @@ def budget_frontier(
                     _marginal_columns(p, result, slot_rows, names, gap, backend, solver, time_limit)
                 )
             records.append(record)
+            if progress is not None:
+                progress(len(records), len(budgets) * len(capacity_scales))
     return pd.DataFrame.from_records(records)
 
 

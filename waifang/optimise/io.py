@@ -52,6 +52,10 @@ def read_csv(path: str | Path, required: tuple[str, ...]) -> pd.DataFrame:
     return frame.apply(lambda col: col.str.strip())
 
 
+# Largest limits and quota counts (shares are checked against 1 where quotas are built).
+_MAXIMA = {"limit": 1e9, "min_count": 1e9, "max_count": 1e9, "hours_limit": 1e12}
+
+
 def _number(frame: pd.DataFrame, path, col: str, *, optional: bool) -> list[float | None]:
     out: list[float | None] = []
     for i, raw in enumerate(frame[col].tolist()):
@@ -65,6 +69,11 @@ def _number(frame: pd.DataFrame, path, col: str, *, optional: bool) -> list[floa
         if not np.isfinite(x) or x < 0:
             raise InputError(
                 f"{path}: row {i + 2}, column '{col}': {raw!r} is not a non-negative number"
+            )
+        if x > _MAXIMA.get(col, 1e12):
+            raise InputError(
+                f"{path}: row {i + 2}, column '{col}': {raw!r} is above "
+                f"{_MAXIMA.get(col, 1e12):,.0f}"
             )
         out.append(x)
     return out

@@ -279,6 +279,10 @@ def make_problem(
     return problem
 
 
+MAX_BUDGET = 1e15
+"""Largest budget: a million candidates at MAX_MONEY each."""
+
+
 def _check_budget(budget: float) -> float:
     try:
         budget = float(budget)
@@ -286,6 +290,8 @@ def _check_budget(budget: float) -> float:
         raise InputError(f"budget must be a number, got {budget!r}") from None
     if np.isnan(budget) or budget < 0:
         raise InputError(f"budget must be a non-negative number, got {budget:g}")
+    if MAX_BUDGET < budget < np.inf:  # inf: no budget (make_problem's default)
+        raise InputError(f"budget must be at most {MAX_BUDGET:g}, got {budget:g}")
     return budget
 
 

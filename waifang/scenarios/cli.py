@@ -47,9 +47,19 @@ def _command_modules():
             candidates_command]
 
 
+def split_debug(argv: Sequence[str]) -> tuple[list[str], bool]:
+    """``argv`` without ``--debug`` wherever it stands (before a ``--``), and whether it was
+    there: ``waifang run x.toml --debug`` works as well as ``waifang --debug run x.toml``."""
+    argv = list(argv)
+    end = argv.index("--") if "--" in argv else len(argv)
+    debug = "--debug" in argv[:end]
+    return [a for a in argv[:end] if a != "--debug"] + argv[end:], debug
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in argv
+    argv, debug = split_debug(sys.argv[1:] if argv is None else argv)
+    if debug:
+        argv = ["--debug", *argv]
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
@@ -58,6 +68,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             raise
         print(f"error: {err}", file=sys.stderr)
+        return 1
+    except MemoryError:
+        if debug:
+            raise
+        from waifang.scenarios.preflight import out_of_memory_message
+
+        print(f"error: {out_of_memory_message(None)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

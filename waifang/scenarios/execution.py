@@ -17,7 +17,10 @@ or scipy, which the tables need): a spawned worker starts in a third of the time
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import signal
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
@@ -81,7 +84,7 @@ def _readable_audit(
     if audit is None:
         return None
     out = dict(audit)
-    out["account_id"] = portfolio.account_id[np.asarray(audit["account"], dtype=np.int64)]
+    out["account_id"] = portfolio.output_ids()[np.asarray(audit["account"], dtype=np.int64)]
     out["action_name"] = np.asarray(ACTIONS, dtype=object)[np.asarray(audit["action"], int)]
     outcomes = np.asarray(("performed", *RULES), dtype=object)
     out["outcome_name"] = outcomes[np.asarray(audit["outcome"], dtype=int)]
@@ -170,13 +173,16 @@ def execute(
 def _in_pool(scenarios, units, seed, workers, on_done) -> dict[Unit, object]:
     # spawn, not fork: no inherited state (simpy, numpy threads) and the same on every OS.
     context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(max_workers=min(workers, len(units)), mp_context=context)
+    pool = ProcessPoolExecutor(
+        max_workers=min(workers, len(units)), mp_context=context, initializer=_ignore_sigint
+    )
     out = {}
     try:
-        pending = {
-            pool.submit(run_unit, scenarios[u.point], seed, u.replication, u.policy): u
-            for u in units
-        }
+        with _workers_ignore_sigint():  # submitting starts the workers
+            pending = {
+                pool.submit(run_unit, scenarios[u.point], seed, u.replication, u.policy): u
+                for u in units
+            }
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in sorted(done, key=lambda f: pending[f]):
@@ -184,10 +190,47 @@ def _in_pool(scenarios, units, seed, workers, on_done) -> dict[Unit, object]:
                 out[unit] = future.result()
                 if on_done:
                     on_done(unit, out[unit])
-    finally:
-        # On an error or Ctrl-C, drop the queued units instead of finishing them.
-        pool.shutdown(wait=True, cancel_futures=True)
+    except BaseException:
+        # On an error or Ctrl-C, drop the queued units and end the running ones now.
+        _stop_pool(pool)
+        raise
+    pool.shutdown(wait=True)
     return out
+
+
+@contextlib.contextmanager
+def _workers_ignore_sigint():
+    """Ignore SIGINT here while the workers start: an ignored signal stays ignored across
+    exec, so a Ctrl-C that reaches the whole process group cannot interrupt a worker still
+    importing (a traceback per worker) before its initializer runs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _ignore_sigint() -> None:
+    """Workers leave Ctrl-C to the parent, which stops them (no traceback from each worker)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _stop_pool(pool: ProcessPoolExecutor) -> None:
+    """Ctrl-C or an error: drop the queued units and end the workers now.
+
+    ``shutdown(wait=True)`` would let every worker finish the unit it holds first, seconds to
+    minutes on a large book. ``_processes`` is private, but it is the only handle on the
+    workers the executor gives; without it they still end, only later.
+    """
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join(1)
 
 
 def _on_dask(scenarios, units, seed, address, on_done) -> dict[Unit, object]:
@@ -199,6 +242,10 @@ def _on_dask(scenarios, units, seed, address, on_done) -> dict[Unit, object]:
         raise InputError(
             "--scheduler: dask.distributed is not installed (pip install 'waifang[dask]')"
         ) from None
+    from waifang.scenarios.preflight import probe_scheduler
+
+    # Client's timeout does not cover the handshake: probe first, under a hard deadline.
+    probe_scheduler(address, float(runner.DASK_CONNECT_TIMEOUT.removesuffix("s")))
     try:
         client = Client(address, timeout=runner.DASK_CONNECT_TIMEOUT)
     except (OSError, TimeoutError, ValueError) as err:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -149,21 +150,44 @@ def _marginals(args, problem, result):
     )
 
 
+MAX_FRONTIER_POINTS = 500
+"""Most (budget, capacity scale) points one ``waifang frontier`` solves: each is a MIP, so
+more is hours of work (and ``--budgets 0:1e6:1e9`` a billion solves); split a larger study."""
+
+
 def run_frontier(args: argparse.Namespace) -> int:
     from waifang.optimise.frontier import budget_frontier, save_frontier
     from waifang.optimise.io import load_problem
 
     budgets = _budget_list(args.budgets)
+    scales = _float_list(args.capacity_scales)
+    points = len(budgets) * len(scales)
+    if points > MAX_FRONTIER_POINTS:
+        raise InputError(
+            f"--budgets x --capacity-scales: {len(budgets):,} x {len(scales):,} = {points:,} "
+            f"points, at most {MAX_FRONTIER_POINTS} (each is a solve; split the study)"
+        )
+    # Both outputs are checked before any solve, not after the last one.
+    out = Path(args.out)
+    if out.suffix.lower() == ".png":
+        raise InputError(f"--out {out}: the PNG is written beside the CSV; name the CSV")
+    for path in (out, out.with_suffix(".png")):
+        _check_output("--out", str(path))
     problem = _load(args, max(budgets), load_problem)
+
+    def progress(done: int, total: int) -> None:
+        print(f"frontier point {done}/{total} solved", file=sys.stderr, flush=True)
+
     table = budget_frontier(
         problem,
         budgets,
-        capacity_scales=_float_list(args.capacity_scales),
+        capacity_scales=scales,
         option=args.option,
         gap=_gap(args.gap),
         backend=args.backend,
         solver=args.solver,
         time_limit=_time_limit(args.time_limit),
+        progress=progress,
     )
     csv_path, png_path = save_frontier(table, args.out)
     print(f"{len(table)} frontier points -> {csv_path}, {png_path}")
@@ -203,9 +227,13 @@ def _number(text: str, what: str) -> float:
 
 
 def _budget(text: str) -> float:
+    from waifang.optimise.problem import MAX_BUDGET
+
     x = _number(text, "--budget")
     if x < 0:
         raise InputError(f"--budget must be non-negative, got {text}")
+    if x > MAX_BUDGET:
+        raise InputError(f"--budget must be at most {MAX_BUDGET:g}, got {text}")
     return x
 
 
@@ -241,6 +269,10 @@ def _budget_list(text: str) -> list[float]:
         n = _number(parts[2], "--budgets N")
         if n < 1 or n != int(n):
             raise InputError(f"--budgets N must be a positive whole number, got {parts[2]!r}")
+        if n > MAX_FRONTIER_POINTS:  # before linspace allocates them
+            raise InputError(
+                f"--budgets N: at most {MAX_FRONTIER_POINTS} points, got {parts[2]!r}"
+            )
         return [float(b) for b in np.linspace(start, stop, int(n))]
     values = [_budget(t) for t in text.split(",") if t.strip()]
     if not values:

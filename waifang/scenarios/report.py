@@ -87,31 +87,40 @@ def write_results(
 
 
 def _write_daily(results: ScenarioResults, path: Path) -> None:
+    daily = results.daily
     if results.scenario.output.daily_format == "parquet":
         try:
-            results.daily.to_parquet(path, index=False)
+            daily.to_parquet(path, index=False)
         except ImportError:
             raise InputError(
                 "output.daily_format: 'parquet' needs pyarrow (pip install 'waifang[parquet]')"
             ) from None
     else:
-        results.daily.to_csv(path, index=False)
+        daily.to_csv(path, index=False)
 
 
 def _write_all(out: Path, writers: dict[str, Callable[[Path], None]]) -> dict[str, Path]:
+    """Write every file under a hidden name, then rename them all into place, the manifest
+    last; then remove the files an earlier run's manifest lists that this run did not write
+    (a folder holds one run). Files no manifest lists are never touched."""
+    from waifang.scenarios.outdir import owned_files, remove_stale
+
+    earlier = owned_files(out)  # read before the new manifest replaces it
     staged: list[tuple[Path, Path]] = []
+    order = sorted(writers, key=lambda name: name == "manifest.json")  # stable: manifest last
     try:
-        for name, write in writers.items():
+        for name in order:
             # A fresh hidden name, created by the writer itself (so the user's umask applies).
             tmp = out / f".{name}.{secrets.token_hex(6)}.part"
             staged.append((tmp, out / name))
-            write(tmp)
+            writers[name](tmp)
         for tmp, final in staged:
             os.replace(tmp, final)
     except BaseException:
         for tmp, _ in staged:
             tmp.unlink(missing_ok=True)
         raise
+    remove_stale(out, earlier, set(writers))
     return {final.name: final for _, final in staged}
 
 

@@ -29,6 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Check a scenario file: keys, bounds, actions, rules, presets, tape.",
     )
     validate.add_argument("file", metavar="FILE", help=file_help)
+    _run_flags(validate, "as `run` would be given")
     validate.set_defaults(handler=validate_command)
 
     run = sub.add_parser(
@@ -40,13 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     run.add_argument("file", metavar="FILE", help=file_help)
     run.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
-    run.add_argument("--seed", type=int, default=None, metavar="S", help="override the seed")
-    run.add_argument(
-        "--replications", type=int, default=None, metavar="N", help="override the replications"
-    )
-    run.add_argument(
-        "--workers", type=int, default=1, metavar="K", help="local processes (default 1)"
-    )
+    _run_flags(run, "")
     run.add_argument(
         "--scheduler",
         default=None,
@@ -66,6 +61,25 @@ SHIPPED_NAMES: tuple[str, ...] = (BUILTIN_NAME, "calibrated_cards", "visit_optim
 """Scenarios shipped with the package, run by name (``waifang run calibrated_cards``)."""
 
 
+def _run_flags(parser: argparse.ArgumentParser, note: str) -> None:
+    """--seed, --replications and --workers, shared by `run` and `validate` (which checks
+    them exactly as `run` would, memory per worker included)."""
+    suffix = f" ({note})" if note else ""
+    parser.add_argument(
+        "--seed", type=int, default=None, metavar="S", help=f"override the seed{suffix}"
+    )
+    parser.add_argument(
+        "--replications",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"override the replications (at most 10,000){suffix}",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, metavar="K", help=f"local processes (default 1){suffix}"
+    )
+
+
 def scenario_path(file: str) -> Path:
     """The path ``FILE`` stands for (a shipped scenario for its name, e.g. ``baseline``)."""
     if file in SHIPPED_NAMES:
@@ -76,26 +90,42 @@ def scenario_path(file: str) -> Path:
 
 
 def validate_command(args: argparse.Namespace) -> int:
-    from waifang.scenarios.runner import check_tape
+    from waifang.scenarios.preflight import RunRequest, preflight
     from waifang.scenarios.schema import load_scenario
 
     scenario = load_scenario(scenario_path(args.file))
-    check_tape(scenario)  # a tape is read in full: bad rows are found now, not mid-run
+    # The same checks `run` makes before it simulates.
+    checked = preflight(
+        scenario, RunRequest(seed=args.seed, replications=args.replications, workers=args.workers)
+    )
     from waifang.scenarios.sweep import has_sweep, load_sweep
 
     if has_sweep(scenario_path(args.file)):
-        load_sweep(scenario_path(args.file))  # every point of the sweep, too
+        sweep = load_sweep(scenario_path(args.file))  # every point of the sweep, too
+        checked.append(f"sweep: {len(sweep.points):,} points, each a valid scenario")
     print("ok")
+    for line in checked:
+        print(f"  checked {line}")
     return 0
 
 
 def run_command(args: argparse.Namespace) -> int:
+    from waifang.scenarios.preflight import RunRequest, preflight
     from waifang.scenarios.report import prepare_out_dir, write_results
     from waifang.scenarios.runner import run_scenario
     from waifang.scenarios.schema import load_scenario
 
     path = scenario_path(args.file)
     scenario = load_scenario(path)
+    # Everything `validate` checks, with this run's flags, before the output folder is touched.
+    preflight(
+        scenario,
+        RunRequest(
+            seed=args.seed,
+            replications=args.replications,
+            workers=1 if args.scheduler else args.workers,
+        ),
+    )
     out = prepare_out_dir(args.out)  # fail before hours of simulation, not after
     import sys
 
@@ -168,7 +198,8 @@ def print_comparison(results: ScenarioResults) -> None:
     table = Table(
         title=f"{results.scenario.name}: {results.replications} replications, seed "
         f"{results.seed} (means; ± is the 95 % CI half-width; M = million)",
-        caption="* the paired difference is significant at 95 % (its interval excludes 0)",
+        caption="* the paired difference is significant at 95 % (its interval excludes 0); "
+        "blocked: mean per replication; violations: total over all replications",
     )
     for header in (
         "policy",
@@ -212,9 +243,11 @@ def print_comparison(results: ScenarioResults) -> None:
     blocked = results.blocked_by_rule.groupby("rule", sort=False)["blocked"].sum()
     blocked = blocked[blocked > 0]
     by_rule = ", ".join(f"{rule} {int(n):,}" for rule, n in blocked.items()) or "none"
+    # Totals, where the table's "blocked" is a mean per replication: say so on both.
     print(
-        f"compliance: {int(blocked.sum()):,} actions blocked (by rule: {by_rule}), "
-        f"{results.violations} performed in breach"
+        f"compliance: {int(blocked.sum()):,} actions blocked in total over "
+        f"{results.replications} replications of {len(results.policies)} policies "
+        f"(by rule: {by_rule}), {results.violations} performed in breach"
     )
     for policy, departures in results.departures.items():
         for departure in departures:

@@ -61,7 +61,7 @@ from waifang.scenarios.schema import Scenario
 if TYPE_CHECKING:
     from waifang.scenarios.checkpoint import Checkpoint
 from waifang.sim.policy import LadderPolicy
-from waifang.sim.results import DAILY_COLUMNS, SUMMARY_COLUMNS
+from waifang.sim.results import DAILY_COLUMNS, SUMMARY_COLUMNS, round_money
 from waifang.sim.rng import replication_seeds
 from waifang.sim.rules import RULES
 
@@ -317,7 +317,7 @@ def tabulate(
         row = {"policy": run.policy, "replication": run.replication}
         row.update({c: run.summary[c] for c in (*SUMMARY_COLUMNS, *extra)})
         summary_rows.append(row)
-    summary = pd.DataFrame(summary_rows)
+    summary = round_money(pd.DataFrame(summary_rows))  # money in cents, as written
 
     daily_frames = []
     for run in runs:
@@ -329,7 +329,9 @@ def tabulate(
         frame.insert(0, "replication", run.replication)
         frame.insert(0, "policy", run.policy)
         daily_frames.append(frame)
-    daily = pd.concat(daily_frames, ignore_index=True) if daily_frames else pd.DataFrame()
+    daily = round_money(
+        pd.concat(daily_frames, ignore_index=True) if daily_frames else pd.DataFrame()
+    )
 
     blocked_rows = []
     for policy in scenario.policies:

@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, PrivateAttr, ValidationError, model_validator
 
-from waifang.errors import InputError
+from waifang.errors import InputError, KeyedValueError
 from waifang.optimise.policy import OptimiserSpec
 from waifang.sim.policy import PolicySpec
 from waifang.sim.rules import PRESETS, ComplianceRules, resolve_rules
@@ -86,7 +86,7 @@ class Scenario(Spec):
     """Short name of the scenario, written to the manifest and report."""
     description: str = ""
     """What the scenario asks, for the report."""
-    seed: int = Field(default=20240601, ge=0)
+    seed: int = Field(default=20240601, ge=0, le=2**63 - 1)
     """Root seed; replication r of every policy sees the same portfolio and borrower luck."""
     replications: int = Field(default=10, ge=1, le=10_000)
     """Independent replications per policy (confidence intervals need at least 2)."""
@@ -155,6 +155,7 @@ class Scenario(Spec):
                         "asks for visits (got 0)",
                     )
         if self.portfolio.tape is None:
+            _check_shares(self.portfolio.segments)
             for i, policy in enumerate(self.policies):
                 for j, rule in enumerate(policy.rules):
                     for seg in rule.segments or ():
@@ -209,8 +210,11 @@ class Scenario(Spec):
         preset = self.compliance.preset
         policy = self.policies[index]
         # Check each layer on its own first, so an error names the key the user wrote.
-        _check_overrides(self.compliance.overrides, "compliance.overrides", prefix)
-        _check_overrides(policy.compliance or {}, f"policies[{index}].compliance", prefix)
+        _check_overrides(self.compliance.overrides, "compliance.overrides", prefix, preset)
+        _check_overrides(
+            policy.compliance or {}, f"policies[{index}].compliance", prefix, preset,
+            base=self.compliance.overrides,
+        )
         merged = {**self.compliance.overrides, **(policy.compliance or {})}
         return resolve_rules(preset, merged, where=f"policies[{index}].compliance")
 
@@ -257,7 +261,13 @@ def _check_optimiser(scenario: Scenario, i: int, policy: ScenarioPolicy) -> None
             )
 
 
-def _check_overrides(overrides: Mapping[str, Any], where: str, prefix: str) -> None:
+def _check_overrides(
+    overrides: Mapping[str, Any],
+    where: str,
+    prefix: str,
+    preset: str = "cn",
+    base: Mapping[str, Any] | None = None,
+) -> None:
     known = sorted(ComplianceRules.model_fields)
     for key, value in overrides.items():
         if key not in ComplianceRules.model_fields:
@@ -265,20 +275,29 @@ def _check_overrides(overrides: Mapping[str, Any], where: str, prefix: str) -> N
             hint = f"did you mean {close[0]!r}?" if close else f"rules are {known}"
             raise InputError(f"{prefix}{where}.{key}: unknown rule; {hint} (got {_short(value)})")
     try:
-        ComplianceRules(**{**PRESETS["cn"].model_dump(), **overrides})
+        # On the scenario's own preset (and the layer below), so that a contradiction such as
+        # a start hour after the preset's end hour is named here, at the key the user wrote.
+        ComplianceRules(**{**PRESETS[preset].model_dump(), **(base or {}), **overrides})
     except ValidationError as err:
         # A check across rules names its own key first ("visit_end_hour: ...").
         text = describe_validation_error(err, ComplianceRules).removeprefix("(top level): ")
         raise InputError(prefix + where + "." + text) from None
 
 
-class _KeyError(ValueError):
-    """A cross-field check that knows the key path it is about."""
+SHARE_TOLERANCE = 1e-3
+"""Segment shares must sum to 1 within this (0.333 three times is fine; they are normalised)."""
 
-    def __init__(self, key: str, message: str) -> None:
-        super().__init__(f"{key}: {message}")
-        self.key = key
-        self.message = message
+
+def _check_shares(segments: tuple[Any, ...]) -> None:
+    total = sum(s.share for s in segments)
+    if abs(total - 1.0) > SHARE_TOLERANCE:
+        shares = ", ".join(f"{s.name} {s.share:g}" for s in segments)
+        raise KeyedValueError(
+            "portfolio.segments", f"shares sum to {total:g}, not 1 (got {shares})"
+        )
+
+
+_KeyError = KeyedValueError  # a cross-field check that knows the key path it is about
 
 
 # --------------------------------------------------------------------------------------------
@@ -399,7 +418,7 @@ def describe_validation_error(err: ValidationError, model: type[BaseModel]) -> s
     loc = tuple(first["loc"])
     key = format_key(loc)
     ctx_error = (first.get("ctx") or {}).get("error")
-    if isinstance(ctx_error, _KeyError):
+    if isinstance(ctx_error, KeyedValueError):
         inner = ctx_error.key
         return f"{key + '.' if key else ''}{inner}: {ctx_error.message}"
     if first["type"] == "extra_forbidden":

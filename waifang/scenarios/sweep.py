@@ -31,6 +31,7 @@ from __future__ import annotations
 import copy
 import difflib
 import itertools
+import math
 import re
 import sys
 from collections.abc import Mapping
@@ -135,6 +136,7 @@ def _points(table: Mapping[str, Any], where: str) -> tuple[list[str], list[dict[
         points = table["points"]
         if not isinstance(points, list) or not points:
             raise InputError(f"{where}sweep.points: must be a non-empty list of tables")
+        _check_point_count(len(points), f"{where}sweep.points")
         parameters: list[str] = []
         for k, point in enumerate(points):
             if not isinstance(point, Mapping) or not point:
@@ -159,11 +161,25 @@ def _points(table: Mapping[str, Any], where: str) -> tuple[list[str], list[dict[
                 f"(got {_short(values)})"
             )
     parameters = list(grid)
+    _check_point_count(math.prod(len(v) for v in grid.values()), f"{where}sweep")
     points = [
         dict(zip(parameters, combination, strict=True))
         for combination in itertools.product(*grid.values())
     ]
     return parameters, points
+
+
+MAX_SWEEP_POINTS = 1000
+"""Most points one sweep runs (each point is a whole scenario run: every policy, every
+replication); checked before the grid is built, so a typo'd list cannot make millions."""
+
+
+def _check_point_count(count: int, where: str) -> None:
+    if count > MAX_SWEEP_POINTS:
+        raise InputError(
+            f"{where}: {count:,} points, at most {MAX_SWEEP_POINTS:,} (each point is a "
+            "whole run; split the sweep)"
+        )
 
 
 def _quote(parameter: str) -> str:

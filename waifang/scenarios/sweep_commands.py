@@ -60,6 +60,19 @@ def sweep_command(args: argparse.Namespace) -> int:
     sweep = load_sweep(path)
     if args.metric:
         sweep = dataclasses.replace(sweep, metric=args.metric)
+    # What `run` checks before it simulates (flags against the caps, tape, memory), on the
+    # point with the most accounts, before the output folder is touched.
+    from waifang.scenarios.preflight import RunRequest, preflight
+
+    largest = max(sweep.scenarios, key=lambda s: s.portfolio.accounts, default=sweep.base)
+    preflight(
+        largest,
+        RunRequest(
+            seed=args.seed,
+            replications=args.replications,
+            workers=1 if args.scheduler else args.workers,
+        ),
+    )
     out = prepare_out_dir(args.out)
     checkpoint = Checkpoint(out, print_name=args.out)
     with progress_reporter(f"{sweep.base.name} sweep", quiet=args.quiet) as progress:

@@ -17,7 +17,8 @@ from typing import Any, Union
 import numpy as np
 from pydantic import Field, model_validator
 
-from waifang.sim.spec import Spec, Treatment
+from waifang.errors import KeyedValueError
+from waifang.sim.spec import MAX_COUNT, MAX_DAYS, MAX_MONEY, Spec, Treatment
 from waifang.sim.state import CHARGED_OFF, DELINQUENT, LenderView
 
 Request = Union[np.ndarray, tuple[np.ndarray, np.ndarray]]  # noqa: UP007 (a runtime alias)
@@ -29,23 +30,23 @@ class LadderRule(Spec):
 
     action: Treatment
     """Treatment to request."""
-    dpd_min: int = Field(default=1, ge=0)
+    dpd_min: int = Field(default=1, ge=0, le=10_000)
     """First dpd (inclusive) at which the rung applies."""
-    dpd_max: int = Field(default=10_000, ge=0)
+    dpd_max: int = Field(default=10_000, ge=0, le=10_000)
     """Last dpd (inclusive) at which the rung applies."""
-    every_days: int = Field(default=1, ge=1)
+    every_days: int = Field(default=1, ge=1, le=MAX_DAYS)
     """Act on days where (dpd - dpd_min) is a multiple of this (1: every day)."""
     attempts: int = Field(default=1, ge=1, le=50)
     """Call or IVR attempts asked for per account on an acting day."""
-    min_balance: float = Field(default=0.0, ge=0)
+    min_balance: float = Field(default=0.0, ge=0, le=MAX_MONEY)
     """Only accounts with at least this outstanding balance."""
-    max_balance: float | None = Field(default=None, ge=0)
+    max_balance: float | None = Field(default=None, ge=0, le=MAX_MONEY)
     """Only accounts with at most this outstanding balance."""
     segments: tuple[str, ...] | None = None
     """Only these segments (None: all)."""
-    min_prior_delinquencies: int = Field(default=0, ge=0)
+    min_prior_delinquencies: int = Field(default=0, ge=0, le=MAX_COUNT)
     """Only repeat defaulters with at least this many earlier episodes."""
-    min_other_debts: int = Field(default=0, ge=0)
+    min_other_debts: int = Field(default=0, ge=0, le=MAX_COUNT)
     """Only borrowers with at least this many other lenders."""
     only_revealed_strategic: bool = False
     """Only accounts a visit has shown to be able but unwilling to pay."""
@@ -62,7 +63,15 @@ class LadderRule(Spec):
     @model_validator(mode="after")
     def _range(self) -> LadderRule:
         if self.dpd_max < self.dpd_min:
-            raise ValueError(f"dpd_max {self.dpd_max} is below dpd_min {self.dpd_min}")
+            raise KeyedValueError(
+                "dpd_max", f"{self.dpd_max} is below dpd_min {self.dpd_min} (no dpd would match)"
+            )
+        if self.max_balance is not None and self.max_balance < self.min_balance:
+            raise KeyedValueError(
+                "max_balance",
+                f"{self.max_balance:g} is below min_balance {self.min_balance:g} "
+                "(no balance would match)",
+            )
         if self.charged_off and self.action not in ("legal", "agency"):
             raise ValueError(f"charged_off applies to legal and agency rungs, not {self.action!r}")
         return self

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from waifang.errors import InputError
-from waifang.sim.spec import PortfolioSpec, Segment
+from waifang.sim.spec import MAX_MONEY, PortfolioSpec, Segment
 from waifang.sim.state import Portfolio
 
 
@@ -52,8 +52,15 @@ def generate_portfolio(
         size = int(size)
         bucket = rng.choice(6, size, p=np.asarray(segment.dpd_weights) / sum(segment.dpd_weights))
         dpd = (bucket * 30 + rng.integers(1, 31, size)).astype(np.int16)
+        # Capped at MAX_MONEY so that a far tail cannot overflow the book's int64 cents; with
+        # any realistic median and spread the cap never binds and the draws are unchanged.
         balance = np.round(
-            segment.balance_median * np.exp(segment.balance_sigma * rng.standard_normal(size)), 2
+            np.minimum(
+                segment.balance_median
+                * np.exp(segment.balance_sigma * rng.standard_normal(size)),
+                MAX_MONEY,
+            ),
+            2,
         )
         ability = _beta(rng, segment.ability_mean, segment.latent_concentration, size)
         willingness = _beta(rng, segment.willingness_mean, segment.latent_concentration, size)

@@ -71,6 +71,41 @@ the courts' and agencies' use. Each region's field teams add ``visits_<what>[<re
 columns after these (see :meth:`waifang.sim.resources.Usage.columns`)."""
 
 
+MONEY_COLUMNS: frozenset[str] = frozenset(
+    {
+        "collected",
+        "collected_npv",
+        "cost_total",
+        "net_npv",
+        "terminal_value",
+        "net_value",
+        "opening_balance",
+        "written_off",
+        "outstanding",
+        "cost",
+        *(c for c in SUMMARY_COLUMNS if c.startswith("cost_")),
+    }
+)
+"""Summary and daily columns in currency (``cost_<treatment>`` included)."""
+
+
+def is_money(column: str) -> bool:
+    """Whether ``column`` of the summary or daily table is an amount of money."""
+    return column in MONEY_COLUMNS or column.startswith("cost_")
+
+
+def round_money(frame):
+    """``frame`` (a DataFrame) with its money columns rounded to cents, as the engine keeps
+    balances: a sum of cents carried in float64 reads ``16889.5``, not ``16889.49999999998``,
+    and a discounted amount is stated to the cent. Rounded before any statistic is taken,
+    so the comparison agrees with the written summary."""
+    frame = frame.copy()
+    for column in frame.columns:
+        if is_money(column) and frame[column].dtype.kind == "f":
+            frame[column] = frame[column].round(2)
+    return frame
+
+
 @dataclass(frozen=True)
 class RunResult:
     """One policy run on one replication."""

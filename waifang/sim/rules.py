@@ -11,8 +11,8 @@ from typing import Any
 
 from pydantic import Field, ValidationError, model_validator
 
-from waifang.errors import InputError
-from waifang.sim.spec import Spec
+from waifang.errors import InputError, KeyedValueError
+from waifang.sim.spec import MAX_COUNT, MAX_DAYS, Spec
 
 RULES: tuple[str, ...] = (
     "contact_hours",
@@ -45,11 +45,11 @@ class ComplianceRules(Spec):
     """No calls, IVR or messages before this hour (debtor-local)."""
     contact_end_hour: float = Field(default=22.0, ge=0, le=24)
     """No calls, IVR or messages from this hour on."""
-    max_attempts_per_day: int | None = Field(default=6, ge=0)
+    max_attempts_per_day: int | None = Field(default=6, ge=0, le=MAX_COUNT)
     """Call and IVR attempts per debtor per day."""
-    max_connected_per_day: int | None = Field(default=3, ge=0)
+    max_connected_per_day: int | None = Field(default=3, ge=0, le=MAX_COUNT)
     """Connected calls per debtor per day."""
-    max_attempts_per_7_days: int | None = Field(default=None, ge=0)
+    max_attempts_per_7_days: int | None = Field(default=None, ge=0, le=MAX_COUNT)
     """Call and IVR attempts per debtor in any 7 consecutive days."""
     quiet_days_after_conversation: int | None = Field(default=None, ge=0, le=30)
     """No further calls on the day of a conversation, nor on this many days after it
@@ -61,11 +61,11 @@ class ComplianceRules(Spec):
     """No visit may start before this hour."""
     visit_end_hour: float = Field(default=20.0, ge=0, le=24)
     """Every visit must be finished by this hour."""
-    visit_min_dpd: int = Field(default=90, ge=0)
+    visit_min_dpd: int = Field(default=90, ge=0, le=10_000)
     """No visit before this many days past due."""
-    visit_min_gap_days: int = Field(default=30, ge=0)
+    visit_min_gap_days: int = Field(default=30, ge=0, le=MAX_DAYS)
     """At most one visit per account in this many days."""
-    min_collectors_per_visit: int = Field(default=2, ge=1)
+    min_collectors_per_visit: int = Field(default=2, ge=1, le=MAX_COUNT)
     """Collectors a visit needs (with ID, recorded)."""
     no_visit_vulnerable: bool = True
     """No visits to borrowers flagged vulnerable."""
@@ -73,23 +73,11 @@ class ComplianceRules(Spec):
     """No visits while the debt is disputed."""
     no_visit_hardship: bool = True
     """No visits while a hardship plan runs."""
-    first_visit_notice_days: int = Field(default=0, ge=0)
+    first_visit_notice_days: int = Field(default=0, ge=0, le=MAX_DAYS)
     """A first visit needs written notice this many days before (the notice is sent when the
     visit is first requested)."""
     vetted_agencies_only: bool = True
     """Placements only with vetted agencies."""
-
-    @model_validator(mode="after")
-    def _windows(self) -> ComplianceRules:
-        for start, end in (
-            ("contact_start_hour", "contact_end_hour"),
-            ("visit_start_hour", "visit_end_hour"),
-        ):
-            if getattr(self, end) <= getattr(self, start):
-                raise ValueError(
-                    f"{end}: {getattr(self, end)} is not after {start} ({getattr(self, start)})"
-                )
-        return self
 
     no_legal_disputed: bool = True
     """No legal filing while the debt is disputed (verify the debt first)."""
@@ -98,6 +86,22 @@ class ComplianceRules(Spec):
     no_agency_disputed: bool = True
     """No agency placement, and no agency contact (the placement pauses, and its fees with
     it), while the debt is disputed."""
+
+    @model_validator(mode="after")
+    def _windows(self) -> ComplianceRules:
+        # An allowed window lies within one day: every preset's is a daytime window, and an
+        # "overnight" window (start 23, end 7) would only allow contact at night, which no
+        # market permits; it is almost always the forbidden window typed by mistake.
+        for kind in ("contact", "visit"):
+            start = getattr(self, f"{kind}_start_hour")
+            end = getattr(self, f"{kind}_end_hour")
+            if end <= start:
+                raise KeyedValueError(
+                    f"{kind}_end_hour",
+                    f"{end!r} is not after {kind}_start_hour ({start!r}): the hours are the "
+                    f"window when {kind}s are allowed, within one day (e.g. 8 to 20)",
+                )
+        return self
 
 
 _LOOSER_IF_LOWER = {
@@ -215,6 +219,9 @@ def resolve_rules(
         rules = ComplianceRules(**{**base.model_dump(), **overrides})
     except ValidationError as err:
         first = err.errors()[0]
+        keyed = (first.get("ctx") or {}).get("error")
+        if isinstance(keyed, KeyedValueError):
+            raise InputError(f"{where}.{keyed}") from None
         key = ".".join(str(p) for p in first["loc"])
         if not key:  # a check across rules: its message starts with the key it is about
             raise InputError(f"{where}.{first['msg'].removeprefix('Value error, ')}") from None

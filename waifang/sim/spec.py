@@ -12,9 +12,11 @@ named, invented ones are marked *assumption*.
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from waifang.errors import KeyedValueError
 
 BUCKETS: tuple[str, ...] = ("1-30", "31-60", "61-90", "91-120", "121-150", "151-180")
 """Delinquency buckets by days past due; an account at dpd d is in bucket ``(d - 1) // 30``."""
@@ -75,9 +77,32 @@ def daily_hazard_from_roll_rate(roll_rate: float, days: int = 30) -> float:
 
 
 class Spec(BaseModel):
-    """Base of every spec: frozen, no unknown keys, field docstrings become descriptions."""
+    """Base of every spec: frozen, no unknown keys, no NaN or infinity, field docstrings become
+    descriptions."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, use_attribute_docstrings=True, allow_inf_nan=False
+    )
+
+
+# Upper bounds shared by many fields. Every numeric field has one (tests/test_input_bounds.py
+# checks), so that no value a file can hold overflows the engine's integer cents, int16 counts
+# or day arithmetic.
+MAX_MONEY = 1e9
+"""Largest amount of money in one place: a balance, a cost per action, a fee (currency). With
+at most 50 M accounts the book's total stays within int64 cents (9.2e16 currency units)."""
+MAX_DAYS = 3650
+"""Longest span in days (ten years): horizons, plans, delays, cadences."""
+MAX_COUNT = 1000
+"""Largest per-account count (prior delinquencies, other lenders, attempts): far below the
+int16 columns' 32,767, so a count never wraps."""
+MAX_MULTIPLIER = 100.0
+"""Largest hazard multiplier or relative lift."""
+MAX_CAPACITY = 50_000_000
+"""Largest headcount or capacity (agents, teams, cases, placements): the largest portfolio."""
+
+Weight = Annotated[float, Field(ge=0, le=1e6)]
+Multiplier = Annotated[float, Field(gt=0, le=MAX_MULTIPLIER)]
 
 
 Probability = float  # documented alias; bounds are set per field with Field(ge=0, le=1)
@@ -94,18 +119,20 @@ class Segment(Spec):
     name: str = Field(min_length=1)
     """Segment name, written to the account tape and used by policy rules."""
     share: float = Field(gt=0, le=1)
-    """Share of the portfolio's accounts in this segment (shares are normalised)."""
-    balance_median: float = Field(gt=0)
-    """Median outstanding balance (currency); balances are lognormal."""
+    """Share of the portfolio's accounts in this segment; the shares of a scenario's segments
+    must sum to 1 (within 0.001, then normalised)."""
+    balance_median: float = Field(gt=0, le=MAX_MONEY / 1000)
+    """Median outstanding balance (currency); balances are lognormal, each one at most
+    MAX_MONEY."""
     balance_sigma: float = Field(default=0.8, ge=0, le=3)
     """Log-scale spread of the balance (assumption: 0.8 gives a 10-90 % range of about 7x)."""
     utilisation: float = Field(default=0.8, gt=0, le=1)
     """Balance as a share of the credit limit, used to derive the limit."""
     risk_score_mean: float = Field(default=600, ge=300, le=850)
     """Mean bureau-style risk score (higher is safer)."""
-    risk_score_sd: float = Field(default=50, ge=0)
+    risk_score_sd: float = Field(default=50, ge=0, le=500)
     """Spread of the risk score."""
-    dpd_weights: tuple[float, float, float, float, float, float] = (
+    dpd_weights: tuple[Weight, Weight, Weight, Weight, Weight, Weight] = (
         0.55,
         0.2,
         0.1,
@@ -113,10 +140,12 @@ class Segment(Spec):
         0.04,
         0.03,
     )
-    """Weights of the starting bucket (1-30 ... 151-180 dpd); dpd is uniform inside a bucket."""
-    prior_delinquencies_mean: float = Field(default=0.5, ge=0)
+    """Weights of the starting bucket (1-30 ... 151-180 dpd), normalised to sum to 1 (so
+    ``[55, 20, 10, 8, 4, 3]`` is the same as the default); at least one must be positive. dpd
+    is uniform inside a bucket."""
+    prior_delinquencies_mean: float = Field(default=0.5, ge=0, le=100)
     """Mean number of earlier delinquency episodes (Poisson)."""
-    other_debts_mean: float = Field(default=1.0, ge=0)
+    other_debts_mean: float = Field(default=1.0, ge=0, le=100)
     """Mean number of other lenders the borrower owes (Poisson); multi-lender exposure."""
     guarantee_share: float = Field(default=0.05, ge=0, le=1)
     """Share of accounts with a guarantor or collateral."""
@@ -130,12 +159,28 @@ class Segment(Spec):
     """Mean latent ability to pay in (0, 1) (Beta distributed; not observed by the lender)."""
     willingness_mean: float = Field(default=0.5, gt=0, lt=1)
     """Mean latent willingness to pay in (0, 1) (Beta distributed; not observed)."""
-    latent_concentration: float = Field(default=6.0, gt=0)
+    latent_concentration: float = Field(default=6.0, gt=0, le=10_000)
     """Beta concentration a + b of ability and willingness (higher: less spread)."""
     strategic_share: float = Field(default=0.03, ge=0, le=1)
     """Share of strategic defaulters: able to pay (ability >= 0.7) but unwilling (0.05)."""
-    region_weights: dict[str, float] | None = None
-    """Weight of each region for this segment; None spreads accounts evenly over all regions."""
+    region_weights: dict[str, Weight] | None = None
+    """Weight of each region for this segment, normalised to sum to 1; a region left out gets
+    0, at least one weight must be positive. None spreads accounts evenly over all regions."""
+
+    @model_validator(mode="after")
+    def _some_weight(self) -> Segment:
+        # All-zero weights would be normalised into NaN probabilities mid-run.
+        if sum(self.dpd_weights) <= 0:
+            raise KeyedValueError(
+                "dpd_weights",
+                f"at least one weight must be positive (got {list(self.dpd_weights)})",
+            )
+        if self.region_weights is not None and sum(self.region_weights.values()) <= 0:
+            raise KeyedValueError(
+                "region_weights",
+                f"at least one weight must be positive (got {dict(self.region_weights)})",
+            )
+        return self
 
 
 class PortfolioSpec(Spec):
@@ -162,9 +207,9 @@ class BehaviourSpec(Spec):
     ability and willingness (0.5); each borrower's own factor multiplies it. Fitted by maximum
     likelihood to the monthly transitions of shared/data/credit_card_monthly_status over the
     default population (see FITTED_BASE_HAZARD)."""
-    ability_weight: float = Field(default=2.0, ge=0)
+    ability_weight: float = Field(default=2.0, ge=0, le=20)
     """Log-hazard per unit of ability above 0.5 (assumption)."""
-    willingness_weight: float = Field(default=2.5, ge=0)
+    willingness_weight: float = Field(default=2.5, ge=0, le=20)
     """Log-hazard per unit of willingness above 0.5 (assumption)."""
     instalment_share: float = Field(default=1 / 12, gt=0, le=1)
     """Share of the balance that falls due each 30 days; arrears = balance x share x months
@@ -181,15 +226,15 @@ class BehaviourSpec(Spec):
     dpd back 30 days (arrears are state)."""
     partial_max: float = Field(default=0.8, gt=0, le=1)
     """Largest partial payment as a share of arrears (before rounding to instalments)."""
-    settlement_min_dpd: int = Field(default=120, ge=1)
+    settlement_min_dpd: int = Field(default=120, ge=1, le=MAX_DAYS)
     """From this dpd a paying borrower with low ability may settle instead of curing."""
     settlement_share: float = Field(default=0.6, gt=0, le=1)
     """A settlement pays this share of the balance; the rest is written off (assumption)."""
     settlement_max_ability: float = Field(default=0.35, ge=0, le=1)
     """Borrowers at or below this ability settle when they pay after ``settlement_min_dpd``."""
-    contact_half_life_days: float = Field(default=4.0, gt=0)
+    contact_half_life_days: float = Field(default=4.0, gt=0, le=MAX_DAYS)
     """Half-life of a contact's lift on the payment hazard (assumption)."""
-    max_contact_lift: float = Field(default=3.0, ge=0)
+    max_contact_lift: float = Field(default=3.0, ge=0, le=MAX_MULTIPLIER)
     """Cap on the summed contact lift (hazard at most 1 + this times the base)."""
     promise_days: int = Field(default=5, ge=1, le=60)
     """Days between a promise to pay and its due date."""
@@ -199,11 +244,11 @@ class BehaviourSpec(Spec):
     """... plus this times ability (so ability 1 keeps with 0.8)."""
     broken_promise_willingness: float = Field(default=0.9, gt=0, le=1)
     """Willingness is multiplied by this when a promise is broken."""
-    freeze_multiplier: float = Field(default=1.15, gt=0)
+    freeze_multiplier: float = Field(default=1.15, gt=0, le=MAX_MULTIPLIER)
     """Hazard multiplier while the credit line is frozen (borrowers want the line back)."""
-    hardship_multiplier: float = Field(default=2.0, gt=0)
+    hardship_multiplier: float = Field(default=2.0, gt=0, le=MAX_MULTIPLIER)
     """Hazard multiplier while on a hardship / instalment plan (smaller, affordable payments)."""
-    stress: tuple[float, ...] = (1.0,)
+    stress: tuple[Multiplier, ...] = (1.0,)
     """Economic stress: hazard multiplier per 30-day month, the last value repeating
     (below 1 is a downturn)."""
     income_shock_daily: float = Field(default=0.0005, ge=0, le=1)
@@ -215,11 +260,11 @@ class BehaviourSpec(Spec):
     month, between the data's 1-29 dpd roll and its re-entry rate)."""
     chargeoff_recovery_daily: float = Field(default=0.0005, ge=0, le=1)
     """Daily chance that a charged-off, untreated account pays something back."""
-    complaint_intensity: float = Field(default=0.25, ge=0)
+    complaint_intensity: float = Field(default=0.25, ge=0, le=MAX_MULTIPLIER)
     """Complaint risk grows by this factor per contact in the recent (decayed) contact count."""
     dispute_share: float = Field(default=0.3, ge=0, le=1)
     """Share of complaints that turn into a dispute (no visits until resolved)."""
-    dispute_days: int = Field(default=30, ge=0)
+    dispute_days: int = Field(default=30, ge=0, le=MAX_DAYS)
     """Days a dispute lasts."""
 
     @model_validator(mode="after")
@@ -244,11 +289,11 @@ class BehaviourSpec(Spec):
 class ContactSpec(Spec):
     """A contact channel: what one attempt costs and what a connected one does."""
 
-    cost: float = Field(ge=0)
+    cost: float = Field(ge=0, le=MAX_MONEY)
     """Cost of one attempt (currency)."""
     connect_probability: float = Field(default=1.0, ge=0, le=1)
     """Chance that an attempt reaches a contactable borrower."""
-    lift: float = Field(default=0.0, ge=0)
+    lift: float = Field(default=0.0, ge=0, le=MAX_MULTIPLIER)
     """Added relative payment hazard from a connected contact (decays with the half-life)."""
     promise_probability: float = Field(default=0.0, ge=0, le=1)
     """Chance that a connected contact yields a promise to pay (times willingness x 2, capped)."""
@@ -263,7 +308,7 @@ class VisitSpec(Spec):
     """Chance the borrower is met when the address is verified."""
     found_unverified: float = Field(default=0.3, ge=0, le=1)
     """Chance the borrower is met when the address is not verified."""
-    lift: float = Field(default=2.0, ge=0)
+    lift: float = Field(default=2.0, ge=0, le=MAX_MULTIPLIER)
     """Added relative hazard after a visit that met the borrower."""
     promise_probability: float = Field(default=0.5, ge=0, le=1)
     """Chance a visit that met the borrower yields a promise to pay (times willingness x 2)."""
@@ -274,13 +319,13 @@ class VisitSpec(Spec):
 class LegalSpec(Spec):
     """Legal action: filing, a court delay (see resources), then a judgement."""
 
-    fee: float = Field(default=800.0, ge=0)
+    fee: float = Field(default=800.0, ge=0, le=MAX_MONEY)
     """Fixed fee per case filed (currency; assumption)."""
     share: float = Field(default=0.10, ge=0, le=1)
     """Share of legal recoveries paid to the lawyers."""
     judgement_recovery: float = Field(default=0.6, ge=0, le=1)
     """Share of the balance recovered on judgement, times ability (strategic defaulters: 1)."""
-    filing_lift: float = Field(default=1.0, ge=0)
+    filing_lift: float = Field(default=1.0, ge=0, le=MAX_MULTIPLIER)
     """Added relative hazard when served (many settle before the hearing)."""
 
 
@@ -296,7 +341,7 @@ class AgencySpec(Spec):
     """Share of agency recoveries kept by the agency as its fee."""
     daily_hazard: float = Field(default=0.004, ge=0, le=1)
     """Daily chance a placed account pays (cures, settles or pays part)."""
-    placement_days: int = Field(default=90, ge=1)
+    placement_days: int = Field(default=90, ge=1, le=MAX_DAYS)
     """Length of a placement."""
     contact_hour: float = Field(default=14.5, ge=0, lt=24)
     """Hour of the agency's daily call to each placed borrower."""
@@ -326,11 +371,11 @@ class TreatmentsSpec(Spec):
     )
     """Agent call; cost is per attempt (assumption; TrueAccord's example lifts a pay
     probability from 0.05 to 0.07, a relative lift of 0.4)."""
-    freeze_cost: float = Field(default=0.0, ge=0)
+    freeze_cost: float = Field(default=0.0, ge=0, le=MAX_MONEY)
     """Cost of freezing a credit line."""
-    hardship_cost: float = Field(default=20.0, ge=0)
+    hardship_cost: float = Field(default=20.0, ge=0, le=MAX_MONEY)
     """Cost of setting up a hardship / instalment plan."""
-    hardship_days: int = Field(default=90, ge=1)
+    hardship_days: int = Field(default=90, ge=1, le=MAX_DAYS)
     """Length of a hardship plan; dpd does not grow while on it."""
     visit: VisitSpec = VisitSpec()
     """Field visit effect; its cost is per region in the resources."""
@@ -354,13 +399,17 @@ class Shift(Spec):
     """First hour of the shift (0-23)."""
     end_hour: int = Field(ge=1, le=24)
     """Hour the shift ends (exclusive)."""
-    agents: int = Field(ge=0)
+    agents: int = Field(ge=0, le=MAX_CAPACITY)
     """Agents on the shift."""
 
     @model_validator(mode="after")
     def _order(self) -> Shift:
         if self.end_hour <= self.start_hour:
-            raise ValueError(f"end_hour {self.end_hour} is not after start_hour {self.start_hour}")
+            raise KeyedValueError(
+                "end_hour",
+                f"{self.end_hour} is not after start_hour {self.start_hour} (a shift lies within "
+                "one day; split a night shift in two)",
+            )
         return self
 
 
@@ -369,8 +418,24 @@ class CallCentreSpec(Spec):
 
     shifts: tuple[Shift, ...] = (Shift(start_hour=9, end_hour=21, agents=200),)
     """Shifts of the day."""
-    attempts_per_hour: float = Field(default=20.0, gt=0)
+    attempts_per_hour: float = Field(default=20.0, gt=0, le=3600)
     """Call attempts one agent makes per hour (assumption)."""
+
+    @model_validator(mode="after")
+    def _no_repeated_shift(self) -> CallCentreSpec:
+        # Overlapping shifts are meaningful (agents add up hour by hour: a handover hour), but
+        # the same hours twice is a copy-and-paste slip more often than a second team.
+        seen: dict[tuple[int, int], int] = {}
+        for i, shift in enumerate(self.shifts):
+            hours = (shift.start_hour, shift.end_hour)
+            if hours in seen:
+                raise KeyedValueError(
+                    f"shifts[{i}]",
+                    f"repeats the hours {hours[0]}-{hours[1]} of shifts[{seen[hours]}]; "
+                    "give one shift the summed agents",
+                )
+            seen[hours] = i
+        return self
 
 
 class RegionSpec(Spec):
@@ -378,27 +443,31 @@ class RegionSpec(Spec):
 
     name: str = Field(min_length=1)
     """Region name; accounts carry it."""
-    teams: int = Field(default=2, ge=0)
+    teams: int = Field(default=2, ge=0, le=MAX_CAPACITY)
     """Field teams (of ``collectors_per_team`` collectors each)."""
-    collectors_per_team: int = Field(default=2, ge=1)
+    collectors_per_team: int = Field(default=2, ge=1, le=MAX_COUNT)
     """Collectors per team; rules may require at least 2 per visit."""
     start_hour: float = Field(default=8.0, ge=0, lt=24)
     """When teams start their day."""
     end_hour: float = Field(default=20.0, gt=0, le=24)
     """When teams must be done."""
-    travel_hours: float = Field(default=1.0, gt=0)
+    travel_hours: float = Field(default=1.0, gt=0, le=24)
     """Mean travel time to a visit (exponential)."""
-    visit_hours: float = Field(default=1.0, gt=0)
+    visit_hours: float = Field(default=1.0, gt=0, le=24)
     """Mean time at a visit (exponential)."""
-    visit_cost: float = Field(default=300.0, ge=0)
+    visit_cost: float = Field(default=300.0, ge=0, le=MAX_MONEY)
     """Cost of one visit in this region (two people's time and travel; assumption)."""
-    travel_cost: float = Field(default=100.0, ge=0)
+    travel_cost: float = Field(default=100.0, ge=0, le=MAX_MONEY)
     """What a visit called off on arrival costs (the team's travel; assumption)."""
 
     @model_validator(mode="after")
-    def _hours(self) -> RegionSpec:
+    def _order(self) -> RegionSpec:
         if self.end_hour <= self.start_hour:
-            raise ValueError(f"end_hour: {self.end_hour} is not after start_hour {self.start_hour}")
+            raise KeyedValueError(
+                "end_hour",
+                f"{self.end_hour!r} is not after start_hour {self.start_hour!r} (field teams "
+                "work within one day)",
+            )
         return self
 
 
@@ -411,13 +480,13 @@ class ResourcesSpec(Spec):
         RegionSpec(name=n) for n in ("north", "east", "south", "west", "central")
     )
     """Regions and their field teams."""
-    visit_queue_days: int = Field(default=14, ge=0)
+    visit_queue_days: int = Field(default=14, ge=0, le=MAX_DAYS)
     """Days a requested visit waits for a free team before it is dropped."""
-    legal_capacity: int = Field(default=2000, ge=0)
+    legal_capacity: int = Field(default=2000, ge=0, le=MAX_CAPACITY)
     """Cases the legal team can run at once; further filings wait."""
-    court_delay_days: float = Field(default=90.0, gt=0)
+    court_delay_days: float = Field(default=90.0, gt=0, le=MAX_DAYS)
     """Mean days from filing to judgement (gamma, shape 4)."""
-    agency_capacity: int = Field(default=20_000, ge=0)
+    agency_capacity: int = Field(default=20_000, ge=0, le=MAX_CAPACITY)
     """Accounts the agencies can hold at once; further placements wait."""
     agency_vetted: bool = True
     """Whether the agency used is on the vetted list (rules may require it)."""
@@ -425,9 +494,9 @@ class ResourcesSpec(Spec):
     @model_validator(mode="after")
     def _unique_regions(self) -> ResourcesSpec:
         names = [r.name for r in self.regions]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"region names must be unique, repeated: {dupes}")
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                raise KeyedValueError(f"regions[{i}].name", f"region name repeated (got {name!r})")
         if not names:
             raise ValueError("at least one region is needed")
         return self
@@ -443,7 +512,7 @@ class EconomicsSpec(Spec):
 
     discount_rate: float = Field(default=0.06, ge=0, le=1)
     """Annual cost of funds used to discount recoveries to NPV (Chehrazi et al.: 0.06)."""
-    complaint_cost: float = Field(default=200.0, ge=0)
+    complaint_cost: float = Field(default=200.0, ge=0, le=MAX_MONEY)
     """Handling cost of one complaint (assumption)."""
     current_balance_value: float = Field(default=0.9, ge=0, le=1)
     """Share of a cured (current) account's balance counted as worth collecting at the

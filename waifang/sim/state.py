@@ -58,9 +58,17 @@ class Portfolio:
     strategic: np.ndarray  # bool latent
     region_names: tuple[str, ...]
     segment_names: tuple[str, ...]
+    account_label: np.ndarray | None = None
+    """The tape's account ids as text (object array), when they are not integers that fit
+    int64 (card numbers with leading zeros, "AC-0012", 20 digits); ``account_id`` is then the
+    row number 1..n. None: ``account_id`` is the id itself."""
 
     def __len__(self) -> int:
         return int(self.account_id.shape[0])
+
+    def output_ids(self) -> np.ndarray:
+        """The account ids to write in outputs, exactly as the tape held them."""
+        return self.account_id if self.account_label is None else self.account_label
 
     def subset(self, index: np.ndarray) -> Portfolio:
         """The accounts at ``index`` (for reference runs on a subsample)."""
@@ -68,6 +76,7 @@ class Portfolio:
             f.name: getattr(self, f.name)[index]
             for f in fields(self)
             if f.name not in ("region_names", "segment_names")
+            and getattr(self, f.name) is not None
         }
         return Portfolio(**arrays, region_names=self.region_names, segment_names=self.segment_names)
 

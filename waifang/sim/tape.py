@@ -1,16 +1,17 @@
 """Load a real account tape (CSV or Parquet) into a :class:`~waifang.sim.state.Portfolio`.
 
-One row per account. Required columns: ``account_id`` (integer, unique), ``balance``
-(currency, >= 0), ``dpd`` (days past due, 0 <= dpd < charge-off dpd) and ``region`` (one of
-the scenario's regions). Optional columns, with the value used when the column is absent or a
+One row per account. Required columns: ``account_id`` (unique; integers up to 19 digits
+are kept as int64, any other ids as text, exactly), ``balance`` (currency, 0 to 1e9), ``dpd``
+(days past due, 0 <= dpd < charge-off dpd) and ``region`` (one of the scenario's regions).
+Optional columns, with the value used when the column is absent or a
 cell is blank:
 
 ============================  =============================================================
 ``credit_limit``              balance / 0.8 (the generator's default utilisation)
 ``segment``                   ``segment_names[0]`` if names are given, else ``"all"``
-``risk_score``                600
-``prior_delinquencies``       0 (integer >= 0)
-``other_debts``               0 (integer >= 0, other lenders owed)
+``risk_score``                600 (0..1000)
+``prior_delinquencies``       0 (integer 0..1000)
+``other_debts``               0 (integer 0..1000, other lenders owed)
 ``guarantee``                 false
 ``vulnerable``                false
 ``contactable``               true
@@ -30,6 +31,8 @@ the line just under the header (a spreadsheet shows it as line 2).
 
 from __future__ import annotations
 
+import re
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -37,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from waifang.errors import InputError
-from waifang.sim.spec import Segment
+from waifang.sim.spec import MAX_COUNT, MAX_MONEY, Segment
 from waifang.sim.state import LATENT_TRAITS, OBSERVED_TRAITS, Portfolio
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("account_id", "balance", "dpd", "region")
@@ -47,6 +50,10 @@ LATENT_COLUMNS: tuple[str, ...] = LATENT_TRAITS
 _TRUE = {"1", "1.0", "true", "t", "yes", "y"}
 _FALSE = {"0", "0.0", "false", "f", "no", "n"}
 _DEFAULT_UTILISATION = 0.8
+RISK_SCORE_RANGE = (0.0, 1000.0)
+"""Bounds of a tape's ``risk_score`` (bureau scores: FICO 300-850, others up to 999)."""
+_INTEGER_ID = re.compile(r"0|[1-9][0-9]{0,18}")
+_INT64_MAX = np.iinfo(np.int64).max
 
 
 class _Tape:
@@ -113,14 +120,22 @@ class _Tape:
         return np.where(blank, default, true)
 
     def labels(
-        self, column: str, allowed: Sequence[str] | None, what: str
+        self,
+        column: str,
+        allowed: Sequence[str] | None,
+        what: str,
+        *,
+        blank_default: str | None = None,
     ) -> tuple[np.ndarray, tuple[str, ...]]:
-        """Codes into ``allowed`` (or into the sorted distinct labels when None)."""
+        """Codes into ``allowed`` (or into the sorted distinct labels when None); a blank cell
+        is an error, or ``blank_default`` when given."""
         raw = self.frame[column]
         blank = self.blank(column)
-        if blank.any():
+        if blank.any() and blank_default is None:
             self.fail(column, "missing value", blank, raw)
         text = raw.astype(str).str.strip()
+        if blank.any():
+            text = text.where(~blank, blank_default)
         names = list(allowed) if allowed is not None else sorted(text.unique())
         unknown = ~text.isin(names).to_numpy()
         if unknown.any():
@@ -155,7 +170,9 @@ def _read(path: Path) -> pd.DataFrame:
         raise InputError(f"{path}: no such tape file") from None
     except pd.errors.EmptyDataError:
         raise InputError(f"{path}: the tape is empty (no header row)") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as err:
+    except (
+        pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError, EOFError, zlib.error
+    ) as err:  # EOFError, zlib.error, BadGzipFile (OSError): a truncated or corrupt .csv.gz
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise InputError(f"{path}: cannot read the tape ({first_line})") from None
     frame.columns = [str(c).strip() for c in frame.columns]
@@ -209,12 +226,11 @@ def load_tape(
     if tape.n == 0:
         raise InputError(f"{path}: the tape has a header but no accounts")
 
-    account_id = tape.numbers("account_id", None, integer=True)
-    duplicated = pd.Series(account_id).duplicated(keep=False).to_numpy()
-    tape.check("account_id", duplicated, "duplicate account_id")
+    account_id, account_label = _account_ids(tape)
 
     balance = tape.numbers("balance", None)
     tape.check("balance", balance < 0, "negative balance")
+    tape.check("balance", balance > MAX_MONEY, f"balance above {MAX_MONEY:,.0f}")
     dpd = tape.numbers("dpd", None, integer=True)
     tape.check(
         "dpd", (dpd < 0) | (dpd >= charge_off_dpd), f"dpd out of range 0..{charge_off_dpd - 1}"
@@ -223,17 +239,27 @@ def load_tape(
 
     credit_limit = tape.numbers("credit_limit", np.nan)
     tape.check("credit_limit", credit_limit < 0, "negative credit limit")
+    tape.check("credit_limit", credit_limit > MAX_MONEY, f"credit limit above {MAX_MONEY:,.0f}")
     credit_limit = np.where(np.isnan(credit_limit), balance / _DEFAULT_UTILISATION, credit_limit)
+    default_segment = segment_names[0] if segment_names else "all"
     if "segment" in tape.frame.columns:
-        segment, seg_names = tape.labels("segment", segment_names, "segment")
+        segment, seg_names = tape.labels(
+            "segment", segment_names, "segment", blank_default=default_segment
+        )
     else:
-        seg_names = tuple(segment_names) if segment_names else ("all",)
+        seg_names = (tuple(segment_names) if segment_names else ("all",))
         segment = np.zeros(tape.n, dtype=np.int16)
     risk_score = tape.numbers("risk_score", 600.0)
+    low, high = RISK_SCORE_RANGE
+    tape.check(
+        "risk_score", (risk_score < low) | (risk_score > high), f"outside {low:g}..{high:g}"
+    )
     prior = tape.numbers("prior_delinquencies", 0, integer=True)
-    tape.check("prior_delinquencies", prior < 0, "negative count")
     other = tape.numbers("other_debts", 0, integer=True)
-    tape.check("other_debts", other < 0, "negative count")
+    for name, counts in (("prior_delinquencies", prior), ("other_debts", other)):
+        tape.check(name, counts < 0, "negative count")
+        # The columns are int16: a larger count would wrap (40,000 -> -25,536).
+        tape.check(name, counts > MAX_COUNT, f"count above {MAX_COUNT:,}")
 
     ability = tape.numbers("ability", np.nan)
     willingness = tape.numbers("willingness", np.nan)
@@ -246,7 +272,7 @@ def load_tape(
     )
 
     return Portfolio(
-        account_id=account_id.astype(np.int64),
+        account_id=account_id,
         balance=balance.astype(np.float64),
         credit_limit=credit_limit.astype(np.float64),
         dpd=dpd.astype(np.int16),
@@ -264,6 +290,7 @@ def load_tape(
         strategic=strategic,
         region_names=tuple(regions),
         segment_names=tuple(seg_names),
+        account_label=account_label,
     )
 
 
@@ -308,3 +335,36 @@ def _fill_latent(
     ability = np.where(strategic & need_ability, np.maximum(ability, strategic_ability), ability)
     willingness = np.where(strategic & need_willingness, 0.05, willingness)
     return ability, willingness, strategic
+
+
+def _account_ids(tape: _Tape) -> tuple[np.ndarray, np.ndarray | None]:
+    """The ids exactly as the tape holds them: int64 when every id is a plain integer that
+    fits (up to 19 digits), else text kept for the outputs with the row number as the engine's
+    id. Never through float64, which would merge ids beyond 2**53 (16-19 digit card and loan
+    numbers)."""
+    raw = tape.frame["account_id"]
+    blank = tape.blank("account_id")
+    if blank.any():
+        tape.fail("account_id", "missing value", blank, raw)
+    if pd.api.types.is_float_dtype(raw.dtype):  # a Parquet float column: exact only below 2**53
+        values = raw.to_numpy(dtype=np.float64)
+        tape.check("account_id", values != np.round(values), "not a whole number")
+        tape.check(
+            "account_id",
+            np.abs(values) >= 2**53,  # 2**53 itself may be 2**53 + 1 rounded
+            "stored as floating point, which cannot hold this id exactly; store ids as "
+            "integers or text",
+        )
+        text = pd.Series(values.astype(np.int64)).astype(str)
+    elif pd.api.types.is_integer_dtype(raw.dtype) or pd.api.types.is_bool_dtype(raw.dtype):
+        text = raw.astype(str)
+    else:
+        text = raw.astype(str).str.strip()
+    duplicated = text.duplicated(keep=False).to_numpy()
+    tape.check("account_id", duplicated, "duplicate account_id")
+    strings = text.tolist()
+    if all(_INTEGER_ID.fullmatch(t) and int(t) <= _INT64_MAX for t in strings):
+        return np.fromiter((int(t) for t in strings), dtype=np.int64, count=len(strings)), None
+    label = np.empty(len(strings), dtype=object)
+    label[:] = strings
+    return np.arange(1, len(strings) + 1, dtype=np.int64), label
