@@ -335,9 +335,26 @@ def test_every_numeric_field_has_an_upper_bound():
         f"{model.__name__}.{name}"
         for model, name, metadata in fields
         if not any(isinstance(m, (at.Le, at.Lt)) for m in metadata)
-        and name not in ("base_hazard",)  # checked in [0, 1] by BehaviourSpec's validator
+        # checked by validators: base_hazard in [0, 1] (BehaviourSpec); the optimiser's
+        # budget list and training days (OptimiserSpec), tested below
+        and name not in ("base_hazard", "budget_per_period", "training_days")
     ]
     assert unbounded == []
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("budget_per_period", 1e300), ("budget_per_period", (5.0, 1e300)), ("budget_per_period", -1.0),
+     ("training_days", (0, 10**6))],
+)
+def test_the_optimiser_lists_are_bounded(field, value):
+    from pydantic import ValidationError
+
+    from waifang.optimise.policy import OptimiserSpec
+
+    args = {"budget_per_period": 1000.0, field: value}
+    with pytest.raises(ValidationError, match=field):
+        OptimiserSpec(**args)
 
 
 # ------------------------------------------------------------------ optimiser tables

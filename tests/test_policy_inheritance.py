@@ -11,8 +11,7 @@ import pytest
 
 from waifang.errors import InputError
 from waifang.scenarios.inheritance import resolve_policies
-from waifang.scenarios.schema import BASELINE, load_scenario, scenario_from_dict
-from waifang.sim.policy import PolicySpec
+from waifang.scenarios.schema import BASELINE, ScenarioPolicy, load_scenario, scenario_from_dict
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -39,7 +38,7 @@ def _resolve(child: dict, parent_compliance: dict | None = None) -> dict:
 
 def test_the_baseline_resolves_to_the_ladders_it_used_to_spell_out():
     explicit = tomllib.loads((DATA / "baseline_policies_explicit.toml").read_text())["policies"]
-    expected = tuple(PolicySpec.model_validate(p) for p in explicit)
+    expected = tuple(ScenarioPolicy.model_validate(p) for p in explicit)
     baseline = load_scenario(BASELINE)
     assert baseline.policies[0] == expected[0], (
         "the baseline's ladder changed: update tests/data/baseline_policies_explicit.toml"
