@@ -125,6 +125,19 @@ def test_visit_budget_sweep_notebook_uses_the_sweep_and_draws_the_frontier():
     assert len(images) == 1
 
 
+def test_visit_optimisation_notebook_shows_the_closed_loop():
+    notebook = executed("visit_optimisation")
+    text = _text(notebook)
+    assert "eligible accounts; mean net effect of a visit" in text
+    assert "predicted" in text and "realised" in text
+    images = [out for cell in _outputs(notebook) for out in cell
+              if "image/png" in out.get("data", {})]
+    assert len(images) >= 3  # values, the plan on regions x weeks, predicted vs realised
+    source = "".join(cell.source for cell in notebook.cells)
+    for name in ("treatment_effects", "ValueModel", "run_optimised", "run_scenario"):
+        assert name in source
+
+
 def test_calibration_notebook_shows_the_held_out_fit_and_the_uplift():
     data = FOLDER.parent.parent / "shared/data/credit_card_monthly_status/credit_record.csv"
     if not data.exists():

@@ -185,7 +185,7 @@ def test_budget_schedule_per_period():
     assert not spec.visits_nobody
     assert OptimiserSpec(budget_per_period=(0.0, 0.0)).visits_nobody
     for bad in (-1.0, (100.0, -1.0), ()):
-        with pytest.raises(ValueError, match="non-negative"):
+        with pytest.raises(ValueError, match="numbers from 0|greater than or equal to 0"):
             OptimiserSpec(budget_per_period=bad)
 
 

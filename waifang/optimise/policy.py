@@ -20,7 +20,7 @@ visits, which the simulated field teams then make. Every plan is kept (:class:`P
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import pandas as pd
@@ -36,13 +36,17 @@ from waifang.sim.rules import ComplianceRules
 from waifang.sim.spec import MAX_CAPACITY, MAX_COUNT, MAX_DAYS, MAX_MONEY, Spec, World
 from waifang.sim.state import DELINQUENT, LenderView
 
+Budget = Annotated[float, Field(ge=0, le=MAX_MONEY * 1000)]
+"""A period's visit budget (currency)."""
+Day = Annotated[int, Field(ge=0, le=MAX_DAYS)]
+
 
 class OptimiserSpec(Spec):
     """How an optimised policy plans its visits (the ``optimiser`` table of a policy)."""
 
     period_days: int = Field(default=7, ge=1, le=MAX_DAYS)
     """Days between plans; a plan covers the field teams' hours of its period."""
-    budget_per_period: float | tuple[float, ...]
+    budget_per_period: Budget | tuple[Budget, ...]
     """Visit spending allowed per planning period (currency); 0 visits nobody. A list gives
     each period its own budget, the last one repeating (e.g. to follow the spending profile
     of the rule the policy is compared with)."""
@@ -53,7 +57,7 @@ class OptimiserSpec(Spec):
     order until the budget or the team hours run out (a benchmark with the same budget)."""
     training_accounts: int = Field(default=20_000, ge=100, le=MAX_CAPACITY)
     """Accounts of the independently drawn training book the values are fitted on."""
-    training_days: tuple[int, ...] | None = None
+    training_days: tuple[Day, ...] | None = None
     """Days at which counterfactuals are simulated on the training book (default: every 30
     days of the run)."""
     training_sample: int = Field(default=1500, ge=10, le=MAX_CAPACITY)
