@@ -20,7 +20,7 @@ visits, which the simulated field teams then make. Every plan is kept (:class:`P
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import pandas as pd
@@ -33,16 +33,19 @@ from waifang.sim.eligible import visit_allowed
 from waifang.sim.policy import Policy, Request
 from waifang.sim.rng import stream
 from waifang.sim.rules import ComplianceRules
-from waifang.sim.spec import Spec, World
+from waifang.sim.spec import MAX_DAYS, Spec, World
 from waifang.sim.state import DELINQUENT, LenderView
+
+# Bounded like every number of a scenario (tests/test_bad_inputs.py walks the schema).
+_Budget = Annotated[float, Field(le=1e15)]
 
 
 class OptimiserSpec(Spec):
     """How an optimised policy plans its visits (the ``optimiser`` table of a policy)."""
 
-    period_days: int = Field(default=7, ge=1)
+    period_days: int = Field(default=7, ge=1, le=MAX_DAYS)
     """Days between plans; a plan covers the field teams' hours of its period."""
-    budget_per_period: float | tuple[float, ...]
+    budget_per_period: _Budget | tuple[_Budget, ...]
     """Visit spending allowed per planning period (currency); 0 visits nobody. A list gives
     each period its own budget, the last one repeating (e.g. to follow the spending profile
     of the rule the policy is compared with)."""
@@ -51,20 +54,20 @@ class OptimiserSpec(Spec):
     selection: Literal["optimal", "random"] = "optimal"
     """``optimal``: maximise value - cost by LP/MIP; ``random``: eligible accounts in random
     order until the budget or the team hours run out (a benchmark with the same budget)."""
-    training_accounts: int = Field(default=20_000, ge=100)
+    training_accounts: int = Field(default=20_000, ge=100, le=5_000_000)
     """Accounts of the independently drawn training book the values are fitted on."""
-    training_days: tuple[int, ...] | None = None
+    training_days: tuple[Annotated[int, Field(ge=0, le=MAX_DAYS)], ...] | None = None
     """Days at which counterfactuals are simulated on the training book (default: every 30
     days of the run)."""
-    training_sample: int = Field(default=1500, ge=10)
+    training_sample: int = Field(default=1500, ge=10, le=1_000_000)
     """Eligible accounts valued per training day (a random sample)."""
-    training_reps: int = Field(default=3, ge=2)
+    training_reps: int = Field(default=3, ge=2, le=1000)
     """Seeds (pairs of branches) per training day."""
-    horizon_days: int = Field(default=90, ge=1)
+    horizon_days: int = Field(default=90, ge=1, le=MAX_DAYS)
     """Days a treatment's effect is followed in the counterfactuals (capped by the run)."""
-    min_cell_accounts: int = Field(default=30, ge=2)
+    min_cell_accounts: int = Field(default=30, ge=2, le=1_000_000)
     """Trained accounts a cell needs before its own ratio is used (else a coarser cell)."""
-    realised_sample: int = Field(default=200, ge=0)
+    realised_sample: int = Field(default=200, ge=0, le=1_000_000)
     """Planned accounts per plan whose realised value is measured by re-simulation (0: none)."""
 
     @field_validator("budget_per_period")
