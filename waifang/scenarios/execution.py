@@ -107,9 +107,22 @@ class Unit:
 
 def run_unit(scenario: Scenario, seed: int, replication: int, policy_index: int):
     """Policy ``policy_index`` of ``scenario`` on replication ``replication`` (a PolicyRun)."""
-    _, simulate = _engine()
     portfolio_seed, run_seed = replication_seeds(seed, replication)
     portfolio = build_portfolio(scenario, np.random.default_rng(portfolio_seed))
+    return run_policy(scenario, portfolio, policy_index, replication, seed, run_seed)
+
+
+def run_policy(
+    scenario: Scenario,
+    portfolio: Portfolio,
+    policy_index: int,
+    replication: int,
+    seed: int,
+    run_seed: int,
+):
+    """Policy ``policy_index`` on a replication's ``portfolio`` (a PolicyRun); the one place
+    where a scenario's policy becomes an engine run, for units and whole replications."""
+    _, simulate = _engine()
     spec = scenario.policies[policy_index]
     rules, departures = scenario.rules_for(policy_index)
     if spec.optimiser is not None:

@@ -55,7 +55,7 @@ from scipy import stats
 
 from waifang.errors import InputError
 from waifang.scenarios import execution
-from waifang.scenarios.execution import PolicyRun, _readable_audit, build_portfolio
+from waifang.scenarios.execution import PolicyRun, build_portfolio
 from waifang.scenarios.schema import Scenario
 
 if TYPE_CHECKING:
@@ -114,44 +114,12 @@ class ScenarioResults:
 
 def run_replication(scenario: Scenario, replication: int, seed: int) -> list[PolicyRun]:
     """Every policy of ``scenario`` on replication ``replication`` (common random numbers)."""
-    _, simulate = execution._engine()
     portfolio_seed, run_seed = replication_seeds(seed, replication)
     portfolio = build_portfolio(scenario, np.random.default_rng(portfolio_seed))
-    world = scenario.world()
-    runs = []
-    for index, spec in enumerate(scenario.policies):
-        rules, departures = scenario.rules_for(index)
-        if spec.optimiser is not None:
-            from waifang.scenarios.optimised import run_optimised
-
-            result = run_optimised(scenario, spec, portfolio, rules, departures, replication,
-                                   seed, run_seed, build_portfolio)
-        else:
-            policy = LadderPolicy(spec, portfolio.segment_names)
-            result = simulate(
-                world,
-                portfolio,
-                policy,
-                rules,
-                seed=run_seed,
-                departures=departures,
-                audit=scenario.output.audit,
-            )
-        runs.append(
-            PolicyRun(
-                policy=spec.name,
-                replication=replication,
-                summary=dict(result.summary),
-                daily=dict(result.daily),
-                blocked_by_rule=dict(result.blocked_by_rule),
-                violations=int(result.violations),
-                departures=tuple(departures),
-                audit=_readable_audit(result.audit, portfolio)
-                if scenario.output.audit == "full"
-                else None,
-            )
-        )
-    return runs
+    return [
+        execution.run_policy(scenario, portfolio, index, replication, seed, run_seed)
+        for index in range(len(scenario.policies))
+    ]
 
 
 # --------------------------------------------------------------------------------------------
