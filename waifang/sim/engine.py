@@ -53,10 +53,15 @@ def _split(action: str, request: Request, n: int) -> tuple[np.ndarray, np.ndarra
     idx = np.asarray(idx, dtype=np.int64).reshape(-1)
     if idx.size and (idx.min() < 0 or idx.max() >= n):
         raise InputError(f"policy asked for {action!r} on account index outside 0..{n - 1}")
-    idx, first = np.unique(idx, return_index=True)
+    if idx.size < 2 or bool((idx[1:] > idx[:-1]).all()):
+        first = None  # already sorted without repeats (a ladder's requests are): no sort
+    else:
+        idx, first = np.unique(idx, return_index=True)
     if attempts is None:
         return idx, np.ones(idx.size, np.int16)
-    attempts = np.asarray(attempts, dtype=np.int16).reshape(-1)[first]
+    attempts = np.asarray(attempts, dtype=np.int16).reshape(-1)
+    if first is not None:
+        attempts = attempts[first]
     asked = attempts > 0  # zero attempts is no request
     return idx[asked], attempts[asked]
 
