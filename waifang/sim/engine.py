@@ -159,7 +159,7 @@ class _Run:
         }
 
     def _admin(self, action: str, idx: np.ndarray, day: int, unit_cost: float) -> None:
-        self.audit.record(day, action, idx, ADMIN_HOUR, np.zeros(idx.size, np.int8))
+        self.audit.record(day, action, idx, ADMIN_HOUR, None)
         self.ledger.spend(action, idx.size * unit_cost)
 
     def _ask_policy(self, day: int) -> Mapping[str, Request]:

@@ -132,19 +132,18 @@ class LadderPolicy:
         """Today's requests; the same as :meth:`by_rung`, found in one pass over the book.
 
         A table over dpd values holds, per dpd, the rungs whose window and cadence it
-        matches (one bit each), so one lookup per account finds every account some rung acts
-        on today; each rung then picks its accounts from that (much smaller) set.
+        matches (one bit each), so one lookup per delinquent account tells which rungs act on
+        it today; each rung then picks its bit, instead of comparing every account's dpd
+        with its window and cadence.
         """
         dpd = view.dpd
         if self._table is None or dpd.dtype != np.int16:
             return self.by_rung(view, day)
         status = view.status
+        delinquent = np.flatnonzero(status == DELINQUENT)
         # Negative dpd reads the table's upper half, which matches no rung (dpd_min >= 0).
-        code = self._table[dpd.view(np.uint16)]
-        np.multiply(code, status == DELINQUENT, out=code)
-        due = np.flatnonzero(code)
-        code = code[due]
-        on_plan = view.hardship_until[due] >= day
+        code = np.take(self._table, np.take(dpd, delinquent).view(np.uint16))
+        on_plan = view.hardship_until[delinquent] >= day
         off_plan = ~on_plan if on_plan.any() else None
         charged: tuple[np.ndarray, np.ndarray] | None = None
         requests: dict[str, list[np.ndarray]] = {}
@@ -167,7 +166,9 @@ class LadderPolicy:
                 keep = (code & bit) != 0
                 if off_plan is not None and not rule.during_hardship:
                     keep &= off_plan
-                idx = due[keep]
+                # np.compress, not delinquent[keep]: same result, and much faster on a mask
+                # that is true for about half the accounts (a cadence of two days).
+                idx = np.compress(keep, delinquent)
             idx = self._filter(idx, rule, segments, view)
             if idx.size == 0:
                 continue

@@ -153,7 +153,8 @@ class Automated:
         connected = ctx.portfolio.contactable[allowed] & (answered < self.spec.connect_probability)
         ctx.compliance.record_attempts(self.action, allowed, connected, self.hour, state=ctx.state)
         ctx.ledger.spend(self.action, allowed.size * self.spec.cost)
-        ctx.borrowers.contacted(self.action, self.spec, allowed[connected], day, self.hour, attempt)
+        reached = np.compress(connected, allowed)  # as allowed[connected], faster
+        ctx.borrowers.contacted(self.action, self.spec, reached, day, self.hour, attempt)
 
 
 class CallCentre:
@@ -250,7 +251,9 @@ class CallCentre:
         )
         ctx.ledger.spend("call", idx.size * self.call.cost)
         self.performed += idx.size
-        ctx.borrowers.contacted("call", self.call, idx[connected], day, hour, attempt[connected])
+        # np.compress is idx[connected], much faster on a mask true for about half of idx.
+        reached, lanes = np.compress(connected, idx), np.compress(connected, attempt)
+        ctx.borrowers.contacted("call", self.call, reached, day, hour, lanes)
 
 
 class FieldRegion:
@@ -365,7 +368,7 @@ class FieldRegion:
                 "visit",
                 accounts,
                 arrive[chosen],
-                np.zeros(chosen.size, np.int8),
+                None,
                 until=finish[chosen],
                 collectors=collectors,
             )
