@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from helpers import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -159,3 +160,51 @@ def test_split_sorted_request_equals_shuffled_and_repeated():
     for a, b in zip(fast, slow, strict=True):
         assert a.dtype == b.dtype and np.array_equal(a, b)
     assert not (fast[1] == 0).any() and fast[0].size == (attempts > 0).sum()
+
+
+@pytest.mark.parametrize("charge_off", [45, 100, 180, 400])
+def test_daily_bucket_counts_match_a_count_of_every_account(charge_off):
+    """The nightly bucket columns (counted per bucket edge) against each account's dpd as the
+    next morning sees it, bucketed one account at a time: bucket (d - 1) // 30, the last
+    bucket taking every dpd up to the charge-off point."""
+    from waifang.sim import World, resolve_rules
+    from waifang.sim.engine import _Run
+    from waifang.sim.spec import BUCKETS
+
+    world = World(days=40, charge_off_dpd=charge_off)
+    names = tuple(r.name for r in world.resources.regions)
+    book = generate_portfolio(PortfolioSpec(accounts=400), names, np.random.default_rng(2))
+    rules, _ = resolve_rules("cn")
+    ladder = PolicySpec(name="calls", rules=(LadderRule(action="call", dpd_min=1),))
+    run = _Run(
+        world,
+        book,
+        LadderPolicy(ladder, book.segment_names),
+        rules,
+        np.random.SeedSequence(5),
+        "counts",
+    )
+    mornings: dict[int, np.ndarray] = {}
+    run.observer = lambda r, day, requests: mornings.__setitem__(day, r.state.dpd.copy())
+    daily = run.run().daily
+    last = len(BUCKETS) - 1
+    for day in range(1, world.days):  # the morning of ``day`` is the night of ``day - 1``
+        want = {name: 0 for name in ("current", "charged_off", "closed", *BUCKETS)}
+        for d in mornings[day].tolist():
+            if d == 0:
+                want["current"] += 1
+            elif d == charge_off + 1:
+                want["charged_off"] += 1
+            elif d == charge_off + 2:
+                want["closed"] += 1
+            else:
+                assert 1 <= d < charge_off
+                want[BUCKETS[min((d - 1) // 30, last)]] += 1
+        got = {
+            k: int(
+                daily[k if k in ("current", "charged_off", "closed") else f"bucket_{k}"][day - 1]
+            )
+            for k in want
+        }
+        assert got == want, day
+    assert daily["charged_off"][-1] > 0 or charge_off > 40  # the short books charge off
