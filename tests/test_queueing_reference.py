@@ -26,7 +26,7 @@ from waifang.sim import resources as resources_module
 from waifang.sim.compliance import ACTION_CODE
 from waifang.sim.engine import simulate
 from waifang.sim.queues import TeamPool
-from waifang.sim.spec import RegionSpec, ResourcesSpec
+from waifang.sim.spec import BehaviourSpec, LegalSpec, RegionSpec, ResourcesSpec, TreatmentsSpec
 
 
 def test_the_first_team_back_takes_the_next_visit_and_goes_home_when_it_cannot_finish():
@@ -140,6 +140,14 @@ def test_a_pool_with_a_team_missing_is_rejected(monkeypatch):
     assert abs(wait - wait_ref) > 3 * wait_se
 
 
+NO_PAYMENTS = BehaviourSpec(
+    base_hazard=(0.0,) * 6,
+    chargeoff_recovery_daily=0.0,
+    redefault_daily=0.0,
+    income_shock_daily=0.0,
+)
+
+
 def visit_world(teams: int, days: int = 20) -> World:
     return World(
         days=days,
@@ -198,3 +206,38 @@ def test_no_more_visits_at_once_than_teams():
     assert busiest == teams
     util = d["visits_utilisation[north]"]
     assert np.all(util <= 1.0) and util.max() > 0.5
+
+
+def test_littles_law_on_the_court_queue():
+    """Requests that find the courts full wait. Counted once a day, the queue's length summed
+    over the days is the days waited summed over the requests (L = lambda W, as a sample-path
+    identity: each request is in the queue on each day it waited); with the queue drained by
+    the horizon, nothing is left out. A court that counted its queue before the day's filings
+    would break it."""
+    days, per_day, delay, capacity = 150, 30, 10.0, 280  # 300 places needed on average
+    world = World(
+        days=days,
+        charge_off_dpd=720,
+        behaviour=NO_PAYMENTS,
+        treatments=TreatmentsSpec(legal=LegalSpec(judgement_recovery=0.0)),
+        resources=ResourcesSpec(court_delay_days=delay, legal_capacity=capacity),
+    )
+    asking = 90  # requests on the first 90 days only: the queue drains before the horizon
+    n = asking * per_day
+    p = flat_portfolio(n, dpd=100)
+
+    def policy(view, day):
+        return {"legal": np.arange(day * per_day, (day + 1) * per_day)} if day < asking else {}
+
+    rules, _ = resolve_rules("cn")
+    result = simulate(world, p, policy, rules, seed=np.random.SeedSequence(5), audit="counts")
+    d = result.daily
+    assert d["legal_requested"].sum() == n == d["legal_filed"].sum()
+    assert d["legal_waiting"][-1] == 0 and d["legal_waiting"].max() > 50  # a real queue
+    waited = (d["legal_filed"] * d["legal_mean_wait_days"]).sum()  # days, over requests
+    queue_days = d["legal_waiting"].sum()  # requests, over days
+    assert waited > 1000
+    assert queue_days == pytest.approx(waited, rel=1e-9)
+    # Little's law as rates: mean queue over the days asked = arrivals a day x mean wait.
+    mean_wait = waited / n
+    assert queue_days / asking == pytest.approx(per_day * mean_wait, rel=1e-9)

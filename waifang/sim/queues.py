@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Sequence
 
 import simpy
 
@@ -57,7 +57,11 @@ class TeamPool:
         self.size = teams
         # The teams at the base: a team going out takes one, a team going home puts it back.
         self.idle = simpy.Container(env, capacity=teams, init=teams)
-        self.queue: deque[tuple[int, float, float, float]] = deque()
+        # Jobs waiting for a team, in batches as submitted: [jobs, travel, visit, submitted at,
+        # position of the next one]. A day's queue is read no further than the teams get, so
+        # a long queue costs nothing beyond what is served.
+        self.batches: deque[list] = deque()
+        self.waiting = 0
         self.on_duty = 0
         self.base = 0.0
         self.start = 0.0
@@ -74,25 +78,44 @@ class TeamPool:
 
     def submit(
         self,
-        jobs: Iterable[int],
-        travel: Iterable[float],
-        visit: Iterable[float],
+        jobs: Sequence[int],
+        travel: Sequence[float],
+        visit: Sequence[float],
         leave: float | None = None,
     ) -> list[simpy.Process]:
-        """Queue ``jobs`` (with their trip times) now and send out idle teams for them.
+        """Queue ``jobs`` (with their trip times, in hours) now and send out idle teams.
 
         ``leave`` is the hour (from ``base``) the teams sent out now leave; by default the
         clock's hour now. Returns the team processes started (a team already out takes further
         jobs when it is back)."""
+        if not len(jobs) == len(travel) == len(visit):
+            raise ValueError("jobs, travel and visit differ in length")
         now = self.env.now
-        self.queue.extend((j, t, v, now) for j, t, v in zip(jobs, travel, visit, strict=True))
+        if len(jobs):
+            self.batches.append([jobs, travel, visit, now, 0])
+            self.waiting += len(jobs)
         hour = now - self.base if leave is None else leave
-        out = min(self.size - self.on_duty, len(self.queue))
+        out = min(self.size - self.on_duty, self.waiting)
         if out == 0:
             return []
         self.on_duty += out
         self.idle.get(out)  # there are ``out`` teams at the base: they leave at once
         return [self.env.process(self._team(hour)) for _ in range(out)]
+
+    def clear(self) -> None:
+        """Forget the jobs no team took."""
+        self.batches.clear()
+        self.waiting = 0
+
+    def _take(self) -> tuple[int, float, float, float]:
+        """The job at the head of the queue: (job, travel, visit, submitted at)."""
+        batch = self.batches[0]
+        i = batch[4]
+        batch[4] = i + 1
+        if i + 1 == len(batch[0]):
+            self.batches.popleft()
+        self.waiting -= 1
+        return batch[0][i], batch[1][i], batch[2][i], batch[3]
 
     def _team(self, leave: float):
         """One team's shift from hour ``leave``: trips back to back until the queue is empty
@@ -104,8 +127,8 @@ class TeamPool:
         its timestamp (the visit is then called off and the travel paid)."""
         env = self.env
         worked = 0.0
-        while self.queue:
-            job, travel, visit, queued = self.queue.popleft()
+        while self.waiting:
+            job, travel, visit, queued = self._take()
             taken = env.now
             done = worked + (travel + visit)
             finish = leave + done

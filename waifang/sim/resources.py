@@ -282,7 +282,7 @@ class FieldRegion:
         finish = np.full(k, np.inf)
         arrive[started] = [t[2] for t in trips]
         finish[started] = [t[3] for t in trips]
-        pool.queue.clear()  # what no team took waits in the region's queue for another day
+        pool.clear()  # what no team took waits in the region's queue for another day
         return arrive, finish, started
 
     def request(self, idx: np.ndarray, day: int) -> None:
