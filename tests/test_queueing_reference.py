@@ -19,14 +19,14 @@ import math
 import numpy as np
 import pytest
 import simpy
-from helpers import flat_portfolio
+from helpers import NO_PAYMENTS, flat_portfolio
 
 from waifang.sim import LadderPolicy, LadderRule, PolicySpec, World, resolve_rules
 from waifang.sim import resources as resources_module
 from waifang.sim.compliance import ACTION_CODE
 from waifang.sim.engine import simulate
 from waifang.sim.queues import TeamPool
-from waifang.sim.spec import BehaviourSpec, LegalSpec, RegionSpec, ResourcesSpec, TreatmentsSpec
+from waifang.sim.spec import LegalSpec, RegionSpec, ResourcesSpec, TreatmentsSpec
 
 
 def test_the_first_team_back_takes_the_next_visit_and_goes_home_when_it_cannot_finish():
@@ -138,14 +138,6 @@ def test_a_pool_with_a_team_missing_is_rejected(monkeypatch):
     wait_ref, _ = erlang_c(C, 1.6, SERVICE)
     wait, wait_se = batch_means(waited[2_000:], 30)
     assert abs(wait - wait_ref) > 3 * wait_se
-
-
-NO_PAYMENTS = BehaviourSpec(
-    base_hazard=(0.0,) * 6,
-    chargeoff_recovery_daily=0.0,
-    redefault_daily=0.0,
-    income_shock_daily=0.0,
-)
 
 
 def visit_world(teams: int, days: int = 20) -> World:
