@@ -53,20 +53,27 @@ class Usage:
         self.dropped = np.zeros(days, np.int64)
         self.utilisation = np.zeros(days, np.float64)
         self.waited_days = np.zeros(days, np.float64)
+        self.called_off = np.zeros(days, np.int64)  # field teams only: after the travel
 
-    def columns(self, requested: str, performed: str, label: str) -> dict[str, np.ndarray]:
+    def columns(
+        self, requested: str, performed: str, label: str, called_off: bool = False
+    ) -> dict[str, np.ndarray]:
         """Daily columns named ``<what>[label]`` (or plain names if ``label`` is empty)."""
         tag = f"[{label}]" if label else ""
+        what = requested.split("_")[0]
         # 0 on a day nothing started (not NaN: same seed, same numbers, compared exactly).
         wait = self.waited_days / np.maximum(self.performed, 1)
-        return {
+        columns = {
             f"{requested}{tag}": self.requested,
             f"{performed}{tag}": self.performed,
-            f"{requested.split('_')[0]}_waiting{tag}": self.waiting,
-            f"{requested.split('_')[0]}_dropped{tag}": self.dropped,
-            f"{requested.split('_')[0]}_utilisation{tag}": self.utilisation,
-            f"{requested.split('_')[0]}_mean_wait_days{tag}": wait,
+            f"{what}_waiting{tag}": self.waiting,
+            f"{what}_dropped{tag}": self.dropped,
+            f"{what}_utilisation{tag}": self.utilisation,
+            f"{what}_mean_wait_days{tag}": wait,
         }
+        if called_off:
+            columns[f"{what}_called_off{tag}"] = self.called_off
+        return columns
 
 
 class Context:
@@ -354,6 +361,7 @@ class FieldRegion:
                 )
                 ctx.ledger.spend("visit", int(late.sum()) * spec.travel_cost)
                 ctx.counters.visits_called_off += int(late.sum())
+                self.usage.called_off[day] += int(late.sum())
                 refused = np.concatenate([refused, position[chosen[late]]])
                 chosen = chosen[~late]
             accounts = candidates[chosen]
