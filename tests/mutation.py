@@ -29,6 +29,7 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "compliance": (
         "waifang/sim/compliance.py",
         [
+            "tests/test_post_checks.py",
             "tests/test_sim_compliance.py",
             "tests/test_planted_bug_guards.py",
             "tests/test_reference_units.py",
