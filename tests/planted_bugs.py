@@ -167,10 +167,11 @@ SIM = (
     "tests/test_money_exact.py", "tests/test_sim_money.py", "tests/test_sim_compliance.py",
     "tests/test_sim_units.py", "tests/test_sim_review_fixes.py", "tests/test_reference_units.py",
     "tests/test_planted_bug_guards.py", "tests/test_sim_absorbing_chain.py",
-    "tests/test_luck_streams.py",
+    "tests/test_luck_streams.py", "tests/test_post_checks.py", "tests/test_held_out_guards.py",
 )
 SCEN = ("tests/test_scenario_runner.py", "tests/test_output_contracts.py",
-        "tests/test_scenario_schema.py", "tests/test_cli_run.py")
+        "tests/test_scenario_schema.py", "tests/test_cli_run.py",
+        "tests/test_comparison_certainty.py")
 OPT = ("tests/optimise", GUARDS)
 
 BUGS += [
