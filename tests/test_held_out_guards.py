@@ -20,7 +20,14 @@ from waifang.sim import (
 from waifang.sim.compliance import ACTION_CODE, RULE_CODE
 from waifang.sim.engine import simulate
 from waifang.sim.portfolio import generate_portfolio
-from waifang.sim.spec import BehaviourSpec, ContactSpec, ResourcesSpec, Segment, TreatmentsSpec
+from waifang.sim.spec import (
+    BehaviourSpec,
+    ContactSpec,
+    RegionSpec,
+    ResourcesSpec,
+    Segment,
+    TreatmentsSpec,
+)
 
 
 def _run(world, portfolio, rules_spec, preset="cn", seed=1, overrides=None):
@@ -209,3 +216,52 @@ def test_one_seed_gives_the_same_run_twice_in_one_process_between_other_policies
     assert first.summary == third.summary
     for column, values in first.daily.items():
         np.testing.assert_array_equal(values, third.daily[column], err_msg=column)
+
+
+def test_a_visit_called_off_on_arrival_costs_the_travel_only():
+    # README column reference: a visit called off after the team travelled costs its
+    # region's travel_cost; a visit made costs visit_cost. A 9:00 call makes every borrower
+    # complain and dispute, so the teams (out from 8:00) call off the visits that arrive later.
+    region = RegionSpec(name="north", teams=6, travel_hours=2.0, visit_hours=0.5,
+                        visit_cost=100.0, travel_cost=30.0)
+    world = World(
+        days=1,
+        behaviour=BehaviourSpec(**NO_LUCK, dispute_share=1.0),
+        treatments=TreatmentsSpec(call=ContactSpec(cost=0.0, complaint_probability=1.0)),
+        resources=ResourcesSpec(regions=(region,)),
+    )
+    p = flat_portfolio(60, dpd=100, regions=("north",))
+    spec = PolicySpec(
+        name="v",
+        rules=(LadderRule(action="call", dpd_min=1), LadderRule(action="visit", dpd_min=90)),
+    )
+    r = _run(world, p, spec)
+    made, called_off = r.summary["visits"], r.summary["visits_called_off"]
+    assert made > 0 and called_off > 0
+    assert r.summary["cost_visit"] == pytest.approx(100.0 * made + 30.0 * called_off)
+
+
+def test_an_account_that_defaults_again_during_its_plan_stays_at_dpd_1_until_the_plan_ends():
+    # Day 0: a hardship plan starts (90 days) and a promise is made (1 day); day 1 the promise
+    # is kept and the account cures; from day 2 every cured account defaults again. The plan
+    # still runs, so its days past due stay at 1: nobody reaches the 31-60 bucket in 45 days.
+    world = World(
+        days=45,
+        behaviour=BehaviourSpec(
+            **{**NO_LUCK, "redefault_daily": 1.0}, promise_days=1, promise_keep_base=1.0
+        ),
+        treatments=TreatmentsSpec(sms=ContactSpec(cost=0.0, promise_probability=1.0)),
+    )
+    n = 50
+    p = flat_portfolio(n, dpd=10)
+    spec = PolicySpec(
+        name="plan",
+        rules=(
+            LadderRule(action="hardship", dpd_min=10, dpd_max=10),
+            LadderRule(action="sms", dpd_min=10, dpd_max=10),
+        ),
+    )
+    r = _run(world, p, spec)
+    assert r.daily["current"][1] == n  # all cured on day 1
+    assert r.daily["bucket_1-30"][2:].tolist() == [n] * 43  # defaulted again, at dpd 1
+    assert r.daily["bucket_31-60"].sum() == 0
