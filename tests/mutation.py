@@ -38,6 +38,7 @@ MODULES: dict[str, tuple[str, list[str]]] = {
         "waifang/sim/compliance.py",
         [
             "tests/test_post_checks.py",
+            "tests/test_held_out_guards.py",
             "tests/test_sim_compliance.py",
             "tests/test_planted_bug_guards.py",
             "tests/test_reference_units.py",
@@ -47,6 +48,7 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "behaviour": (
         "waifang/sim/behaviour.py",
         [
+            "tests/test_held_out_guards.py",
             "tests/test_money_exact.py",
             "tests/test_sim_money.py",
             "tests/test_sim_review_fixes.py",

@@ -119,6 +119,8 @@ def test_a_dispute_blocks_legal_action_through_its_last_day():
     filed = legal & (log["outcome"] == 0)
     assert np.bincount(log["day"][refused], minlength=8).tolist() == [0, n, n, n, n, 0, 0, 0]
     assert np.bincount(log["day"][filed], minlength=8).tolist() == [0, 0, 0, 0, 0, n, 0, 0]
+    hours = log["hour"][refused]  # each refusal logged at a time of the day
+    assert np.isfinite(hours).all() and ((hours >= 0) & (hours < 24)).all()
 
 
 def test_a_debt_sale_pays_the_price_rounded_to_the_nearest_cent():

@@ -163,3 +163,19 @@ def test_escalation_post_checks_count_what_the_reference_refuses(rules, action, 
         allowed = compliance.allow_escalation(action, np.array([i]), 9.0, s, p)
         assert (allowed.size == 1) == (refused is None)
     assert refusals - {None}
+
+
+def test_an_empty_full_log_has_the_columns_and_types_of_a_written_one():
+    # A run in which nothing was asked for still writes an audit table of the same shape.
+    empty = AuditLog(2, full=True).records()
+    log = AuditLog(2, full=True)
+    p, s = random_accounts(0, 1)
+    log.watch(s, p)
+    log.record(1, "call", np.array([0, 1]), 9.0, np.zeros(2, np.int8), until=10.0,
+               connected=np.array([True, False]))
+    log.record_blocked(1, "visit", np.array([2]), 8.0, "visit_gap")
+    written = log.records()
+    assert list(empty) == list(written) == list(AuditLog.COLUMNS)
+    assert {c: v.dtype for c, v in empty.items()} == {c: v.dtype for c, v in written.items()}
+    assert all(v.size == 0 for v in empty.values())
+    assert all(v.size == 3 for v in written.values())
