@@ -51,11 +51,15 @@ def _split(action: str, request: Request, n: int) -> tuple[np.ndarray, np.ndarra
     else:
         idx, attempts = request, None
     idx = np.asarray(idx, dtype=np.int64).reshape(-1)
-    if idx.size and (idx.min() < 0 or idx.max() >= n):
+    # Already sorted without repeats (a ladder's requests are): no sort, and the ends are the
+    # smallest and the largest index.
+    ordered = idx.size < 2 or bool((idx[1:] > idx[:-1]).all())
+    if idx.size and (
+        (idx[0] < 0 or idx[-1] >= n) if ordered else (idx.min() < 0 or idx.max() >= n)
+    ):
         raise InputError(f"policy asked for {action!r} on account index outside 0..{n - 1}")
-    if idx.size < 2 or bool((idx[1:] > idx[:-1]).all()):
-        first = None  # already sorted without repeats (a ladder's requests are): no sort
-    else:
+    first = None
+    if not ordered:
         idx, first = np.unique(idx, return_index=True)
     if attempts is None:
         return idx, np.ones(idx.size, np.int16)
