@@ -15,6 +15,7 @@ finish) and the time each job had waited for a team.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections import deque
 from collections.abc import Sequence
@@ -75,6 +76,21 @@ class TeamPool:
         # (job, taken at, arrive, finish, waited): times in hours from ``base``.
         self.trips: list[tuple[int, float, float, float, float]] = []
         self.not_started: list[int] = []
+
+    def __deepcopy__(self, memo: dict[int, object]) -> TeamPool:
+        """A copy on the copied clock (``memo`` maps the clock to its copy), with every team at
+        the base (a run is copied between days, waifang.sim.fork): its sleeping processes stay
+        with the original; the copy makes its own when it first sends teams out (a team at
+        the base has no state of its own, so the trips are the same)."""
+        if self.on_duty:
+            raise RuntimeError("a team pool is copied only while every team is at the base")
+        out = TeamPool(copy.deepcopy(self.env, memo), self.size)
+        memo[id(self)] = out
+        out.base, out.start, out.end = self.base, self.start, self.end
+        out.trips, out.not_started = list(self.trips), list(self.not_started)
+        out.batches = copy.deepcopy(self.batches, memo)
+        out.waiting = self.waiting
+        return out
 
     def open(self, base: float, start: float, end: float) -> None:
         """A new window: hours ``start`` to ``end`` counted from the clock time ``base``.
