@@ -117,7 +117,7 @@ class Courts:
         ctx, legal = self.ctx, self.ctx.world.treatments.legal
         compliance = ctx.compliance
         compliance.post_check_escalation("legal", filed, ctx.state, ctx.portfolio)
-        compliance.audit.record(day, "legal", filed, COURT_HOUR, np.zeros(filed.size, np.int8))
+        compliance.audit.record(day, "legal", filed, COURT_HOUR, None)
         ctx.ledger.spend("legal", filed.size * legal.fee)
         ctx.borrowers.serve_legal(filed, day, COURT_HOUR)
         # Gamma(4, mean / 4) as a sum of four keyed exponentials: each case's delay is its
@@ -188,7 +188,7 @@ class Agencies:
                 places.get(placed.size)
                 ctx.compliance.post_check_escalation("agency", placed, state, ctx.portfolio)
                 ctx.compliance.audit.record(
-                    day, "agency", placed, AGENCY_HOUR, np.zeros(placed.size, np.int8)
+                    day, "agency", placed, AGENCY_HOUR, None
                 )
                 ctx.borrowers.place(placed, day, self.spec.placement_days)
                 ctx.counters.agency_placements += placed.size

@@ -104,6 +104,26 @@ class Context:
         return self.env.timeout(max(0.0, day * HOURS + hour - self.env.now))
 
 
+def largest_first(balance: np.ndarray) -> np.ndarray:
+    """Positions of ``balance`` from the largest to the smallest, ties in position order:
+    ``np.argsort(-balance, kind="stable")``, sorted as one integer key (the room left below
+    the largest balance, then the position) by numpy's much faster unstable sort; the keys
+    are distinct, so the order is the same."""
+    m = balance.size
+    if m < 2:
+        return np.arange(m)
+    shift = (m - 1).bit_length()
+    top, low = int(balance.max()), int(balance.min())
+    if (top - low) >= 1 << (62 - shift):  # the key would not fit in 63 bits
+        return np.argsort(-balance, kind="stable")
+    key = np.subtract(top, balance, dtype=np.int64)
+    key <<= shift
+    key |= np.arange(m, dtype=np.int64)
+    key.sort()
+    key &= (1 << shift) - 1
+    return key
+
+
 def _open(ctx: Context, idx: np.ndarray, charged_off_too: bool = False) -> np.ndarray:
     status = ctx.state.status[idx]
     keep = status == DELINQUENT
@@ -141,7 +161,8 @@ class Automated:
         connected = ctx.portfolio.contactable[allowed] & (answered < self.spec.connect_probability)
         ctx.compliance.record_attempts(self.action, allowed, connected, self.hour, state=ctx.state)
         ctx.ledger.spend(self.action, allowed.size * self.spec.cost)
-        ctx.borrowers.contacted(self.action, self.spec, allowed[connected], day, self.hour, attempt)
+        reached = np.compress(connected, allowed)  # as allowed[connected], faster
+        ctx.borrowers.contacted(self.action, self.spec, reached, day, self.hour, attempt)
 
 
 class CallCentre:
@@ -171,7 +192,7 @@ class CallCentre:
         self.performed = 0
 
     def request(self, idx: np.ndarray, attempts: np.ndarray) -> None:
-        order = np.argsort(-self.ctx.state.balance_cents[idx], kind="stable")
+        order = largest_first(self.ctx.state.balance_cents[idx])
         self.queue, self.left = idx[order], attempts[order].astype(np.int16)
         self.asked = self.left.copy()
 
@@ -238,7 +259,9 @@ class CallCentre:
         )
         ctx.ledger.spend("call", idx.size * self.call.cost)
         self.performed += idx.size
-        ctx.borrowers.contacted("call", self.call, idx[connected], day, hour, attempt[connected])
+        # np.compress is idx[connected], much faster on a mask true for about half of idx.
+        reached, lanes = np.compress(connected, idx), np.compress(connected, attempt)
+        ctx.borrowers.contacted("call", self.call, reached, day, hour, lanes)
 
 
 class FieldRegion:
@@ -293,7 +316,7 @@ class FieldRegion:
         return arrive, finish, started
 
     def request(self, idx: np.ndarray, day: int) -> None:
-        order = np.argsort(-self.ctx.state.balance_cents[idx], kind="stable")
+        order = largest_first(self.ctx.state.balance_cents[idx])
         self.usage.requested[day] += idx.size
         self.queue = np.concatenate([self.queue, idx[order]])
         self.since = np.concatenate([self.since, np.full(idx.size, day, np.int32)])
@@ -374,7 +397,7 @@ class FieldRegion:
                 "visit",
                 accounts,
                 arrive[chosen],
-                np.zeros(chosen.size, np.int8),
+                None,
                 until=finish[chosen],
                 collectors=collectors,
             )
