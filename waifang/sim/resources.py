@@ -311,8 +311,8 @@ class FieldRegion:
         assert pool is not None
         k = travel.size
         pool.open(day * HOURS, self.start, self.end)
-        teams = pool.submit(range(k), travel.tolist(), visit.tolist(), leave=self.start)
-        yield self.ctx.env.all_of(teams)
+        pool.submit(range(k), travel.tolist(), visit.tolist(), leave=self.start)
+        yield pool.home
         trips = sorted(pool.trips)
         started = np.array([t[0] for t in trips], np.int64)
         arrive = np.full(k, np.inf)
