@@ -179,3 +179,22 @@ def test_an_empty_full_log_has_the_columns_and_types_of_a_written_one():
     assert {c: v.dtype for c, v in empty.items()} == {c: v.dtype for c, v in written.items()}
     assert all(v.size == 0 for v in empty.values())
     assert all(v.size == 3 for v in written.values())
+
+
+def test_a_visit_is_checked_for_its_hours_unless_asked_at_request_time():
+    # The field team's check before it starts (the default) includes the hours; at request
+    # time the hours are unknown and are not checked. A visit 7:00-9:00 breaks cn's 8:00 start.
+    rules = PRESETS["cn"]
+    p, s, _, compliance, naive = _setup(rules, 11, 150)
+    idx = np.arange(N)
+    before = s.visit_notice.copy()
+    asked = compliance.allow_visit(idx, 7.0, 9.0, s, p, 2, at_request=True)
+    s.visit_notice[:] = before
+    started = compliance.allow_visit(idx, 7.0, 9.0, s, p, 2)
+    assert not started.any()
+    expected = []
+    for i in idx:
+        a = naive_account(p, s, int(i))
+        a.visit_notice = int(before[i])
+        expected.append(naive.visit_refusal(a, 150, 2, None) is None)
+    assert asked.tolist() == expected and any(expected)
