@@ -267,3 +267,21 @@ def test_an_account_that_defaults_again_during_its_plan_stays_at_dpd_1_until_the
     assert r.daily["current"][1] == n  # all cured on day 1
     assert r.daily["bucket_1-30"][2:].tolist() == [n] * 43  # defaulted again, at dpd 1
     assert r.daily["bucket_31-60"].sum() == 0
+
+
+def test_the_audit_log_records_each_call_s_hour_slot_and_whether_it_connected():
+    # README audit columns: `until` is the end of an agent's hour slot; `connected` whether the
+    # call reached the borrower. Calls that always connect, then calls that never do.
+    for probability in (1.0, 0.0):
+        world = World(
+            days=2,
+            behaviour=BehaviourSpec(**NO_LUCK),
+            treatments=TreatmentsSpec(call=ContactSpec(cost=1.0, connect_probability=probability)),
+        )
+        p = flat_portfolio(50, dpd=20)
+        r = _run(world, p, PolicySpec(name="c", rules=(LadderRule(action="call", dpd_min=1),)))
+        log = r.audit
+        calls = (log["action"] == ACTION_CODE["call"]) & (log["outcome"] == 0)
+        assert calls.sum() == 100
+        np.testing.assert_array_equal(log["until"][calls], log["hour"][calls] + 1.0)
+        assert (log["connected"][calls] == (probability == 1.0)).all()
