@@ -285,3 +285,18 @@ def test_the_audit_log_records_each_call_s_hour_slot_and_whether_it_connected():
         assert calls.sum() == 100
         np.testing.assert_array_equal(log["until"][calls], log["hour"][calls] + 1.0)
         assert (log["connected"][calls] == (probability == 1.0)).all()
+
+
+def test_daily_counts_are_integers():
+    # README column reference: actions, blocked and payments per day are counts (int).
+    world = World(days=5)
+    p = flat_portfolio(100, dpd=95)
+    spec = PolicySpec(
+        name="mix",
+        rules=(LadderRule(action="call", dpd_min=1, attempts=8), LadderRule(action="sms")),
+    )
+    r = _run(world, p, spec)
+    counts = [c for c in r.daily if c.startswith("actions_")] + ["blocked", "payments"]
+    assert r.daily["blocked"].sum() > 0
+    for column in counts:
+        assert np.asarray(r.daily[column]).dtype.kind in "iu", column
