@@ -119,6 +119,9 @@ class Account:
         "segment",
         "prior_delinquencies",
         "other_debts",
+        "risk_score",
+        "credit_limit",
+        "guarantee",
         "lift",
         "recent_contacts",
         "promise_due",
@@ -168,6 +171,9 @@ class Account:
         self.segment = int(r["segment"])
         self.prior_delinquencies = int(r["prior_delinquencies"])
         self.other_debts = int(r["other_debts"])
+        self.risk_score = float(r["risk_score"])
+        self.credit_limit = float(r["credit_limit"])
+        self.guarantee = bool(r["guarantee"])
         self.lift = 0.0
         self.recent_contacts = 0.0
         self.promise_due = NEVER
@@ -266,6 +272,28 @@ class NaiveModel:
             if a.prior_delinquencies < rule.min_prior_delinquencies:
                 continue
             if a.other_debts < rule.min_other_debts:
+                continue
+            if (
+                rule.max_prior_delinquencies is not None
+                and a.prior_delinquencies > rule.max_prior_delinquencies
+            ):
+                continue
+            if rule.max_other_debts is not None and a.other_debts > rule.max_other_debts:
+                continue
+            # The score is a float32 (as the portfolio holds it); so is the rung's bound.
+            if rule.min_risk_score is not None and a.risk_score < float(
+                np.float32(rule.min_risk_score)
+            ):
+                continue
+            if rule.max_risk_score is not None and a.risk_score > float(
+                np.float32(rule.max_risk_score)
+            ):
+                continue
+            if rule.min_credit_limit is not None and a.credit_limit < rule.min_credit_limit:
+                continue
+            if rule.max_credit_limit is not None and a.credit_limit > rule.max_credit_limit:
+                continue
+            if rule.guarantee is not None and a.guarantee != rule.guarantee:
                 continue
             if rule.only_revealed_strategic and not (a.revealed and a.strategic):
                 continue
@@ -666,7 +694,9 @@ class NaiveModel:
             if a.status == CURRENT or a.status == CLOSED:
                 a.case_open = False  # cured or paid off before the hearing: withdrawn
             elif a.judgement_day <= day:
-                share = legal.judgement_recovery * (1.0 if a.strategic else a.ability)
+                pays = 1.0 if a.strategic else a.ability
+                cover = legal.guarantee_cover if a.guarantee else 0.0
+                share = legal.judgement_recovery * (pays + cover * (1.0 - pays))
                 amount = int(round(a.balance * share))
                 if amount > 0:
                     self.collect(a, amount, day, collected_by_day)
@@ -708,6 +738,7 @@ class NaiveModel:
         if was_current and a.status == CURRENT and u() < b.redefault_daily:
             a.status = DELINQUENT
             a.dpd = 1
+            a.prior_delinquencies += 1  # the cured episode joins the credit record
             self.redefaults += 1
         if u() < b.income_shock_daily:
             a.ability *= b.income_shock_ability
@@ -718,6 +749,26 @@ class NaiveModel:
         a.agency_called = False
         a.lift *= self.decay
         a.recent_contacts *= self.decay
+
+
+NAIVE_COLUMNS: tuple[str, ...] = (
+    "balance",
+    "dpd",
+    "ability",
+    "willingness",
+    "strategic",
+    "vulnerable",
+    "contactable",
+    "address_verified",
+    "region",
+    "segment",
+    "prior_delinquencies",
+    "other_debts",
+    "risk_score",
+    "credit_limit",
+    "guarantee",
+)
+"""The portfolio columns an :class:`Account` is built from."""
 
 
 def _category(dpd: int, c: int) -> int:
@@ -765,20 +816,7 @@ def simulate_naive(
     """
     days, c = world.days, world.charge_off_dpd
     naive = model(world, policy_spec, rules, portfolio.segment_names, seed)
-    columns = (
-        "balance",
-        "dpd",
-        "ability",
-        "willingness",
-        "strategic",
-        "vulnerable",
-        "contactable",
-        "address_verified",
-        "region",
-        "segment",
-        "prior_delinquencies",
-        "other_debts",
-    )
+    columns = NAIVE_COLUMNS
     rows = {name: getattr(portfolio, name).tolist() for name in columns}
     accounts = [
         Account({name: rows[name][i] for name in columns}, i, c) for i in range(len(portfolio))

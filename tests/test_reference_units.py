@@ -19,7 +19,15 @@ from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
-from naive_reference import CHARGED_OFF, CLOSED, CURRENT, DELINQUENT, Account, NaiveModel  # noqa: E402
+from naive_reference import (  # noqa: E402
+    CHARGED_OFF,
+    CLOSED,
+    CURRENT,
+    DELINQUENT,
+    NAIVE_COLUMNS,
+    Account,
+    NaiveModel,
+)
 
 from waifang.sim import LadderPolicy, LadderRule, PolicySpec, PortfolioSpec, World  # noqa: E402
 from waifang.sim.behaviour import Borrowers  # noqa: E402
@@ -62,18 +70,13 @@ def random_accounts(seed: int, day: int):
     s.visit_notice[:] = np.where(rng.random(N) < 0.3, day - rng.integers(0, 20, N), -10_000)
     s.revealed[:] = rng.random(N) < 0.4
     s.ability[:] = rng.random(N).astype(np.float32)
+    s.prior_delinquencies[:] += rng.integers(0, 2, N).astype(np.int16)  # re-defaults so far
     return p, s
 
 
 def naive_account(p, s, i: int) -> Account:
     """The reference's account ``i`` in the same state as the engine's."""
-    row = {
-        name: getattr(p, name)[i].item()
-        for name in (
-            "balance", "dpd", "ability", "willingness", "strategic", "vulnerable", "contactable",
-            "address_verified", "region", "segment", "prior_delinquencies", "other_debts",
-        )
-    }  # fmt: skip
+    row = {name: getattr(p, name)[i].item() for name in NAIVE_COLUMNS}
     a = Account(row, i, C)
     a.status = STATUS_NAME[int(s.status[i])]
     a.dpd = int(s.dpd[i])
@@ -82,6 +85,7 @@ def naive_account(p, s, i: int) -> Account:
     for name in ("hardship_until", "disputed_until", "last_visit", "visits", "visit_notice"):
         setattr(a, name, int(getattr(s, name)[i]))
     a.revealed = bool(s.revealed[i])
+    a.prior_delinquencies = int(s.prior_delinquencies[i])
     return a
 
 
@@ -98,6 +102,13 @@ rules_strategy = st.lists(
         segments=st.sampled_from([None, ("prime",), ("sub",), ("prime", "sub")]),
         min_prior_delinquencies=st.integers(0, 2),
         min_other_debts=st.integers(0, 2),
+        max_prior_delinquencies=st.sampled_from([None, 2, 3]),  # never below the minimum
+        max_other_debts=st.sampled_from([None, 2, 4]),
+        min_risk_score=st.sampled_from([None, 550.0, 600.0]),
+        max_risk_score=st.sampled_from([None, 650.0, 700.0]),
+        min_credit_limit=st.sampled_from([None, 2000.0, 5000.0]),
+        max_credit_limit=st.sampled_from([None, 6000.0, 20000.0]),
+        guarantee=st.sampled_from([None, True, False]),
         only_revealed_strategic=st.booleans(),
         max_revealed_ability=st.sampled_from([None, 0.3, 0.8]),
         during_hardship=st.booleans(),

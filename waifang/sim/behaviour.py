@@ -400,6 +400,9 @@ class Borrowers:
         if redefault.size:
             s.status[redefault] = DELINQUENT
             s.dpd[redefault] = 1
+            # The cured episode joins the credit record (capped: int16).
+            record = s.prior_delinquencies[redefault]
+            s.prior_delinquencies[redefault] = np.minimum(record, 32_000) + 1
             self.advancing[redefault] = s.hardship_until[redefault] < day
             self.redefaults += redefault.size
         for idx in self._agency_today:
