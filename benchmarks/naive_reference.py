@@ -142,6 +142,7 @@ class Account:
         "agency_called",
         "visit_queued_since",
         "cured_ever",
+        "judged",
         "charged_off_ever",
         "chargeoff_day",
         "attempts_today",
@@ -194,6 +195,7 @@ class Account:
         self.agency_called = False  # the agency called today (its hazard applies tonight)
         self.visit_queued_since = None
         self.cured_ever = False
+        self.judged = None  # today's judgement, posted to the arrears tonight
         self.charged_off_ever = False
         self.chargeoff_day = NEVER
         self.attempts_today = 0
@@ -546,6 +548,34 @@ class NaiveModel:
         if a.status == DELINQUENT:
             a.dpd -= 30 * paid
 
+    def judgement(self, a: Account, amount: int, day: int, collected_by_day: list[int]) -> None:
+        """A judgement pays at the court hour; on a delinquent account it is posted to the
+        arrears that night (:meth:`post_judgement`): all the arrears or more cure it, less
+        moves the oldest unpaid instalment forward 30 days per whole instalment covered."""
+        delinquent = a.status == DELINQUENT
+        arrears = self.arrears(a)
+        months = math.ceil(min(a.dpd, self.c) / 30.0)
+        instalment = max(int(round(a.balance * self.b.instalment_share)), 1)
+        paid = min(amount, a.balance)
+        self.collect(a, amount, day, collected_by_day)
+        if delinquent and a.status == DELINQUENT:
+            a.judged = "cure" if paid >= arrears else min(paid // instalment, max(months - 1, 0))
+
+    def post_judgement(self, a: Account) -> None:
+        """23:30, before the borrower's own payment: today's judgement meets the arrears."""
+        judged, a.judged = a.judged, None
+        if a.status != DELINQUENT:
+            return
+        if judged == "cure":
+            a.cured_ever = True
+            a.status = CURRENT
+            a.dpd = 0
+            a.promise_due = NEVER
+            a.frozen = False
+            self.release(a)
+        else:
+            a.dpd -= 30 * judged
+
     def hazard(self, a: Account, day: int) -> float:
         b, c = self.b, self.c
         if 1 <= a.dpd < c:
@@ -699,7 +729,7 @@ class NaiveModel:
                 share = legal.judgement_recovery * (pays + cover * (1.0 - pays))
                 amount = int(round(a.balance * share))
                 if amount > 0:
-                    self.collect(a, amount, day, collected_by_day)
+                    self.judgement(a, amount, day, collected_by_day)
                 a.case_open = False
         if file and a.status in (DELINQUENT, CHARGED_OFF):
             self.actions["legal"] += 1
@@ -710,7 +740,9 @@ class NaiveModel:
 
     def end_of_day(self, a: Account, day: int, collected_by_day: list[int]) -> None:
         b, c, u = self.b, self.c, self.u
-        was_current = a.status == CURRENT
+        was_current = a.status == CURRENT  # (a judgement cure tonight cannot re-default)
+        if a.judged is not None:
+            self.post_judgement(a)
         if a.promise_due == day and a.status == DELINQUENT:
             a.promise_due = NEVER
             if u() < b.promise_keep_base + b.promise_keep_ability * a.ability:

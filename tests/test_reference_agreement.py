@@ -112,7 +112,8 @@ BUSY_LADDER = PolicySpec(
 )
 
 # Rungs that filter on the lender's signals (risk score range, guarantee, credit limit, credit
-# record, other borrowing); legal on guaranteed accounts, whose judgements recover more.
+# record, other borrowing); legal on guaranteed accounts, whose judgements recover more, and
+# on low scores: judgements before charge-off that pay the arrears cure.
 SIGNAL_LADDER = PolicySpec(
     name="signals",
     rules=(
@@ -124,6 +125,7 @@ SIGNAL_LADDER = PolicySpec(
         LadderRule(action="visit", dpd_min=40, dpd_max=179, every_days=10,
                    min_credit_limit=4000, max_credit_limit=20000),
         LadderRule(action="legal", dpd_min=30, dpd_max=179, every_days=10, guarantee=True),
+        LadderRule(action="legal", dpd_min=45, dpd_max=179, every_days=15, max_risk_score=560),
         LadderRule(action="agency", dpd_min=120, dpd_max=179, every_days=30, guarantee=False,
                    min_prior_delinquencies=1),
     ),

@@ -253,3 +253,36 @@ def test_naive_arrears_and_hazard_match_the_engine(seed, day, stress):
         a.placed = a.agency_called = bool(borrowers.agency_worked[i])
         assert naive.arrears(a) == int(arrears[j])
         assert abs(naive.hazard(a, day) - float(hazard[i])) <= 1e-5 * float(hazard[i]) + 1e-9
+
+
+@settings(max_examples=examples(30), deadline=None)
+@given(seed=st.integers(0, 10_000), day=st.integers(0, 200), share=st.floats(0.0, 1.2))
+def test_naive_judgement_moves_arrears_as_the_engine_does(seed, day, share):
+    """A judgement of ``share`` x the balance on every open account: the same cures, dpd,
+    balances and status in both models."""
+    world = World()
+    p, s = random_accounts(seed, day)
+    s.promise_due[:] = -10_000
+    borrowers = Borrowers(world, p, s, Ledger(world.economics, day + 1),
+                          np.random.SeedSequence(1))
+    live = np.flatnonzero((s.status == 0) | (s.status == 2))
+    amount = np.maximum(np.rint(s.balance_cents[live] * share).astype(np.int64), 1)
+    naive = NaiveModel(world, PolicySpec(name="x"), PRESETS["cn"], p.segment_names,
+                       np.random.SeedSequence(0))  # fmt: skip
+    accounts = [naive_account(p, s, int(i)) for i in live]
+    status_before = s.status[live].copy()
+    borrowers.judgement(live, amount, day)
+    collected = [0] * (day + 1)
+    for a, cents in zip(accounts, amount, strict=True):
+        naive.judgement(a, int(cents), day, collected)
+    # Until the night's posting only a judgement of the whole balance changes the status.
+    closed = s.balance_cents[live] == 0
+    assert np.array_equal(s.status[live][~closed], status_before[~closed])
+    borrowers.post_judgements(day)
+    for a in accounts:
+        if a.judged is not None:
+            naive.post_judgement(a)
+    assert [a.status for a in accounts] == [STATUS_NAME[int(x)] for x in s.status[live]]
+    assert [a.dpd for a in accounts] == s.dpd[live].tolist()
+    assert [a.balance for a in accounts] == s.balance_cents[live].tolist()
+    assert [a.cured_ever for a in accounts] == borrowers.cured_ever[live].tolist()

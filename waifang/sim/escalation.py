@@ -75,7 +75,7 @@ class Courts:
             share = legal.judgement_recovery * (pays + cover * (1.0 - pays))
             amount = np.rint(state.balance_cents[judged] * share).astype(np.int64)
             paying = amount > 0
-            ctx.borrowers.collect(judged[paying], amount[paying], day, source="judgement")
+            ctx.borrowers.judgement(judged[paying], amount[paying], day)
         ending = due | withdrawn
         self.cases, self.judgement_day = self.cases[~ending], self.judgement_day[~ending]
         free = max(0, self.capacity - self.cases.size)
