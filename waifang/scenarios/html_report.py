@@ -34,6 +34,21 @@ _KEY_METRICS = (
 )
 
 
+MONEY_MODEL = (
+    "net_npv is collections minus costs, each discounted to day 0 from the day it happened "
+    "(cost_npv); net_value adds the balances left at the horizon (terminal_value, discounted "
+    "from the horizon) and counts costs at face (cost_total).",
+    "Arrears are state, kept as days past due: 30 days per unpaid instalment. A payment or a "
+    "court judgement that pays all the arrears cures the account; one that pays less brings "
+    "it back 30 days per whole instalment paid.",
+    "Simplification: a cured account owes nothing overdue and stays current until it misses "
+    "a payment again; the instalments that fall due while it is current are not collected in "
+    "the run. Its balance stays outstanding and counts in terminal_value at "
+    "current_balance_value of its face.",
+)
+"""How the report's money is counted, stated on the page (README: the model in brief)."""
+
+
 def _table(frame: pd.DataFrame) -> str:
     return frame.to_html(index=False, float_format=lambda v: f"{v:,.4g}", border=0)
 
@@ -161,6 +176,7 @@ def render_html(
         for _, title, data in figures
     )
     answer = "".join(f"<li>{line}</li>" for line in headline(results))
+    money_model = "".join(f"<li>{html.escape(line)}</li>" for line in MONEY_MODEL)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -191,6 +207,8 @@ champion <b>{html.escape(scenario.champion)}</b> (differences are paired by repl
 {_table(means)}
 <h2>Paired difference vs {html.escape(scenario.champion)} [95 % CI]</h2>
 {_table(differences)}
+<h2>How the money is counted</h2>
+<ul>{money_model}</ul>
 <h2>Capacity use by region (per replication; utilisation: mean share in use a day;
 called off: visits the team travelled to and called off on arrival, the travel paid)</h2>
 {_table(capacity) if not capacity.empty else "<p>no capacity columns</p>"}

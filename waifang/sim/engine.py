@@ -288,7 +288,10 @@ class _Run:
             "collected": collected / 100.0,
             "collected_npv": ledger.collected_npv_cents / 100.0,
             "cost_total": ledger.cost_total,
-            "net_npv": ledger.collected_npv_cents / 100.0 - ledger.cost_total,
+            # Costs discounted from the day they were spent, as collections are. net_value
+            # keeps counting costs at face (cost_total); see the README's column reference.
+            "net_npv": ledger.collected_npv_cents / 100.0 - ledger.cost_npv,
+            "cost_npv": ledger.cost_npv,
             "terminal_value": terminal,
             "net_value": ledger.collected_npv_cents / 100.0 + terminal_npv - ledger.cost_total,
             "recovery_rate": collected / opening if opening else 0.0,

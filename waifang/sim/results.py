@@ -44,8 +44,18 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
     *(f"blocked_{r}" for r in RULES),
     "visits_called_off",
     "agency_contacts",
+    "cost_npv",
 )
 """Metrics of one (policy, replication), in currency units and counts."""
+
+COST_SUMS: frozenset[str] = frozenset({"cost_total", "cost_npv"})
+"""Summary columns starting ``cost_`` that are sums of the cost lines, not lines."""
+
+
+def is_cost_line(column: str) -> bool:
+    """Whether ``column`` is one of the cost lines (``cost_<treatment>``, ``cost_complaints``)
+    that ``cost_total`` adds up."""
+    return column.startswith("cost_") and column not in COST_SUMS
 
 DAILY_COLUMNS: tuple[str, ...] = (
     "day",

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from waifang.errors import KeyedValueError
@@ -65,6 +66,16 @@ FITTED_BASE_HAZARD: tuple[float, float, float, float, float, float] = (
 FITTED_CURE_SHARE: tuple[float, float] = (0.0419579, 0.0755242)
 """Cure share at ability 0 and 1: their mean 0.0587 (se 0.0278) is fitted, their ratio is the
 earlier assumption 0.5 : 0.9."""
+
+
+# How the lender's signals depend on the borrower's quality (a Gaussian copula, see
+# waifang.sim.portfolio): latent correlations fitted by maximum likelihood to the Taiwan card
+# data (shared/data/uci_taiwan_credit_default, 30,000 accounts) by
+# waifang.calibration.signals.fit_signal_dependence; estimate (standard error). Quality is
+# minus the data's default propensity. tests/test_signals.py refits and checks these.
+FITTED_LIMIT_QUALITY = 0.238457  # (0.0077): credit limit's normal score with quality
+FITTED_HISTORY_QUALITY = -0.540897  # (0.0076): earlier delinquent months with quality
+FITTED_LIMIT_HISTORY = -0.361392  # (0.0065): credit limit with earlier delinquent months
 
 
 def daily_hazard_from_roll_rate(roll_rate: float, days: int = 30) -> float:
@@ -163,6 +174,28 @@ class Segment(Spec):
     """Beta concentration a + b of ability and willingness (higher: less spread)."""
     strategic_share: float = Field(default=0.03, ge=0, le=1)
     """Share of strategic defaulters: able to pay (ability >= 0.7) but unwilling (0.05)."""
+    limit_quality_correlation: float = Field(default=FITTED_LIMIT_QUALITY, ge=-0.99, le=0.99)
+    """Latent correlation of the credit limit (and so the balance, a fixed share of it) with
+    the borrower's quality: fitted to the Taiwan card data (FITTED_LIMIT_QUALITY)."""
+    prior_delinquencies_quality_correlation: float = Field(
+        default=FITTED_HISTORY_QUALITY, ge=-0.99, le=0.99
+    )
+    """Latent correlation of the prior delinquencies with quality: fitted to the Taiwan card
+    data's earlier months of payment delay (FITTED_HISTORY_QUALITY)."""
+    limit_prior_delinquencies_correlation: float = Field(
+        default=FITTED_LIMIT_HISTORY, ge=-0.99, le=0.99
+    )
+    """Latent correlation of the credit limit with the prior delinquencies: fitted to the
+    Taiwan card data (FITTED_LIMIT_HISTORY)."""
+    risk_score_quality_correlation: float = Field(default=0.5, ge=-0.99, le=0.99)
+    """Latent correlation of the risk score with quality (assumption: no public data links a
+    bureau score to these traits; 0.5 makes the score informative but noisy)."""
+    other_debts_quality_correlation: float = Field(default=-0.25, ge=-0.99, le=0.99)
+    """Latent correlation of the number of other lenders with quality (assumption:
+    multi-lender borrowers are weaker)."""
+    guarantee_quality_correlation: float = Field(default=0.2, ge=-0.99, le=0.99)
+    """Latent correlation of having a guarantor or collateral with quality (assumption:
+    borrowers who can pledge assets or find a guarantor are somewhat stronger)."""
     region_weights: dict[str, Weight] | None = None
     """Weight of each region for this segment, normalised to sum to 1; a region left out gets
     0, at least one weight must be positive. None spreads accounts evenly over all regions."""
@@ -175,12 +208,38 @@ class Segment(Spec):
                 "dpd_weights",
                 f"at least one weight must be positive (got {list(self.dpd_weights)})",
             )
+        if np.linalg.eigvalsh(self.signal_correlation()).min() <= 1e-9:
+            raise KeyedValueError(
+                "limit_prior_delinquencies_correlation",
+                f"{self.limit_prior_delinquencies_correlation} with the limit's and the prior "
+                "delinquencies' correlations with quality gives no valid correlation matrix",
+            )
         if self.region_weights is not None and sum(self.region_weights.values()) <= 0:
             raise KeyedValueError(
                 "region_weights",
                 f"at least one weight must be positive (got {dict(self.region_weights)})",
             )
         return self
+
+
+    def signal_correlation(self) -> np.ndarray:
+        """Latent correlation matrix of (quality, limit, prior delinquencies, risk score,
+        other debts, guarantee). Score, other debts and guarantee are independent of the rest
+        given quality (assumption); limit and prior delinquencies keep their fitted link."""
+        r = np.array(
+            [
+                1.0,
+                self.limit_quality_correlation,
+                self.prior_delinquencies_quality_correlation,
+                self.risk_score_quality_correlation,
+                self.other_debts_quality_correlation,
+                self.guarantee_quality_correlation,
+            ]
+        )
+        matrix = np.outer(r, r)
+        matrix[1, 2] = matrix[2, 1] = self.limit_prior_delinquencies_correlation
+        np.fill_diagonal(matrix, 1.0)
+        return matrix
 
 
 class PortfolioSpec(Spec):
@@ -325,6 +384,10 @@ class LegalSpec(Spec):
     """Share of legal recoveries paid to the lawyers."""
     judgement_recovery: float = Field(default=0.6, ge=0, le=1)
     """Share of the balance recovered on judgement, times ability (strategic defaulters: 1)."""
+    guarantee_cover: float = Field(default=0.5, ge=0, le=1)
+    """With a guarantor or collateral, the judgement also recovers this share of what the
+    borrower's ability leaves short: ``judgement_recovery x (x + cover x (1 - x))`` with
+    ``x`` the ability (1 for strategic defaulters) (assumption)."""
     filing_lift: float = Field(default=1.0, ge=0, le=MAX_MULTIPLIER)
     """Added relative hazard when served (many settle before the hearing)."""
 

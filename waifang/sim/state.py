@@ -111,6 +111,9 @@ class AccountState:
     placed_until: np.ndarray  # int16 last day of an agency placement
     visit_queued: np.ndarray  # bool: a visit request is waiting for a team
     chargeoff_day: np.ndarray  # int16
+    prior_delinquencies: np.ndarray = field(default=None)  # type: ignore[assignment]
+    """int16: the credit record, the portfolio's prior delinquencies plus one per re-default
+    during the run (what the lender sees)."""
     legal_collected_cents: np.ndarray = field(default=None)  # type: ignore[assignment]
     agency_collected_cents: np.ndarray = field(default=None)  # type: ignore[assignment]
 
@@ -153,6 +156,7 @@ class AccountState:
             placed_until=day_array(),
             visit_queued=np.zeros(n, bool),
             chargeoff_day=day_array(),
+            prior_delinquencies=portfolio.prior_delinquencies.astype(np.int16, copy=True),
             legal_collected_cents=np.zeros(n, np.int64),
             agency_collected_cents=np.zeros(n, np.int64),
         )
@@ -172,9 +176,9 @@ class AccountState:
         return np.where(self.status == CHARGED_OFF, 0, self.balance_cents)
 
 
-_OBSERVABLE = frozenset({"account_id", "region", *OBSERVED_TRAITS})
 _TRACKED = frozenset(
     {
+        "prior_delinquencies",
         "frozen",
         "hardship_until",
         "disputed_until",
@@ -190,6 +194,9 @@ _TRACKED = frozenset(
         "chargeoff_day",
     }
 )
+
+
+_OBSERVABLE = frozenset({"account_id", "region", *OBSERVED_TRAITS}) - _TRACKED
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:
