@@ -415,8 +415,8 @@ def _certainty(values: np.ndarray, champion: np.ndarray, is_champion: bool) -> d
 
     low, high = (0.0, 0.0) if is_champion else welch_interval(values, champion)
     return {
-        "p05": low_percentile(values),
         "unpaired_diff_ci_low": low,
         "unpaired_diff_ci_high": high,
         "replications_needed": replications_needed(values),
+        "p05": low_percentile(values),  # last: the column order is a contract
     }
