@@ -92,6 +92,8 @@ VISIT_FIGURES = {
     "cost_total",
     "net_npv",
     "net_value",
+    "net_npv_without_cover",
+    "net_value_without_cover",
     "blocked",
     "visits_dropped",
     "visits_waiting",

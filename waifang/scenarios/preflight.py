@@ -183,6 +183,14 @@ def _check_tape(scenario: Scenario) -> int:
             LadderPolicy(spec, portfolio.segment_names)
         except InputError as err:
             raise InputError(f"{scenario.path}: policies[{i}]: {err}") from None
+    for i, contract in enumerate(scenario.risk_transfer):
+        for name in contract.segments or ():
+            if name not in portfolio.segment_names:
+                raise InputError(
+                    f"{scenario.path}: risk_transfer[{i}].segments: contract {contract.name!r}: "
+                    f"unknown segment {name!r}; the tape's segments are "
+                    f"{list(portfolio.segment_names)}"
+                )
     return len(portfolio)
 
 
