@@ -6,9 +6,19 @@ import os
 
 import numpy as np
 
+from waifang.sim.spec import BehaviourSpec
 from waifang.sim.state import Portfolio
 
 EXPLORE_FACTOR = 10
+
+# A book in which nobody pays by their own hand and nothing charged off recovers: whatever is
+# collected was collected by a treatment.
+NO_PAYMENTS = BehaviourSpec(
+    base_hazard=(0.0,) * 6,
+    chargeoff_recovery_daily=0.0,
+    redefault_daily=0.0,
+    income_shock_daily=0.0,
+)
 
 
 def examples(n: int) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import flat_portfolio
+from helpers import NO_PAYMENTS, flat_portfolio
 
 from waifang.errors import InputError
 from waifang.sim import LadderPolicy, LadderRule, PolicySpec, World, resolve_rules
@@ -14,7 +14,6 @@ from waifang.sim.compliance import ACTION_CODE, RULE_CODE
 from waifang.sim.engine import simulate
 from waifang.sim.spec import (
     AgencySpec,
-    BehaviourSpec,
     CallCentreSpec,
     ContactSpec,
     LegalSpec,
@@ -25,12 +24,6 @@ from waifang.sim.spec import (
     VisitSpec,
 )
 
-NO_PAYMENTS = BehaviourSpec(
-    base_hazard=(0.0,) * 6,
-    chargeoff_recovery_daily=0.0,
-    redefault_daily=0.0,
-    income_shock_daily=0.0,
-)
 # Placed accounts pay part of their arrears on every day the agency calls, and only then.
 AGENCY_ONLY = NO_PAYMENTS.model_copy(update={"cure_share_low": 0.0, "cure_share_high": 0.0})
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from helpers import flat_portfolio
+from helpers import NO_PAYMENTS, flat_portfolio
 from scipy import stats
 
 from waifang.sim import LadderPolicy, LadderRule, PolicySpec, World, resolve_rules
@@ -24,12 +24,6 @@ from waifang.sim.spec import (
 )
 from waifang.sim.state import DELINQUENT
 
-NO_PAYMENTS = BehaviourSpec(
-    base_hazard=(0.0,) * 6,
-    chargeoff_recovery_daily=0.0,
-    redefault_daily=0.0,
-    income_shock_daily=0.0,
-)
 ALL_CURE_TODAY = BehaviourSpec(
     base_hazard=(1.0,) * 6,
     cure_share_low=1.0,
