@@ -76,6 +76,7 @@ def solve_decomposed(
     seed: int = 0,
     start: np.ndarray | None = None,
     deadline: Deadline | None = None,
+    prices: np.ndarray | None = None,
 ) -> Result:
     """Solve by pricing the coupling rows (see the module docstring); returns a checked Result.
 
@@ -96,6 +97,9 @@ def solve_decomposed(
     deadline : a wall-clock deadline already running (overrides ``time_limit``); every phase
         draws on it, and when it passes the best plan so far is returned with status
         ``time_limit``.
+    prices : first prices of the coupling rows (e.g. the previous point of a frontier:
+        ``result.shadow_prices``) instead of the sample LP's; only where to start the
+        search, so the bound and the plan are as valid as from a cold start.
     """
     clock = Deadline(time_limit) if deadline is None else deadline
     t0 = clock.start
@@ -107,7 +111,7 @@ def solve_decomposed(
     zero = np.zeros(len(c.b))
     try:
         found = _relaxation_phase(
-            problem, gap, clock, working_accounts, sample_accounts, max_rounds, growth, seed
+            problem, gap, clock, working_accounts, sample_accounts, max_rounds, growth, seed, prices
         )
     except OutOfTime:
         found = None
@@ -173,7 +177,7 @@ def _timed_out_result(problem, floor, prices, gap, build_seconds, t0) -> Result:
 
 
 def _relaxation_phase(
-    problem, gap, clock, working_accounts, sample_accounts, max_rounds, growth, seed
+    problem, gap, clock, working_accounts, sample_accounts, max_rounds, growth, seed, warm=None
 ):
     """Prices and the working-set LP loop. Returns (lp, bound, prices, size) with ``lp`` the
     best LP point as (rows, x), or (None, inf, prices, size) when the LP is infeasible.
@@ -188,7 +192,10 @@ def _relaxation_phase(
     if n_acc <= max(working_accounts, sample_accounts):
         prices, size = np.zeros(len(c.b)), n_acc
     else:
-        sampled = sample_prices(problem, sample_accounts, rng, clock)
+        if warm is not None and len(warm) == len(c.b):
+            sampled = np.where(np.isfinite(c.b), np.maximum(np.asarray(warm, float), 0.0), 0.0)
+        else:
+            sampled = sample_prices(problem, sample_accounts, rng, clock)
         # The first temperature only; the next ones run while the working-set LP leaves
         # the gap open (below). A temperature stops when the bound gains less than a tenth
         # of the LP tolerance over the search's last few evaluations.
