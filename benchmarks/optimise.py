@@ -174,7 +174,7 @@ def run_command(folder: str, budget: float, gap: float) -> dict:
         "status": plan["status"],
         "solve": plan["seconds"],
         "build": plan["build_seconds"],
-        "load": os.getloadavg()[0],
+        "load": os.getloadavg(),
     }
 
 
@@ -310,8 +310,8 @@ def main(argv=None) -> int:
         print(
             f"\n[{tag}] waifang optimise on {made['rows']:,} rows ({n_accounts:,} accounts, "
             f"30 regions, C.csv {made['mb']:,.0f} MB): wall {run['wall']:.1f}s, CPU "
-            f"{run['cpu']:.1f}s, peak memory {run['peak_mb']:,.0f} MB, load average "
-            f"{run['load']:.1f} on {os.cpu_count()} cores; solve {run['solve']:.1f}s, status "
+            f"{run['cpu']:.1f}s, peak memory {run['peak_mb']:,.0f} MB, load averages "
+            f"{_loads(run['load'])} on {os.cpu_count()} cores; solve {run['solve']:.1f}s, status "
             f"{run['status']}, gap {run['gap']:.2e} (target {gap:g})"
         )
         summary.update(
