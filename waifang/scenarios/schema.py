@@ -28,7 +28,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, PrivateAttr, ValidationError, model_validator
 
 from waifang.errors import InputError, KeyedValueError
-from waifang.optimise.policy import OptimiserSpec
+from waifang.scenarios.optimiser_spec import OptimiserSpec
 from waifang.sim.policy import PolicySpec
 from waifang.sim.rules import PRESETS, ComplianceRules, resolve_rules
 from waifang.sim.spec import (
