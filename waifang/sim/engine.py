@@ -237,7 +237,9 @@ class _Run:
         columns: dict[str, np.ndarray] = {}
         for region in self.field.regions:
             columns.update(
-                region.usage.columns("visits_requested", "visits_performed", region.spec.name)
+                region.usage.columns(
+                    "visits_requested", "visits_performed", region.spec.name, called_off=True
+                )
             )
         columns.update(self.courts.usage.columns("legal_requested", "legal_filed", ""))
         columns.update(self.agencies.usage.columns("agency_requested", "agency_placed", ""))
