@@ -262,8 +262,16 @@ class LadderPolicy:
     def _filter(
         idx: np.ndarray, rule: LadderRule, segments: np.ndarray | None, view: LenderView
     ) -> np.ndarray:
-        if idx.size == 0:
-            return idx
+        if idx.size == 0 or not (
+            rule.min_balance > 0
+            or rule.max_balance is not None
+            or segments is not None
+            or rule.min_prior_delinquencies
+            or rule.min_other_debts
+            or rule.only_revealed_strategic
+            or rule.max_revealed_ability is not None
+        ):
+            return idx  # no filter on this rung
         keep = np.ones(idx.size, bool)
         if rule.min_balance > 0 or rule.max_balance is not None:
             balance = view.balance_cents[idx]
