@@ -188,5 +188,6 @@ def manifest(
         "violations_by_policy": {p: int(v) for p, v in violations.items()},
         "compliance": compliance_statement(results),
         "calibration": results.scenario.calibration,
+        "risk_transfer": [c.model_dump(mode="json") for c in results.scenario.risk_transfer],
         "files": files,
     }

@@ -172,6 +172,27 @@ def significant(row) -> bool:
     return bool(low > 0 or high < 0)  # NaN compares False: no interval, no claim
 
 
+def spread_table(results: ScenarioResults, comparison):
+    """Beside the means: the spread of net value and net NPV over the replications (standard
+    deviation and 5th percentile; cover is bought to cut the bad years, which means hide)."""
+    from rich.table import Table
+
+    table = Table(title="spread over replications (sd: standard deviation; p5: 5th percentile)")
+    metrics = [m for m in ("net_value", "net_npv") if (results.policies[0], m) in comparison.index]
+    table.add_column("policy", justify="left")
+    for metric in metrics:
+        label = metric.replace("_", " ").replace("npv", "NPV")
+        table.add_column(f"{label} sd", justify="right")
+        table.add_column(f"{label} p5", justify="right")
+    for policy in results.policies:
+        cells = []
+        for metric in metrics:
+            row = comparison.loc[(policy, metric)]
+            cells += [money(row["std"]) if row["std"] == row["std"] else "—", money(row["p05"])]
+        table.add_row(policy, *cells)
+    return table
+
+
 def print_comparison(results: ScenarioResults) -> None:
     """The per-policy table and the compliance line, on stdout."""
     from rich.console import Console
@@ -241,6 +262,7 @@ def print_comparison(results: ScenarioResults) -> None:
     # Wide enough for all columns when piped or captured; a terminal keeps its own width if wider.
     console = Console(width=max(Console().width, 190))
     console.print(table)
+    console.print(spread_table(results, comparison))
 
     blocked = results.blocked_by_rule.groupby("rule", sort=False)["blocked"].sum()
     blocked = blocked[blocked > 0]
