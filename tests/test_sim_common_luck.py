@@ -90,6 +90,7 @@ VISIT_FIGURES = {
     "visits",
     "cost_visit",
     "cost_total",
+    "cost_npv",
     "net_npv",
     "net_value",
     "blocked",
