@@ -93,6 +93,8 @@ VISIT_FIGURES = {
     "cost_npv",
     "net_npv",
     "net_value",
+    "net_npv_without_cover",
+    "net_value_without_cover",
     "blocked",
     "visits_dropped",
     "visits_waiting",

@@ -150,6 +150,7 @@ def render_html(
 ) -> str:
     """The whole report as one HTML string (``charts`` as from
     :func:`~waifang.scenarios.report_charts.charts`; drawn here when not given)."""
+    from waifang.scenarios.cover_report import contract_table, spread_table
     from waifang.scenarios.report import compliance_statement
     from waifang.scenarios.report_charts import charts as draw
 
@@ -177,6 +178,15 @@ def render_html(
     )
     answer = "".join(f"<li>{line}</li>" for line in headline(results))
     money_model = "".join(f"<li>{html.escape(line)}</li>" for line in MONEY_MODEL)
+    spread = spread_table(results)
+    contracts = contract_table(results.summary)
+    cover = (
+        "<h2>Risk transfer by contract (mean per replication)</h2>\n<p>loss_ratio: the "
+        "provider's claims less the recoveries passed to it, over its premiums; lender_net: "
+        "claims - premiums - recoveries passed (undiscounted); net_value_without_cover: the "
+        "same run with the contract lines left out.</p>\n" + _table(contracts)
+        if len(contracts) else ""
+    )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -207,6 +217,9 @@ champion <b>{html.escape(scenario.champion)}</b> (differences are paired by repl
 {_table(means)}
 <h2>Paired difference vs {html.escape(scenario.champion)} [95 % CI]</h2>
 {_table(differences)}
+<h2>Spread over replications: mean, standard deviation, 5th percentile</h2>
+{_table(spread)}
+{cover}
 <h2>How the money is counted</h2>
 <ul>{money_model}</ul>
 <h2>Capacity use by region (per replication; utilisation: mean share in use a day;

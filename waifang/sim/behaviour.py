@@ -155,7 +155,9 @@ class Borrowers:
         lane: int | np.ndarray = 0,
     ) -> int:
         s, b = self.state, self.b
-        s.lift[idx] = np.minimum(s.lift[idx] + np.float32(lift), np.float32(b.max_contact_lift))
+        raised = s.lift[idx]
+        raised += np.float32(lift)
+        s.lift[idx] = np.minimum(raised, np.float32(b.max_contact_lift), out=raised)
         s.recent_contacts[idx] += 1
         if promise_p > 0:
             p = promise_p * np.minimum(1.0, 2.0 * s.willingness[idx])

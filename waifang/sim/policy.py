@@ -78,6 +78,12 @@ class LadderRule(Spec):
     during_hardship: bool = False
     """Also act on accounts on a hardship plan (their dpd is frozen, so a cadence rung would
     otherwise fire every day or never; by default the ladder pauses while a plan runs)."""
+    covered: bool | None = None
+    """Only accounts a risk-transfer contract of the policy covers (true) or does not cover
+    (false); None: either."""
+    claimed: bool | None = None
+    """Only accounts on which a contract has paid its claim (true: the lender keeps only its
+    share of what it recovers) or has not (false); None: either."""
 
     @model_validator(mode="after")
     def _range(self) -> LadderRule:
@@ -289,6 +295,10 @@ class LadderPolicy:
         if rule.max_revealed_ability is not None:
             ability = view.revealed_ability()[idx]
             keep &= ability <= rule.max_revealed_ability  # NaN (not revealed) compares False
+        if rule.covered is not None:
+            keep &= view.covered[idx] == rule.covered
+        if rule.claimed is not None:
+            keep &= view.claimed[idx] == rule.claimed
         return idx[keep]
 
 

@@ -583,6 +583,105 @@ class EconomicsSpec(Spec):
     before charge-off by the data's roll rates; charged-off balances count nothing."""
 
 
+# --------------------------------------------------------------------------------------------
+# Risk transfer (the contracts themselves; the engine side is waifang/sim/cover.py)
+# --------------------------------------------------------------------------------------------
+
+
+class RiskTransfer(Spec):
+    """One risk-transfer contract: credit insurance, a guarantee or a forward-flow sale.
+
+    Cover is fixed on day 0 over the accounts it selects (segments, a share of the book, a
+    range of opening balance) that are below ``trigger_dpd`` then. From day 0 the lender pays
+    a premium every 30 days on each covered account still on its book and not yet claimed. On
+    the day a covered account reaches ``trigger_dpd`` (or charges off, for a forward-flow sale
+    without one) the provider pays the lender ``cover_ratio`` of its balance, less the
+    ``deductible``, within the ``stop_loss`` left; at most once per account. Then either the
+    lender keeps collecting and passes the provider its share of every later recovery, or the
+    account leaves the lender's book. Money is in integer cents; every amount is rounded to
+    the cent once, where it is paid.
+    """
+
+    name: str = Field(min_length=1)
+    """Contract name; a policy lists the contracts it runs under by name."""
+    kind: Literal["insurance", "guarantee", "forward_flow"]
+    """``insurance`` or ``guarantee`` (premium, claim at a delinquency trigger, subrogation:
+    the two differ only in name here) or ``forward_flow`` (a price agreed in advance for the
+    accounts that reach ``trigger_dpd`` or charge off; they leave the book)."""
+    segments: tuple[str, ...] | None = None
+    """Covered segments (None: every segment)."""
+    share_of_book: float = Field(default=1.0, ge=0, le=1)
+    """Share of the eligible accounts covered, chosen by a hash of the account id and the
+    contract name (the same accounts in every replication and policy)."""
+    min_balance: float = Field(default=0.0, ge=0, le=MAX_MONEY)
+    """Only accounts whose opening balance is at least this."""
+    max_balance: float | None = Field(default=None, ge=0, le=MAX_MONEY)
+    """Only accounts whose opening balance is at most this (None: no limit)."""
+    premium: float = Field(default=0.0, le=MAX_MONEY)
+    """Premium per 30 days: a share of the account's balance that day (``premium_basis =
+    "balance"``, e.g. 0.004) or an amount per account (``"account"``). Paid on days 0, 30, 60,
+    ... for each covered account that is open (delinquent or current), not yet claimed and
+    within ``term_days``. It stops at the claim, when the account closes, charges off or
+    leaves the book, and at the end of the term. Must not be negative."""
+    premium_basis: Literal["balance", "account"] = "balance"
+    """What ``premium`` is charged on: the covered balance or each covered account."""
+    term_days: int | None = Field(default=None, ge=1, le=MAX_DAYS)
+    """Days the contract runs from day 0: no premium and no claim from this day on (None:
+    the whole run)."""
+    trigger_dpd: int | None = Field(default=None, ge=1, le=MAX_DAYS)
+    """The claim (or forward-flow transfer) is paid at the end of the day a covered account
+    reaches this dpd. Insurance and guarantees need one below ``charge_off_dpd``; None
+    (forward_flow only) means at charge-off."""
+    cover_ratio: float = Field(default=1.0, le=MAX_MULTIPLIER)
+    """Share of the outstanding balance on the trigger day that the provider pays: the claim
+    (insurance, guarantee) or the agreed price (forward_flow). In [0, 1]."""
+    deductible: float = Field(default=0.0, ge=0, le=MAX_MONEY)
+    """Taken off each claim (currency); a claim never goes below 0."""
+    waiting_days: int = Field(default=0, ge=0, le=MAX_DAYS)
+    """No claim for a trigger reached before this day of the run (a waiting period); the
+    account stays the lender's, uncovered from then on."""
+    stop_loss: float | None = Field(default=None, ge=0, le=1e15)
+    """Aggregate limit on what the contract pays over the run (currency; None: no limit).
+    The claim that reaches it is paid in part; later triggers pay nothing and stay the
+    lender's."""
+    after_claim: Literal["lender_collects_and_passes", "leaves_book"] | None = None
+    """After the claim: the lender keeps the account and collects, passing the provider its
+    ``recovery_share`` of every later payment on the day received
+    (``lender_collects_and_passes``, the default for insurance and guarantees), or the
+    account leaves the lender's book on the claim day, its balance transferred to the
+    provider (``leaves_book``, always so for forward_flow; what the provider recovers later is
+    outside the lender's run)."""
+    recovery_share: float | None = Field(default=None, ge=0, le=1)
+    """Share of later recoveries passed to the provider after a claim (None: pro rata, the
+    claim paid over the balance on the trigger day)."""
+
+    @model_validator(mode="after")
+    def _terms(self) -> RiskTransfer:
+        who = f"contract {self.name!r}"
+        if self.premium < 0:
+            raise KeyedValueError("premium", f"{who}: a premium cannot be negative "
+                                             f"(got {self.premium:g})")
+        if not 0 <= self.cover_ratio <= 1:
+            raise KeyedValueError("cover_ratio", f"{who}: the cover ratio is a share of the "
+                                                 f"balance, in [0, 1] (got {self.cover_ratio:g})")
+        if self.max_balance is not None and self.max_balance < self.min_balance:
+            raise KeyedValueError("max_balance", f"{who}: {self.max_balance:g} is below "
+                                                 f"min_balance {self.min_balance:g}")
+        if self.kind == "forward_flow":
+            if self.after_claim == "lender_collects_and_passes":
+                raise KeyedValueError("after_claim", f"{who}: a forward-flow sale takes the "
+                                      "account off the book (got 'lender_collects_and_passes')")
+        elif self.trigger_dpd is None:
+            raise KeyedValueError("trigger_dpd", f"{who}: {self.kind} needs a claim trigger "
+                                  "below charge-off (got none)")
+        return self
+
+    @property
+    def leaves_book(self) -> bool:
+        """Whether a claimed account leaves the lender's book."""
+        return self.kind == "forward_flow" or self.after_claim == "leaves_book"
+
+
 class World(Spec):
     """Everything but the portfolio, the policy and its rules: the model one run reads."""
 
@@ -598,3 +697,28 @@ class World(Spec):
     """Agents, field teams, courts and agencies."""
     economics: EconomicsSpec = EconomicsSpec()
     """Discounting and other costs."""
+    risk_transfer: tuple[RiskTransfer, ...] = ()
+    """Risk-transfer contracts in force in the run (none: the lender bears every loss)."""
+
+    @model_validator(mode="after")
+    def _triggers(self) -> World:
+        check_triggers(self.risk_transfer, self.charge_off_dpd)
+        return self
+
+
+def check_triggers(contracts: tuple[RiskTransfer, ...], charge_off_dpd: int) -> None:
+    """Insurance and guarantees claim before charge-off; no trigger lies past it."""
+    for i, contract in enumerate(contracts):
+        trigger = contract.trigger_dpd
+        if contract.kind != "forward_flow" and trigger >= charge_off_dpd:
+            raise KeyedValueError(
+                f"risk_transfer[{i}].trigger_dpd",
+                f"contract {contract.name!r}: {contract.kind} claims before charge-off; the "
+                f"trigger must be below charge_off_dpd {charge_off_dpd} (got {trigger})",
+            )
+        if trigger is not None and trigger > charge_off_dpd:
+            raise KeyedValueError(
+                f"risk_transfer[{i}].trigger_dpd",
+                f"contract {contract.name!r}: no account reaches dpd {trigger} (charge-off at "
+                f"{charge_off_dpd}; leave trigger_dpd out to transfer at charge-off)",
+            )

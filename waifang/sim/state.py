@@ -116,6 +116,10 @@ class AccountState:
     during the run (what the lender sees)."""
     legal_collected_cents: np.ndarray = field(default=None)  # type: ignore[assignment]
     agency_collected_cents: np.ndarray = field(default=None)  # type: ignore[assignment]
+    # Risk transfer (waifang.sim.cover), None in a run without contracts: whether a contract
+    # covers the account, and whether a claim (or forward-flow price) has been paid on it.
+    covered: np.ndarray | None = None  # bool
+    claimed: np.ndarray | None = None  # bool
 
     @classmethod
     def from_portfolio(
@@ -205,6 +209,10 @@ def _read_only(array: np.ndarray) -> np.ndarray:
     return view
 
 
+def _or_false(mask: np.ndarray | None, n: int) -> np.ndarray:
+    return np.zeros(n, bool) if mask is None else mask
+
+
 @dataclass(frozen=True)
 class LenderView:
     """What a policy may look at: the observable columns, current as of the decision.
@@ -243,6 +251,16 @@ class LenderView:
         if name in _TRACKED:
             return _read_only(getattr(self._state, name))
         raise AttributeError(f"the lender cannot observe {name!r}")
+
+    @property
+    def covered(self) -> np.ndarray:
+        """Accounts a risk-transfer contract covers (all False without contracts)."""
+        return _read_only(_or_false(self._state.covered, self._state.n))
+
+    @property
+    def claimed(self) -> np.ndarray:
+        """Accounts on which a contract has paid its claim (or forward-flow price)."""
+        return _read_only(_or_false(self._state.claimed, self._state.n))
 
     def revealed_strategic(self) -> np.ndarray:
         """Accounts a visit has shown to be able but unwilling to pay."""
