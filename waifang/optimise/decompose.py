@@ -198,8 +198,12 @@ def _relaxation_phase(
             sampled = sample_prices(problem, sample_accounts, rng, clock)
         # The first temperature only; the next ones run while the working-set LP leaves
         # the gap open (below). A temperature stops when the bound gains less than a tenth
-        # of the LP tolerance over the search's last few evaluations.
-        search = PriceSearch(problem, sampled, tolerance=lp_tolerance / 10, deadline=clock)
+        # of the LP tolerance (at most 1e-6) over the search's last few evaluations: prices
+        # only 1e-5 from the bound were seen to leave the working-set LP stuck, and looser
+        # prices give a worse plan at a loose gap target (10 M rows at 1e-3: gap 4e-5, not 5e-6).
+        search = PriceSearch(
+            problem, sampled, tolerance=min(lp_tolerance / 10, 1e-6), deadline=clock
+        )
         prices = _refine(search)
         size = working_accounts
         _log_search(problem, search, prices, t0)
