@@ -322,3 +322,39 @@ def test_daily_counts_are_integers():
     assert r.daily["blocked"].sum() > 0
     for column in counts:
         assert np.asarray(r.daily[column]).dtype.kind in "iu", column
+
+
+def test_a_frozen_line_multiplies_the_payment_hazard():
+    # Base hazard 0.02 in the 31-60 bucket, x 60 while the line is frozen: 1.2, so every
+    # frozen borrower pays on the day of the freeze; an unfrozen one rarely does.
+    behaviour = BehaviourSpec(
+        **{**NO_LUCK, "base_hazard": (0.0, 0.02, 0.0, 0.0, 0.0, 0.0)}, freeze_multiplier=60.0
+    )
+    world = World(days=1, behaviour=behaviour)
+    p = flat_portfolio(60, dpd=40)
+    frozen = _run(world, p, PolicySpec(name="f", rules=(LadderRule(action="freeze"),)))
+    assert frozen.daily["payments"].tolist() == [60]
+    untouched = _run(world, p, PolicySpec(name="nothing"))
+    assert untouched.daily["payments"][0] < 10
+
+
+def test_no_agency_fee_on_what_is_paid_while_breathing_space_pauses_the_placement():
+    # uk_fca: day 0 the accounts are placed (dpd 30, nobody pays); day 1 a hardship plan
+    # (breathing space) starts, the agency's call is refused and the placement pauses. Every
+    # borrower pays that day (dpd 31: hazard 1 x willingness): no agency fee is due on any of it.
+    behaviour = BehaviourSpec(**{**NO_LUCK, "base_hazard": (0.0, 1.0, 0.0, 0.0, 0.0, 0.0)})
+    world = World(days=2, behaviour=behaviour)
+    p = flat_portfolio(40, dpd=30, willingness=1.0)
+    spec = PolicySpec(
+        name="place",
+        rules=(
+            LadderRule(action="agency", dpd_min=30, dpd_max=30),
+            LadderRule(action="hardship", dpd_min=31, dpd_max=31),
+        ),
+    )
+    r = _run(world, p, spec, preset="uk_fca")
+    assert r.summary["agency_placements"] == 40
+    assert r.daily["payments"].tolist() == [0, 40]
+    refused = (r.audit["action"] == ACTION_CODE["agency_contact"]) & (r.audit["outcome"] > 0)
+    assert refused.sum() == 40
+    assert r.summary["cost_agency"] == 0.0
