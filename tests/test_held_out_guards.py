@@ -177,6 +177,9 @@ def test_a_judgement_recovers_its_share_of_what_is_still_owed():
     r = _run(world, p, PolicySpec(name="sue", rules=(LadderRule(action="legal", dpd_min=1),)))
     assert r.summary["legal_cases"] == n
     assert round(r.summary["collected"] * 100) == n * (16666 + 25000)
+    # Two instalments paid bring the oldest unpaid one 60 days forward: dpd 100 -> 40, and 41
+    # at the end of day 0.
+    assert r.daily["bucket_31-60"][0] == n
 
 
 def test_segment_region_weights_follow_the_scenario_s_region_order():
