@@ -361,3 +361,20 @@ def test_no_agency_fee_on_what_is_paid_while_breathing_space_pauses_the_placemen
     refused = (r.audit["action"] == ACTION_CODE["agency_contact"]) & (r.audit["outcome"] > 0)
     assert refused.sum() == 40
     assert r.summary["cost_agency"] == 0.0
+
+
+def test_income_shocks_reach_about_their_daily_share_of_borrowers():
+    # income_shock_daily = 0.5: each day about half the borrowers lose income; a shock cuts
+    # ability to 1 % and (ability weight 20) the payment hazard to almost nothing. Within a few
+    # days nearly everyone is shocked, so payments collapse against the same book unshocked.
+    behaviour = dict(
+        base_hazard=(0.02,) * 6, ability_weight=20.0, redefault_daily=0.0,
+        chargeoff_recovery_daily=0.0, income_shock_ability=0.01,
+    )
+    p = flat_portfolio(500, dpd=20)
+    paid = {}
+    for daily in (0.0, 0.5):
+        world = World(days=30, behaviour=BehaviourSpec(**behaviour, income_shock_daily=daily))
+        paid[daily] = _run(world, p, PolicySpec(name="nothing")).daily["payments"].sum()
+    assert paid[0.0] > 100  # about 500 x (1 - 0.98^30)
+    assert paid[0.5] < 0.3 * paid[0.0]
