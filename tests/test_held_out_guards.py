@@ -92,6 +92,8 @@ def test_a_kept_promise_pays_on_its_due_day_and_not_before():
     expected = [0] * 9
     expected[5] = 80
     assert r.daily["payments"].tolist() == expected
+    made = (r.extra["promises_made"], r.extra["promises_kept"], r.extra["promises_broken"])
+    assert made == (80, 80, 0)
 
 
 def test_a_dispute_blocks_legal_action_through_its_last_day():
