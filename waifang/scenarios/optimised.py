@@ -44,6 +44,11 @@ def notes(scenario: Scenario) -> list[str]:
     return out
 
 
+def _index(scenario: Scenario, spec: ScenarioPolicy) -> int:
+    """The position of ``spec`` among the scenario's policies (its contracts go with it)."""
+    return [p.name for p in scenario.policies].index(spec.name)
+
+
 def build_optimised(
     scenario: Scenario,
     spec: ScenarioPolicy,
@@ -58,7 +63,7 @@ def build_optimised(
     its base ladder."""
     opt = spec.optimiser
     assert opt is not None
-    world = scenario.world()
+    world = scenario.world(_index(scenario, spec))
     base = LadderPolicy(spec, portfolio.segment_names)
     model = None
     if opt.selection == "optimal" and not opt.visits_nobody:
@@ -88,7 +93,8 @@ def run_optimised(
                                    run_seed, build_portfolio)
     probe = RealisedProbe(policy, base,
                           np.random.SeedSequence(seed, spawn_key=(replication, REALISED)))
-    result = simulate_probed(scenario.world(), portfolio, policy, rules, seed=run_seed,
+    world = scenario.world(_index(scenario, spec))
+    result = simulate_probed(world, portfolio, policy, rules, seed=run_seed,
                              probe=probe, departures=departures, audit=scenario.output.audit)
     plans = policy.plans
     summary = dict(result.summary)
