@@ -92,6 +92,8 @@ def test_a_kept_promise_pays_on_its_due_day_and_not_before():
     expected = [0] * 9
     expected[5] = 80
     assert r.daily["payments"].tolist() == expected
+    made = (r.extra["promises_made"], r.extra["promises_kept"], r.extra["promises_broken"])
+    assert made == (80, 80, 0)
 
 
 def test_a_dispute_blocks_legal_action_through_its_last_day():
@@ -177,6 +179,9 @@ def test_a_judgement_recovers_its_share_of_what_is_still_owed():
     r = _run(world, p, PolicySpec(name="sue", rules=(LadderRule(action="legal", dpd_min=1),)))
     assert r.summary["legal_cases"] == n
     assert round(r.summary["collected"] * 100) == n * (16666 + 25000)
+    # Two instalments paid bring the oldest unpaid one 60 days forward: dpd 100 -> 40, and 41
+    # at the end of day 0.
+    assert r.daily["bucket_31-60"][0] == n
 
 
 def test_segment_region_weights_follow_the_scenario_s_region_order():
@@ -322,3 +327,56 @@ def test_daily_counts_are_integers():
     assert r.daily["blocked"].sum() > 0
     for column in counts:
         assert np.asarray(r.daily[column]).dtype.kind in "iu", column
+
+
+def test_a_frozen_line_multiplies_the_payment_hazard():
+    # Base hazard 0.02 in the 31-60 bucket, x 60 while the line is frozen: 1.2, so every
+    # frozen borrower pays on the day of the freeze; an unfrozen one rarely does.
+    behaviour = BehaviourSpec(
+        **{**NO_LUCK, "base_hazard": (0.0, 0.02, 0.0, 0.0, 0.0, 0.0)}, freeze_multiplier=60.0
+    )
+    world = World(days=1, behaviour=behaviour)
+    p = flat_portfolio(60, dpd=40)
+    frozen = _run(world, p, PolicySpec(name="f", rules=(LadderRule(action="freeze"),)))
+    assert frozen.daily["payments"].tolist() == [60]
+    untouched = _run(world, p, PolicySpec(name="nothing"))
+    assert untouched.daily["payments"][0] < 10
+
+
+def test_no_agency_fee_on_what_is_paid_while_breathing_space_pauses_the_placement():
+    # uk_fca: day 0 the accounts are placed (dpd 30, nobody pays); day 1 a hardship plan
+    # (breathing space) starts, the agency's call is refused and the placement pauses. Every
+    # borrower pays that day (dpd 31: hazard 1 x willingness): no agency fee is due on any of it.
+    behaviour = BehaviourSpec(**{**NO_LUCK, "base_hazard": (0.0, 1.0, 0.0, 0.0, 0.0, 0.0)})
+    world = World(days=2, behaviour=behaviour)
+    p = flat_portfolio(40, dpd=30, willingness=1.0)
+    spec = PolicySpec(
+        name="place",
+        rules=(
+            LadderRule(action="agency", dpd_min=30, dpd_max=30),
+            LadderRule(action="hardship", dpd_min=31, dpd_max=31),
+        ),
+    )
+    r = _run(world, p, spec, preset="uk_fca")
+    assert r.summary["agency_placements"] == 40
+    assert r.daily["payments"].tolist() == [0, 40]
+    refused = (r.audit["action"] == ACTION_CODE["agency_contact"]) & (r.audit["outcome"] > 0)
+    assert refused.sum() == 40
+    assert r.summary["cost_agency"] == 0.0
+
+
+def test_income_shocks_reach_about_their_daily_share_of_borrowers():
+    # income_shock_daily = 0.5: each day about half the borrowers lose income; a shock cuts
+    # ability to 1 % and (ability weight 20) the payment hazard to almost nothing. Within a few
+    # days nearly everyone is shocked, so payments collapse against the same book unshocked.
+    behaviour = dict(
+        base_hazard=(0.02,) * 6, ability_weight=20.0, redefault_daily=0.0,
+        chargeoff_recovery_daily=0.0, income_shock_ability=0.01,
+    )
+    p = flat_portfolio(500, dpd=20)
+    paid = {}
+    for daily in (0.0, 0.5):
+        world = World(days=30, behaviour=BehaviourSpec(**behaviour, income_shock_daily=daily))
+        paid[daily] = _run(world, p, PolicySpec(name="nothing")).daily["payments"].sum()
+    assert paid[0.0] > 100  # about 500 x (1 - 0.98^30)
+    assert paid[0.5] < 0.3 * paid[0.0]
