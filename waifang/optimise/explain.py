@@ -53,6 +53,7 @@ def explain(
     names = problem.coupling.names
     slot = _row_lookup(problem, names, ".count")
     hours = _row_lookup(problem, names, ".hours")
+    period_budget = {p: 1 + i for i, (p, _) in enumerate(problem.period_budgets)}
     chosen = np.zeros(problem.n_candidates, dtype=bool)
     chosen[result.chosen] = True
     chosen_of_account = np.full(problem.n_accounts, -1, dtype=np.int64)
@@ -61,8 +62,7 @@ def explain(
     lines = []
     for j in rows.tolist():
         v, c = problem.value[j], problem.cost[j]
-        key = (int(problem.region[j]), int(problem.option[j]))
-        where = f"{problem.regions[key[0]]}/{problem.options[key[1]]}"
+        r, o, per = int(problem.region[j]), int(problem.option[j]), int(problem.period[j])
         if lam > 0:
             parts = [f"the budget price {_money(c)} x {_price(lam)} = {_money(c * lam)}"]
         else:
@@ -71,17 +71,25 @@ def explain(
         charge = c * lam
         # A slot is cited when the LP prices it, or when re-solving found it worth more
         # than nothing (at a degenerate integer limit the LP price can be 0 while it is not).
-        note = _slot_note(marginals, names[slot[key]]) if key in slot else ""
-        worth = key in slot and names[slot[key]] in marginals and marginals[names[slot[key]]].value
-        if key in slot and (prices[slot[key]] > 0 or worth):
-            mu = prices[slot[key]]
-            parts.append(f"slot price {where} {_money(mu)}{note}")
-            charge += mu
-        if key in hours and prices[hours[key]] > 0 and problem.hours[j] > 0:
-            eta = prices[hours[key]]
-            h = problem.hours[j]
-            parts.append(f"hours {h:g} x {_price(eta)} = {_money(h * eta)}")
-            charge += h * eta
+        if per in period_budget and prices[period_budget[per]] > 0:
+            mu = prices[period_budget[per]]
+            parts.append(f"period {per}'s budget price {_money(c)} x {_price(mu)} = "
+                         f"{_money(c * mu)}")
+            charge += c * mu
+        for k in _capacity_rows(slot, r, o, per):
+            note = _slot_note(marginals, names[k])
+            worth = names[k] in marginals and marginals[names[k]].value
+            if prices[k] > 0 or worth:
+                mu = prices[k]
+                parts.append(f"slot price {names[k][len('capacity['):-len('].count')]} "
+                             f"{_money(mu)}{note}")
+                charge += mu
+        for k in _capacity_rows(hours, r, o, per):
+            if prices[k] > 0 and problem.hours[j] > 0:
+                eta = prices[k]
+                h = problem.hours[j]
+                parts.append(f"hours {h:g} x {_price(eta)} = {_money(h * eta)}")
+                charge += h * eta
         other = (v - c) - charge - q[j]  # quota prices, if any
         if abs(other) > 1e-9 * max(1.0, abs(v)):
             parts.append(f"quota prices {_money(-other)}")
@@ -136,6 +144,7 @@ def reasons_frame(
             "account_id": problem.account_ids[problem.account],
             "option": np.asarray(problem.options, dtype=object)[problem.option],
             "region": np.asarray(problem.regions, dtype=object)[problem.region],
+            "period": problem.period,
             "value": problem.value,
             "cost": problem.cost,
             "chosen": chosen,
@@ -145,11 +154,13 @@ def reasons_frame(
     )
 
 
-def _row_lookup(problem: Problem, names, suffix: str) -> dict[tuple[int, int], int]:
-    """(region code, option code) -> coupling row index for capacity rows ending in suffix."""
-    out = {}
-    for k, name in enumerate(names):
-        if name.startswith("capacity[") and name.endswith(suffix):
-            region, option = name[len("capacity[") : name.index("]")].split("/", 1)
-            out[(problem.regions.index(region), problem.options.index(option))] = k
-    return out
+def _row_lookup(problem: Problem, names, suffix: str) -> dict[tuple[int, int, int], int]:
+    """(region code, option code, period or -1 for every period) -> coupling row index for
+    capacity rows ending in suffix."""
+    keys = problem.coupling.capacity_keys
+    return {keys[k]: k for k, name in enumerate(names) if keys[k] and name.endswith(suffix)}
+
+
+def _capacity_rows(lookup: dict, region: int, option: int, period: int) -> list[int]:
+    """The rows of ``lookup`` that hold a candidate: its period's and the whole horizon's."""
+    return [lookup[k] for k in ((region, option, period), (region, option, -1)) if k in lookup]
