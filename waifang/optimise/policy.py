@@ -19,6 +19,7 @@ visits, which the simulated field teams then make. Every plan is kept (:class:`P
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
@@ -26,9 +27,10 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, field_validator
 
+from waifang.optimise.horizon import later_candidates, top_per_region_period
 from waifang.optimise.problem import Capacity, make_problem
 from waifang.optimise.solve import solve
-from waifang.optimise.values import ValueModel, features
+from waifang.optimise.values import PayHazard, ValueModel, features
 from waifang.sim.eligible import visit_allowed
 from waifang.sim.policy import Policy, Request
 from waifang.sim.rng import stream
@@ -70,6 +72,10 @@ class OptimiserSpec(Spec):
     """Trained accounts a cell needs before its own ratio is used (else a coarser cell)."""
     realised_sample: int = Field(default=200, ge=0, le=MAX_CAPACITY)
     """Planned accounts per plan whose realised value is measured by re-simulation (0: none)."""
+    horizon_periods: int = Field(default=1, ge=1, le=52)
+    """Periods each plan looks ahead (a rolling horizon): with more than 1 the optimiser also
+    chooses *which* period to visit whom, under each period's budget and team hours, and only
+    the first period's visits are dispatched (see :mod:`waifang.optimise.horizon`)."""
 
     @field_validator("budget_per_period")
     @classmethod
@@ -113,6 +119,9 @@ class Plan:
     cost: np.ndarray
     candidates: int
     status: str
+    tentative: pd.DataFrame | None = None
+    """With a horizon of several periods: every chosen row (``account, region, period,
+    value, cost``), the later periods' ones being a reservation the next plan revisits."""
 
     @property
     def predicted(self) -> float:
@@ -222,6 +231,8 @@ class OptimisedPolicy:
         hours_left = np.maximum(team_hours(world, self.rules, days) - queued * hours, 0.0)
         n_candidates = len(table)
         budget = spec.budget(day)
+        if spec.horizon_periods > 1 and spec.selection == "optimal":
+            return self._plan_horizon(view, day, table, hours_left)
         if budget <= 0 or n_candidates == 0:
             return _plan(day, table.iloc[:0], n_candidates, "nothing to plan")
         if spec.selection == "random":
@@ -246,6 +257,52 @@ class OptimisedPolicy:
         chosen_ids = problem.account_ids[problem.account[result.chosen]].astype(np.int64)
         chosen = table.set_index("account").loc[np.sort(chosen_ids)].reset_index()
         return _plan(day, chosen, n_candidates, result.status.value)
+
+    def _plan_horizon(self, view: LenderView, day: int, first: pd.DataFrame,
+                      hours_left: np.ndarray) -> Plan:
+        """A plan over ``horizon_periods`` periods; period 0's visits are dispatched."""
+        spec, world = self.spec, self.world
+        starts = [day + w * spec.period_days for w in range(spec.horizon_periods)]
+        starts = [s for s in starts if s < world.days]
+        hazard = self.model.hazard if self.model.hazard is not None else PayHazard.none()
+        frames = [first.assign(period=0, stay=1.0)]
+        for w, start in enumerate(starts[1:], start=1):
+            frames.append(later_candidates(view, day, start - day, world, self.rules,
+                                           self.model, hazard, self.region_names)
+                          .assign(period=w))
+        table = pd.concat(frames, ignore_index=True)
+        budgets = {w: spec.budget(start) for w, start in enumerate(starts)}
+        hours = {0: hours_left}
+        for w, start in enumerate(starts[1:], start=1):
+            hours[w] = team_hours(world, self.rules, min(spec.period_days, world.days - start))
+        n_candidates = len(first)
+        if budgets[0] <= 0 or n_candidates == 0:
+            return _plan(day, first.iloc[:0], n_candidates, "nothing to plan")
+        table = table[table["value"] > table["cost"]]
+        table = top_per_region_period(table, hours, budgets)
+        if not (table["period"] == 0).any():
+            return _plan(day, first.iloc[:0], n_candidates, "no candidate worth its cost")
+        frame = table.assign(account_id=table["account"].astype(str),
+                             region=table["region_code"].astype(str))
+        pairs = frame[["region_code", "period"]].drop_duplicates().to_numpy()
+        caps = [Capacity(str(r), "visit", hours_limit=float(hours[int(w)][r]), period=int(w))
+                for r, w in pairs]
+        problem = make_problem(
+            frame[["account_id", "option", "region", "period", "value", "cost", "hours"]],
+            caps, sum(budgets.values()), period_budgets=budgets)
+        result = solve(problem, backend="decompose", gap=1e-3, time_limit=30)
+        if not result.status.has_plan:
+            return _plan(day, first.iloc[:0], n_candidates, result.status.value)
+        rows = result.chosen
+        picked = pd.DataFrame({
+            "account": problem.account_ids[problem.account[rows]].astype(np.int64),
+            "period": problem.period[rows],
+        })
+        tentative = picked.merge(table, on=["account", "period"], validate="1:1")
+        now = tentative[tentative["period"] == 0]
+        tentative = tentative[["account", "region", "period", "value", "cost", "stay"]]
+        plan = _plan(day, now, n_candidates, result.status.value)
+        return dataclasses.replace(plan, tentative=tentative.reset_index(drop=True))
 
 
 def top_per_region(table: pd.DataFrame, hours_left: np.ndarray, budget: float) -> pd.DataFrame:

@@ -16,10 +16,12 @@ the difference is what the plan realised on those accounts, set against what it 
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 
 from waifang.optimise.policy import OptimisedPolicy, OptimiserSpec, region_costs
-from waifang.optimise.values import ValueModel, treatment_effects
+from waifang.optimise.values import PayHazard, ValueModel, treatment_effects
 from waifang.sim.eligible import visit_allowed
 from waifang.sim.fork import Live, checkpoints
 from waifang.sim.policy import Policy
@@ -69,8 +71,13 @@ def train_value_model(
     _, _, collectors = region_costs(world)
     frames = []
     run_seed = np.random.SeedSequence(seed.entropy, spawn_key=(*seed.spawn_key, 1))
-    for cp in checkpoints(train_world, book, base, rules, seed=run_seed,
-                          days=training_days(spec, world.days)):
+    taken = checkpoints(train_world, book, base, rules, seed=run_seed,
+                        days=training_days(spec, world.days))
+    # How fast accounts pay under the base ladder, from consecutive snapshots of the same
+    # training run (what the lender saw on its own book): for plans over several periods.
+    hazard = PayHazard.fit([(a.view, b.view, a.day, b.day - a.day) for a, b in pairwise(taken)],
+                           world.charge_off_dpd, min_accounts=spec.min_cell_accounts)
+    for cp in taken:
         every = np.arange(cp.n)
         allowed = every[visit_allowed(rules, cp.view, every, cp.day,
                                       collectors[cp.portfolio.region])]
@@ -87,8 +94,10 @@ def train_value_model(
         raise ValueError("the training book never had an account a visit was allowed for")
     import pandas as pd
 
-    return ValueModel.fit(pd.concat(frames, ignore_index=True),
-                          min_accounts=spec.min_cell_accounts)
+    model = ValueModel.fit(pd.concat(frames, ignore_index=True),
+                           min_accounts=spec.min_cell_accounts)
+    model.hazard = hazard
+    return model
 
 
 class RealisedProbe:

@@ -36,7 +36,7 @@ import pandas as pd
 from waifang.sim.fork import Checkpoint
 from waifang.sim.policy import Policy
 from waifang.sim.rng import stream
-from waifang.sim.state import LenderView
+from waifang.sim.state import CLOSED, CURRENT, DELINQUENT, LenderView
 
 BALANCE_EDGES = (0.0, 2000.0, 4000.0, 7000.0, 12000.0, 20000.0, 40000.0)
 """Balance bands (currency) of the cells."""
@@ -59,10 +59,15 @@ LEVELS: tuple[tuple[str, ...], ...] = (
 """Cell definitions from finest to coarsest; an account takes the finest with enough data."""
 
 
-def features(view: LenderView, idx: np.ndarray, day: int, days: int) -> pd.DataFrame:
-    """The lender-observable features of accounts ``idx`` on ``day`` (one row each)."""
+def features(view: LenderView, idx: np.ndarray, day: int, days: int, ahead: int = 0
+             ) -> pd.DataFrame:
+    """The lender-observable features of accounts ``idx`` on ``day`` (one row each).
+
+    With ``ahead`` > 0: the features they will have on ``day + ahead`` if they pay nothing
+    meanwhile (dpd and the days left move on; balance, history and the rest stay)."""
     idx = np.asarray(idx, dtype=np.int64)
-    dpd = view.dpd[idx].astype(np.int64)
+    dpd = view.dpd[idx].astype(np.int64) + ahead
+    day = day + ahead
     balance = view.balance[idx]
     revealed_ability = view.revealed_ability()[idx]
     strategic = view.revealed_strategic()[idx]
@@ -162,6 +167,64 @@ def treatment_effects(
     )
 
 
+@dataclass(frozen=True)
+class PayHazard:
+    """How fast delinquent accounts leave delinquency by paying, per dpd band (per day).
+
+    Fitted on pairs of snapshots of a run under the base ladder (no visits): of the accounts
+    delinquent at the first, the share that is current or closed at the second, by the dpd
+    band (15 days) they had. Accounts that would reach charge-off within the pair's gap are
+    left out (a sale at charge-off also closes an account). One set of rates per pair, by the
+    day the pair starts: on a book that entered delinquency together, the accounts still
+    delinquent after a month are the slower payers, and a lender planning on day ``d`` knows
+    how its book behaved from the same point of its life.
+
+    ``stay(dpd, days, day)`` is the chance an account is still delinquent ``days`` later: its
+    band's rate, from the latest pair that starts on or before ``day``, held constant on the
+    way (a band with fewer than ``min_accounts`` accounts takes the pair's pooled rate).
+    """
+
+    starts: np.ndarray
+    rate: np.ndarray  # (pairs, bands)
+
+    BANDS = 720 // 15 + 1
+
+    @classmethod
+    def fit(cls, pairs: Sequence[tuple[LenderView, LenderView, int, int]],
+            charge_off_dpd: int, min_accounts: int = 30) -> PayHazard:
+        """``pairs`` of (view on day d, view on day d + gap, d, gap)."""
+        starts, rates = [], []
+        for first, second, day, gap in pairs:
+            was = np.flatnonzero(first.status == DELINQUENT)
+            was = was[first.dpd[was].astype(np.int64) + gap < charge_off_dpd]
+            band = np.minimum(first.dpd[was].astype(np.int64), 720) // 15
+            paid = np.isin(second.status[was], (CURRENT, CLOSED))
+            at_risk = np.bincount(band, minlength=cls.BANDS).astype(np.float64)
+            left = np.bincount(band, weights=paid, minlength=cls.BANDS)
+            # A constant daily hazard h leaves a share exp(-h gap) still delinquent.
+            with np.errstate(divide="ignore", invalid="ignore"):
+                share = np.minimum(left / np.maximum(at_risk, 1), 1 - 1e-9)
+            rate = -np.log1p(-share) / gap
+            pooled = -np.log1p(-min(left.sum() / max(at_risk.sum(), 1), 1 - 1e-9)) / gap
+            starts.append(day)
+            rates.append(np.where(at_risk >= min_accounts, rate, pooled))
+        if not starts:
+            return cls.none()
+        order = np.argsort(starts)
+        return cls(starts=np.asarray(starts)[order], rate=np.asarray(rates)[order])
+
+    @classmethod
+    def none(cls) -> PayHazard:
+        """No one pays: every account stays delinquent (no history to fit on)."""
+        return cls(starts=np.zeros(1, np.int64), rate=np.zeros((1, cls.BANDS)))
+
+    def stay(self, dpd: np.ndarray, days: int, day: int = 0) -> np.ndarray:
+        """Chance each account (by its dpd on ``day``) is still delinquent ``days`` later."""
+        band = np.minimum(np.asarray(dpd, dtype=np.int64), 720) // 15
+        k = max(int(np.searchsorted(self.starts, day, side="right")) - 1, 0)
+        return np.exp(-self.rate[k][band] * days)
+
+
 class WithheldRevelation:
     """``policy`` as it would act if visits from now on revealed nothing.
 
@@ -252,6 +315,7 @@ class ValueModel:
         self.levels = levels
         self.tables = tables  # per level: DataFrame indexed by the level's features
         self.min_accounts = min_accounts
+        self.hazard: PayHazard | None = None  # how fast accounts pay (for later periods)
 
     @classmethod
     def fit(

@@ -21,12 +21,22 @@ _VISIT_STATE = ("dpd", "last_visit", "disputed_until", "hardship_until", "visits
 
 
 def visit_allowed(
-    rules: ComplianceRules, view: LenderView, idx: np.ndarray, day: int, collectors: np.ndarray
+    rules: ComplianceRules,
+    view: LenderView,
+    idx: np.ndarray,
+    day: int,
+    collectors: np.ndarray,
+    ahead: int = 0,
 ) -> np.ndarray:
     """Mask over ``idx``: would a visit request on ``day`` pass the rules' request-time check?
 
     ``collectors`` is the number of collectors the account's region sends (per account).
     Only delinquent accounts not already waiting for a team can be asked for at all.
+
+    With ``ahead`` > 0 the question is asked of day ``day + ahead`` on one assumed path: the
+    account pays nothing meanwhile (its dpd grows by ``ahead``) and nothing else the rules
+    look at changes (no visit, dispute or hardship plan starts). A planner uses it to see who
+    could be visited in a later week.
 
     Examples
     --------
@@ -45,9 +55,11 @@ def visit_allowed(
     collectors = np.asarray(collectors)
     ok = (view.status[idx] == DELINQUENT) & ~view.visit_queued[idx]
     local = SimpleNamespace(**{name: getattr(view, name)[idx].copy() for name in _VISIT_STATE})
+    if ahead:
+        local.dpd = local.dpd.astype(np.int64) + ahead
     portfolio = SimpleNamespace(vulnerable=view.vulnerable[idx])
-    check = Compliance(rules, 0, AuditLog(day + 1, full=False))
-    check.day = day
+    check = Compliance(rules, 0, AuditLog(day + ahead + 1, full=False))
+    check.day = day + ahead
     for c in np.unique(collectors):
         part = np.flatnonzero(collectors == c)
         ok[part] &= check.allow_visit(part, 0.0, 0.0, local, portfolio, int(c), at_request=True)
