@@ -163,4 +163,6 @@ def _row_lookup(problem: Problem, names, suffix: str) -> dict[tuple[int, int, in
 
 def _capacity_rows(lookup: dict, region: int, option: int, period: int) -> list[int]:
     """The rows of ``lookup`` that hold a candidate: its period's and the whole horizon's."""
-    return [lookup[k] for k in ((region, option, period), (region, option, -1)) if k in lookup]
+    keys = ((region, option, period), (region, option, -1), (-1, option, period),
+            (-1, option, -1))
+    return [lookup[k] for k in keys if k in lookup]

@@ -82,7 +82,8 @@ def later_candidates(
 
 
 def top_per_region_period(
-    table: pd.DataFrame, hours_left: dict[int, np.ndarray], budgets: dict[int, float]
+    table: pd.DataFrame, hours_left: dict[int, np.ndarray], budgets: dict[int, float],
+    extra: int = 0,
 ) -> pd.DataFrame:
     """Each (region, period)'s rows cut to those an optimal plan could use, exactly.
 
@@ -91,7 +92,8 @@ def top_per_region_period(
     k_w`` over the horizon. If an optimal plan took a row outside the ``K`` most valuable of
     its (region, period), one of those ``K`` (distinct accounts, at most ``K - 1`` of them
     chosen elsewhere) is unchosen and could replace it at no loss. Keeping the top ``K`` of
-    every (region, period) therefore keeps an optimum.
+    every (region, period) therefore keeps an optimum. ``extra`` accounts more are kept when
+    up to that many accounts may take another option (legal, agency) instead.
     """
     keep = []
     total = sum(budgets.values())
@@ -102,7 +104,7 @@ def top_per_region_period(
         if not uniform:
             keep.append(rows)
             continue
-        k_total = 0
+        k_total = extra
         for w, part in per_period.items():
             c, h = float(part["cost"].iloc[0]), float(part["hours"].iloc[0])
             fits = min(hours_left[w][int(region)] / h if h > 0 else np.inf,

@@ -28,6 +28,13 @@ import pandas as pd
 from pydantic import Field, field_validator
 
 from waifang.optimise.horizon import later_candidates, top_per_region_period
+from waifang.optimise.options import (
+    ESCALATIONS,
+    escalation_candidates,
+    escalation_capacities,
+    free_places,
+    top_visits,
+)
 from waifang.optimise.problem import Capacity, make_problem
 from waifang.optimise.solve import solve
 from waifang.optimise.values import PayHazard, ValueModel, features
@@ -52,8 +59,13 @@ class OptimiserSpec(Spec):
     """Visit spending allowed per planning period (currency); 0 visits nobody. A list gives
     each period its own budget, the last one repeating (e.g. to follow the spending profile
     of the rule the policy is compared with)."""
-    options: tuple[Literal["visit"], ...] = ("visit",)
-    """Treatments the optimiser chooses (the base ladder must not ask for them)."""
+    options: tuple[Literal["visit", "legal", "agency"], ...] = ("visit",)
+    """Treatments the optimiser chooses, at most one per account (the base ladder must not
+    ask for them). Legal and agency are planned in the plan's own period only and only by an
+    ``optimal`` selection (see :mod:`waifang.optimise.options`)."""
+    escalation_min_dpd: int = Field(default=90, ge=0, le=MAX_DAYS)
+    """The lender's own threshold for legal and agency candidates (a policy choice, not a
+    rule): accounts below it are not offered them."""
     selection: Literal["optimal", "random"] = "optimal"
     """``optimal``: maximise value - cost by LP/MIP; ``random``: eligible accounts in random
     order until the budget or the team hours run out (a benchmark with the same budget)."""
@@ -119,6 +131,8 @@ class Plan:
     cost: np.ndarray
     candidates: int
     status: str
+    options: np.ndarray | None = None
+    """The option chosen for each of ``accounts`` (None: all visits)."""
     tentative: pd.DataFrame | None = None
     """With a horizon of several periods: every chosen row (``account, region, period,
     value, cost``), the later periods' ones being a reservation the next plan revisits."""
@@ -204,12 +218,17 @@ class OptimisedPolicy:
         region_names: tuple[str, ...],
         model: ValueModel | None,
         seed: np.random.SeedSequence,
+        option_models: dict[str, ValueModel] | None = None,
     ) -> None:
         if spec.selection == "optimal" and model is None and not spec.visits_nobody:
             raise ValueError("an optimal selection needs a value model")
         self.base, self.spec, self.world, self.rules = base, spec, world, rules
         self.region_names = region_names
         self.model = model
+        self.option_models = dict(option_models or {})
+        missing = [o for o in spec.options if o in ESCALATIONS and o not in self.option_models]
+        if spec.selection == "optimal" and missing:
+            raise ValueError(f"an optimal selection of {missing[0]!r} needs its value model")
         self.rng = stream(seed, "optimised-policy")
         self.plans: list[Plan] = []
 
@@ -218,9 +237,25 @@ class OptimisedPolicy:
         if day % self.spec.period_days == 0:
             plan = self.plan(view, day)
             self.plans.append(plan)
-            if plan.accounts.size:
-                requests["visit"] = plan.accounts
+            if plan.options is None:
+                if plan.accounts.size:
+                    requests["visit"] = plan.accounts
+            else:
+                for option in self.spec.options:
+                    chosen = plan.accounts[plan.options == option]
+                    if chosen.size:
+                        requests[option] = chosen
         return requests
+
+    def _escalation_rows(self, view: LenderView, day: int) -> pd.DataFrame | None:
+        """Legal and agency candidates of ``day`` (None when the plan offers neither)."""
+        offered = [o for o in self.spec.options if o in ESCALATIONS]
+        if not offered or self.spec.selection != "optimal":
+            return None
+        return pd.concat([escalation_candidates(view, day, o, self.spec.escalation_min_dpd,
+                                                self.world, self.rules, self.option_models[o],
+                                                self.region_names) for o in offered],
+                         ignore_index=True)
 
     def plan(self, view: LenderView, day: int) -> Plan:
         spec, world = self.spec, self.world
@@ -231,8 +266,11 @@ class OptimisedPolicy:
         hours_left = np.maximum(team_hours(world, self.rules, days) - queued * hours, 0.0)
         n_candidates = len(table)
         budget = spec.budget(day)
+        escalations = self._escalation_rows(view, day)
         if spec.horizon_periods > 1 and spec.selection == "optimal":
-            return self._plan_horizon(view, day, table, hours_left)
+            return self._plan_horizon(view, day, table, hours_left, escalations)
+        if escalations is not None:
+            return self._plan_options(view, day, table, escalations, hours_left, budget)
         if budget <= 0 or n_candidates == 0:
             return _plan(day, table.iloc[:0], n_candidates, "nothing to plan")
         if spec.selection == "random":
@@ -258,14 +296,48 @@ class OptimisedPolicy:
         chosen = table.set_index("account").loc[np.sort(chosen_ids)].reset_index()
         return _plan(day, chosen, n_candidates, result.status.value)
 
+    def _plan_options(self, view: LenderView, day: int, visits: pd.DataFrame,
+                      escalations: pd.DataFrame, hours_left: np.ndarray, budget: float
+                      ) -> Plan:
+        """One period's plan over the visit, legal and agency (at most one per account)."""
+        table = pd.concat([visits, escalations], ignore_index=True)
+        n_candidates = len(table)
+        if n_candidates == 0:
+            return _plan(day, table, n_candidates, "nothing to plan", options=True)
+        free = free_places(view, day, self.world)
+        table = table[table["value"] > table["cost"]]
+        table = top_visits(table, hours_left, budget, free)
+        if table.empty:
+            return _plan(day, table, n_candidates, "no candidate worth its cost", options=True)
+        frame = table.assign(account_id=table["account"].astype(str),
+                             region=table["region_code"].astype(str))
+        caps = [Capacity(str(r), "visit", hours_limit=float(hours_left[r]))
+                for r in np.unique(frame.loc[frame["option"] == "visit", "region_code"])]
+        caps += escalation_capacities(free, tuple(frame["option"].unique()))
+        problem = make_problem(frame[["account_id", "option", "region", "value", "cost",
+                                      "hours"]], caps, budget)
+        result = solve(problem, backend="decompose", gap=1e-3, time_limit=30)
+        if not result.status.has_plan:
+            return _plan(day, table.iloc[:0], n_candidates, result.status.value, options=True)
+        rows = result.chosen
+        picked = pd.DataFrame({
+            "account": problem.account_ids[problem.account[rows]].astype(np.int64),
+            "option": np.asarray(problem.options, dtype=object)[problem.option[rows]],
+        })
+        chosen = picked.merge(table, on=["account", "option"], validate="1:1")
+        return _plan(day, chosen, n_candidates, result.status.value, options=True)
+
     def _plan_horizon(self, view: LenderView, day: int, first: pd.DataFrame,
-                      hours_left: np.ndarray) -> Plan:
+                      hours_left: np.ndarray, escalations: pd.DataFrame | None = None
+                      ) -> Plan:
         """A plan over ``horizon_periods`` periods; period 0's visits are dispatched."""
         spec, world = self.spec, self.world
         starts = [day + w * spec.period_days for w in range(spec.horizon_periods)]
         starts = [s for s in starts if s < world.days]
         hazard = self.model.hazard if self.model.hazard is not None else PayHazard.none()
         frames = [first.assign(period=0, stay=1.0)]
+        if escalations is not None:
+            frames.append(escalations.assign(period=0, stay=1.0))
         for w, start in enumerate(starts[1:], start=1):
             frames.append(later_candidates(view, day, start - day, world, self.rules,
                                            self.model, hazard, self.region_names)
@@ -275,33 +347,44 @@ class OptimisedPolicy:
         hours = {0: hours_left}
         for w, start in enumerate(starts[1:], start=1):
             hours[w] = team_hours(world, self.rules, min(spec.period_days, world.days - start))
-        n_candidates = len(first)
-        if budgets[0] <= 0 or n_candidates == 0:
-            return _plan(day, first.iloc[:0], n_candidates, "nothing to plan")
+        options = escalations is not None
+        n_candidates = len(first) + (len(escalations) if options else 0)
+        if (budgets[0] <= 0 and not options) or n_candidates == 0:
+            return _plan(day, first.iloc[:0], n_candidates, "nothing to plan", options=options)
         table = table[table["value"] > table["cost"]]
-        table = top_per_region_period(table, hours, budgets)
+        free = free_places(view, day, world) if options else {}
+        visits = table["option"] == "visit"
+        # As in top_visits: room for the accounts an escalation takes instead.
+        extra = sum(free[o] for o in ESCALATIONS if (table["option"] == o).any())
+        table = pd.concat([top_per_region_period(table[visits], hours, budgets, int(extra)),
+                           table[~visits]])
         if not (table["period"] == 0).any():
-            return _plan(day, first.iloc[:0], n_candidates, "no candidate worth its cost")
+            return _plan(day, first.iloc[:0], n_candidates, "no candidate worth its cost",
+                         options=options)
         frame = table.assign(account_id=table["account"].astype(str),
                              region=table["region_code"].astype(str))
-        pairs = frame[["region_code", "period"]].drop_duplicates().to_numpy()
+        pairs = frame.loc[frame["option"] == "visit", ["region_code", "period"]]
         caps = [Capacity(str(r), "visit", hours_limit=float(hours[int(w)][r]), period=int(w))
-                for r, w in pairs]
+                for r, w in pairs.drop_duplicates().to_numpy()]
+        caps += escalation_capacities(free, tuple(frame["option"].unique())) if options else []
         problem = make_problem(
             frame[["account_id", "option", "region", "period", "value", "cost", "hours"]],
             caps, sum(budgets.values()), period_budgets=budgets)
         result = solve(problem, backend="decompose", gap=1e-3, time_limit=30)
         if not result.status.has_plan:
-            return _plan(day, first.iloc[:0], n_candidates, result.status.value)
+            return _plan(day, first.iloc[:0], n_candidates, result.status.value,
+                         options=options)
         rows = result.chosen
         picked = pd.DataFrame({
             "account": problem.account_ids[problem.account[rows]].astype(np.int64),
+            "option": np.asarray(problem.options, dtype=object)[problem.option[rows]],
             "period": problem.period[rows],
         })
-        tentative = picked.merge(table, on=["account", "period"], validate="1:1")
+        tentative = picked.merge(table, on=["account", "option", "period"], validate="1:1")
         now = tentative[tentative["period"] == 0]
-        tentative = tentative[["account", "region", "period", "value", "cost", "stay"]]
-        plan = _plan(day, now, n_candidates, result.status.value)
+        tentative = tentative[["account", "option", "region", "period", "value", "cost",
+                               "stay"]]
+        plan = _plan(day, now, n_candidates, result.status.value, options=options)
         return dataclasses.replace(plan, tentative=tentative.reset_index(drop=True))
 
 
@@ -344,9 +427,11 @@ def _fill(table: pd.DataFrame, budget: float, hours_left: np.ndarray) -> pd.Data
     return table.iloc[keep]
 
 
-def _plan(day: int, chosen: pd.DataFrame, n_candidates: int, status: str) -> Plan:
+def _plan(day: int, chosen: pd.DataFrame, n_candidates: int, status: str,
+          options: bool = False) -> Plan:
     order = np.argsort(chosen["account"].to_numpy(), kind="stable")
     return Plan(
+        options=(chosen["option"].to_numpy(dtype=object)[order] if options else None),
         day=day,
         accounts=chosen["account"].to_numpy(dtype=np.int64)[order],
         value=chosen["value"].to_numpy(dtype=np.float64)[order],

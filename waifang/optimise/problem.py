@@ -53,9 +53,11 @@ class Capacity:
     """Capacity of one (region, option): a count limit and/or an hours limit (None: no limit).
 
     ``period`` limits only the candidate rows of that planning period; None limits the rows
-    of every period together (for candidates without periods, simply all rows)."""
+    of every period together (for candidates without periods, simply all rows). ``region``
+    None limits the option's rows of every region together (a court or agency that serves
+    the whole book; from Python only)."""
 
-    region: str
+    region: str | None
     option: str
     limit: float | None = None
     hours_limit: float | None = None
@@ -66,7 +68,8 @@ class Capacity:
         """The name of its coupling rows without the kind, e.g. ``capacity[north/visit]``
         or, for one period, ``capacity[north/visit/2]``."""
         tail = "" if self.period is None else f"/{self.period}"
-        return f"capacity[{self.region}/{self.option}{tail}]"
+        region = "*" if self.region is None else self.region
+        return f"capacity[{region}/{self.option}{tail}]"
 
 
 @dataclass(frozen=True)
@@ -103,8 +106,8 @@ class Coupling:
     names: tuple[str, ...]
     kinds: tuple[str, ...]  # "budget", "period_budget", "count", "hours", "quota"
     capacity_keys: tuple[tuple[int, int, int] | None, ...] = ()
-    """Per row, (region code, option code, period or -1 for all periods) of a capacity row;
-    None for the other rows (so callers need not parse the names)."""
+    """Per row, (region code or -1 for all regions, option code, period or -1 for all
+    periods) of a capacity row; None for the other rows (so callers need not parse names)."""
 
     @property
     def n_rows(self) -> int:
@@ -395,7 +398,7 @@ def _check_capacities(
             raise InputError(
                 f"{where}: unknown option '{cap.option}'; the candidates have {', '.join(options)}"
             )
-        if cap.region not in regions:
+        if cap.region is not None and cap.region not in regions:
             raise InputError(f"{where}: unknown region '{cap.region}'; no candidate is in it")
         if cap.period is not None and periods is None:
             raise InputError(f"{where}: sets a period but the candidates have no 'period'")
@@ -457,7 +460,8 @@ def _check_quotas(problem: Problem, source: str | None = None) -> None:
                 f"{where}: min_count {q.min_count:g} exceeds max_count {q.max_count:g}"
             )
         # Capacity reachable by this segment: a region with no count limit is unbounded.
-        limits = {(c.region, c.option): c.limit for c in problem.capacities}
+        limits = {(c.region, c.option): c.limit for c in problem.capacities
+                  if c.period is None and c.region is not None}
         seg_regions = {problem.regions[r] for r in np.unique(problem.region[rows])}
         caps = [limits.get((r, q.option)) for r in seg_regions]
         if caps and all(c is not None for c in caps) and q.min_count > sum(caps):
@@ -497,9 +501,14 @@ def _build_coupling(problem: Problem) -> Coupling:
     order = np.argsort(key, kind="stable")
     bounds = np.searchsorted(key[order], np.arange(len(problem.regions) * len(problem.options) + 1))
     for cap in problem.capacities:
-        r, o = problem.regions.index(cap.region), problem.options.index(cap.option)
-        k = r * len(problem.options) + o
-        idx = order[bounds[k] : bounds[k + 1]]
+        o = problem.options.index(cap.option)
+        if cap.region is None:
+            r = -1
+            idx = np.flatnonzero(problem.option == o)
+        else:
+            r = problem.regions.index(cap.region)
+            k = r * len(problem.options) + o
+            idx = order[bounds[k] : bounds[k + 1]]
         if cap.period is not None:
             idx = idx[problem.period[idx] == cap.period]
         cap_key = (r, o, -1 if cap.period is None else cap.period)

@@ -147,9 +147,13 @@ def treatment_effects(
     diffs = np.zeros((reps, sub.n))
     for r in range(reps):
         child = np.random.SeedSequence(seed.entropy, spawn_key=(*seed.spawn_key, checkpoint.day, r))
-        without = sub.branch(base, seed=child, until=until, unlimited_field=True)
+        # Escalations are valued with open courts and agencies (the sample is cut out of a
+        # larger book); a visit keeps them as they are, as it always was.
+        free = option != "visit"
+        without = sub.branch(base, seed=child, until=until, unlimited_field=True,
+                             unlimited_escalation=free)
         treated = sub.branch(base, extra={option: everyone}, seed=child, until=until,
-                             unlimited_field=True)
+                             unlimited_field=True, unlimited_escalation=free)
         diffs[r] = treated.value - without.value
         if measure == "net_npv":
             diffs[r] -= treated.terminal_npv - without.terminal_npv

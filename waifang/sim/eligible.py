@@ -64,3 +64,38 @@ def visit_allowed(
         part = np.flatnonzero(collectors == c)
         ok[part] &= check.allow_visit(part, 0.0, 0.0, local, portfolio, int(c), at_request=True)
     return ok
+
+
+def escalation_allowed(
+    rules: ComplianceRules,
+    view: LenderView,
+    idx: np.ndarray,
+    day: int,
+    action: str,
+    agency_vetted: bool = True,
+) -> np.ndarray:
+    """Mask over ``idx``: would a legal filing or an agency placement (``action``) asked for on
+    ``day`` pass the rules, by the engine's own checks
+    (:meth:`waifang.sim.compliance.Compliance.escalation_checks`)?
+
+    Only delinquent accounts not already in a case (legal) or placed (agency) can be asked
+    for; an unvetted agency refuses everyone where the rules demand vetted agencies.
+    """
+    if action not in ("legal", "agency"):
+        raise ValueError(f"action must be 'legal' or 'agency', got {action!r}")
+    idx = np.asarray(idx, dtype=np.int64)
+    ok = view.status[idx] == DELINQUENT
+    if action == "legal":
+        ok &= ~view.in_legal[idx]
+    else:
+        ok &= view.placed_until[idx] < day
+        if rules.vetted_agencies_only and not agency_vetted:
+            ok[:] = False
+    local = SimpleNamespace(hardship_until=view.hardship_until[idx],
+                            disputed_until=view.disputed_until[idx])
+    portfolio = SimpleNamespace(vulnerable=view.vulnerable[idx])
+    check = Compliance(rules, 0, AuditLog(day + 1, full=False))
+    check.day = day
+    for _, refused in check.escalation_checks(action, np.arange(idx.size), local, portfolio):
+        ok &= ~refused
+    return ok
