@@ -60,6 +60,7 @@ def later_candidates(
     feats = features(view, idx, day, world.days, ahead=ahead)
     feats["balance"] = view.balance[idx]
     gross, gross_se, _ = model.predict(feats) if idx.size else (np.zeros(0),) * 3
+    raw = model.predict(feats, corrected=False)[0] if idx.size else np.zeros(0)
     stay = hazard.stay(view.dpd[idx], ahead, day)
     names = np.asarray(region_names, dtype=object)
     return pd.DataFrame(
@@ -70,6 +71,7 @@ def later_candidates(
             "region": names[region],
             "region_code": region,
             "value": stay * gross + (1 - stay) * cost[region],
+            "value_raw": stay * raw + (1 - stay) * cost[region],
             "value_se": stay * gross_se,
             "cost": cost[region],
             "hours": hours[region],

@@ -52,8 +52,9 @@ def escalation_candidates(
         feats = features(view, idx, day, world.days)
         feats["balance"] = view.balance[idx]
         value, value_se, _ = model.predict(feats)
+        value_raw = model.predict(feats, corrected=False)[0]
     else:
-        value = value_se = np.full(idx.size, np.nan)
+        value = value_se = value_raw = np.full(idx.size, np.nan)
     names = np.asarray(region_names, dtype=object)
     return pd.DataFrame(
         {
@@ -63,6 +64,7 @@ def escalation_candidates(
             "region": names[region],
             "region_code": region,
             "value": value,
+            "value_raw": value_raw,
             "value_se": value_se,
             "cost": option_cost(world, idx, option, region),
             "hours": 0.0,

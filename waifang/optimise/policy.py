@@ -84,6 +84,12 @@ class OptimiserSpec(Spec):
     """Trained accounts a cell needs before its own ratio is used (else a coarser cell)."""
     realised_sample: int = Field(default=200, ge=0, le=MAX_CAPACITY)
     """Planned accounts per plan whose realised value is measured by re-simulation (0: none)."""
+    value_correction: Literal["none", "shrink", "calibrate", "both"] = "none"
+    """How the fitted values are corrected for the optimism of choosing the highest
+    estimates: ``shrink`` each cell toward its parent by its standard error (empirical
+    Bayes), ``calibrate`` by a linear recalibration cross-fitted on two halves of the
+    training effects, ``both``, or ``none`` (see :class:`waifang.optimise.values.ValueModel`).
+    The uncorrected prediction is reported beside the corrected one."""
     horizon_periods: int = Field(default=1, ge=1, le=52)
     """Periods each plan looks ahead (a rolling horizon): with more than 1 the optimiser also
     chooses *which* period to visit whom, under each period's budget and team hours, and only
@@ -131,6 +137,8 @@ class Plan:
     cost: np.ndarray
     candidates: int
     status: str
+    value_raw: np.ndarray | None = None
+    """The uncorrected value of each chosen account (None: no correction asked for)."""
     options: np.ndarray | None = None
     """The option chosen for each of ``accounts`` (None: all visits)."""
     tentative: pd.DataFrame | None = None
@@ -185,8 +193,9 @@ def candidates(
         feats = features(view, idx, day, world.days)
         feats["balance"] = view.balance[idx]
         value, value_se, _ = model.predict(feats)
+        value_raw = model.predict(feats, corrected=False)[0]
     else:
-        value = value_se = np.full(idx.size, np.nan)
+        value = value_se = value_raw = np.full(idx.size, np.nan)
     names = np.asarray(region_names, dtype=object)
     return pd.DataFrame(
         {
@@ -196,6 +205,7 @@ def candidates(
             "region": names[region],
             "region_code": region,
             "value": value,
+            "value_raw": value_raw,
             "value_se": value_se,
             "cost": cost[region],
             "hours": hours[region],
@@ -430,7 +440,10 @@ def _fill(table: pd.DataFrame, budget: float, hours_left: np.ndarray) -> pd.Data
 def _plan(day: int, chosen: pd.DataFrame, n_candidates: int, status: str,
           options: bool = False) -> Plan:
     order = np.argsort(chosen["account"].to_numpy(), kind="stable")
+    raw = (chosen["value_raw"].to_numpy(dtype=np.float64)[order]
+           if "value_raw" in chosen.columns else None)
     return Plan(
+        value_raw=raw,
         options=(chosen["option"].to_numpy(dtype=object)[order] if options else None),
         day=day,
         accounts=chosen["account"].to_numpy(dtype=np.int64)[order],

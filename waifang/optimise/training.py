@@ -123,8 +123,14 @@ def train_value_models(
     for option, parts in frames.items():
         if not parts:
             continue
-        model = ValueModel.fit(pd.concat(parts, ignore_index=True),
-                               min_accounts=spec.min_cell_accounts)
+        effects = pd.concat(parts, ignore_index=True)
+        shrink = spec.value_correction in ("shrink", "both")
+        if spec.value_correction in ("calibrate", "both"):
+            model = ValueModel.fit_calibrated(
+                effects, min_accounts=spec.min_cell_accounts, shrink=shrink,
+                seed=np.random.SeedSequence(seed.entropy, spawn_key=(*seed.spawn_key, 3)))
+        else:
+            model = ValueModel.fit(effects, min_accounts=spec.min_cell_accounts, shrink=shrink)
         model.hazard = hazard
         models[option] = model
     missing = [o for o in spec.options if o not in models]
@@ -168,6 +174,8 @@ class RealisedProbe:
         without = cp.branch(self.base, seed=seed, until=until)
         realised = visited.value - without.value
         predicted = plan.value[pick] - plan.cost[pick]
+        raw = plan.value if plan.value_raw is None else plan.value_raw
+        predicted_raw = raw[pick] - plan.cost[pick]
         scale = plan.accounts.size / pick.size
         # Without predictions (random selection) the interval comes from the spread of the
         # realised values themselves.
@@ -177,6 +185,7 @@ class RealisedProbe:
             "accounts": float(plan.accounts.size),
             "sampled": float(pick.size),
             "predicted": float(predicted.sum() * scale),
+            "predicted_raw": float(predicted_raw.sum() * scale),
             "realised": float(realised.sum() * scale),
             "variance": float((residual**2).sum() * scale**2),
         })
@@ -185,13 +194,15 @@ class RealisedProbe:
         """Predicted and realised value of the sampled plans (scaled to the whole plans), with
         a 95 % interval of the realised value from the spread of realised minus predicted."""
         predicted = sum(r["predicted"] for r in self.records)
+        predicted_raw = sum(r["predicted_raw"] for r in self.records)
         realised = sum(r["realised"] for r in self.records)
         half = 1.96 * float(np.sqrt(sum(r["variance"] for r in self.records)))
         if not self.records:
-            predicted = realised = half = float("nan")
+            predicted = predicted_raw = realised = half = float("nan")
         return {
             "realised_plans": float(len(self.records)),
             "plan_predicted_sampled": predicted,
+            "plan_predicted_raw_sampled": predicted_raw,
             "plan_realised": realised,
             "plan_realised_low": realised - half,
             "plan_realised_high": realised + half,
