@@ -66,6 +66,8 @@ def test_optimise_reads_them_as_they_are(written, capsys):
         (["--policy", "nope", "--day", "3"], "--policy: no policy 'nope'"),
         (["--policy", "ladder", "--day", "60"], "--day: must lie in 0..59"),
         (["--policy", "ladder", "--day", "3", "--reps", "1"], "--reps: must be at least 2"),
+        (["--policy", "ladder", "--day", "3", "--horizon-periods", "0"],
+         "--horizon-periods: must be at least 1"),
     ],
 )
 def test_bad_arguments_are_one_line(written, tmp_path, capsys, args, message):
