@@ -10,8 +10,13 @@ Runs, in one process and on one world,
    portfolio generation and the run, for the peak memory per account.
 
 Account-days per second are accounts x days / seconds of the simulation itself (portfolio
-generation is timed and printed apart). The last line is machine-readable::
+generation is timed and printed apart), by the wall clock and per second of CPU time (the
+process's own, ``time.process_time``): on a machine shared with other work the wall figure
+falls with the load while the CPU figure moves much less, so the load average is printed
+beside both. The last two lines are machine-readable::
 
+    cpu: engine_account_days_per_cpu_s=<float> naive_account_days_per_cpu_s=<float> \
+speedup_cpu=<float> loadavg=<1 min>,<5 min>,<15 min>
     engine_account_days_per_s=<float> naive_account_days_per_s=<float> speedup=<float> \
 bytes_per_account=<float>
 
@@ -94,11 +99,16 @@ def machine() -> str:
     except OSError:
         pass
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    load = loadavg(" ")
     return (
         f"machine: nproc={cpus} cpu={model!r} python={platform.python_version()} "
         f"numpy={np.__version__} loadavg={load}"
     )
+
+
+def loadavg(sep: str) -> str:
+    """The 1, 5 and 15 minute load averages."""
+    return sep.join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def max_rss_bytes() -> int:
@@ -153,9 +163,11 @@ def main(argv: list[str] | None = None) -> None:
     naive = simulate_naive(world, sample, FULL_LADDER, rules, seed=np.random.SeedSequence(1))
     naive_seconds, naive_cpu = time.perf_counter() - t0, time.process_time() - c0
     naive_rate = k * args.days / naive_seconds
+    naive_cpu_rate = k * args.days / naive_cpu
     print(
         f"naive reference: {k} accounts x {args.days} days in {naive_seconds:.2f} s "
         f"(CPU {naive_cpu:.2f} s) = {naive_rate:,.0f} account-days/s "
+        f"({naive_cpu_rate:,.0f} per CPU-second) "
         f"(cure {naive['cure_rate']:.3f}, "
         f"charge-off {naive['chargeoff_rate']:.3f}, recovery {naive['recovery_rate']:.3f})"
     )
@@ -167,10 +179,12 @@ def main(argv: list[str] | None = None) -> None:
         world, args.accounts, args.seed
     )
     engine_rate = args.accounts * args.days / sim_seconds
+    engine_cpu_rate = args.accounts * args.days / sim_cpu
     s = result.summary
     print(
         f"engine: {args.accounts} accounts x {args.days} days in {sim_seconds:.2f} s "
         f"(CPU {sim_cpu:.2f} s) = {engine_rate:,.0f} account-days/s "
+        f"({engine_cpu_rate:,.0f} per CPU-second; load average {loadavg(' ')}) "
         f"(portfolio generation {gen_seconds:.2f} s)"
     )
     print(
@@ -200,7 +214,12 @@ def main(argv: list[str] | None = None) -> None:
     print(f"process max RSS: {max_rss_bytes() / 2**20:,.1f} MiB")
     print(
         f"wall-clock rates; CPU-time speedup {(naive_cpu / k) / (sim_cpu / args.accounts):.1f}; "
-        f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+        f"load average at the end: {loadavg(' ')}"
+    )
+    print(
+        f"cpu: engine_account_days_per_cpu_s={engine_cpu_rate:.1f} "
+        f"naive_account_days_per_cpu_s={naive_cpu_rate:.1f} "
+        f"speedup_cpu={engine_cpu_rate / naive_cpu_rate:.1f} loadavg={loadavg(',')}"
     )
     print(
         f"engine_account_days_per_s={engine_rate:.1f} naive_account_days_per_s={naive_rate:.1f} "

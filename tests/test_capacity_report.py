@@ -13,7 +13,7 @@ def test_daily_csv_and_report_show_capacity_by_region(tiny_scenario_file, tmp_pa
     assert main(["run", str(tiny_scenario_file), "--out", str(out), "--quiet"]) == 0
     daily = pd.read_csv(out / "daily.csv")
     for region in ("city", "country"):
-        for what in ("requested", "performed", "waiting", "dropped", "utilisation"):
+        for what in ("requested", "performed", "waiting", "dropped", "utilisation", "called_off"):
             assert f"visits_{what}[{region}]" in daily, (what, region)
     for column in ("legal_requested", "legal_filed", "legal_waiting", "agency_utilisation"):
         assert column in daily
@@ -27,5 +27,9 @@ def test_daily_csv_and_report_show_capacity_by_region(tiny_scenario_file, tmp_pa
     assert ladder["done"] == mine["visits_performed[city]"].sum() / reps
     assert ladder["utilisation"] == mine["visits_utilisation[city]"].mean()
     assert 0 < ladder["utilisation"] <= 1
+    assert ladder["called_off"] == mine["visits_called_off[city]"].sum() / reps
+    courts = table[(table.policy == "ladder") & (table.pool == "courts")].iloc[0]
+    assert pd.isna(courts["called_off"])  # courts do not travel
     html = (out / "report.html").read_text()
     assert "Capacity use by region" in html and "field teams country" in html
+    assert "called off" in html

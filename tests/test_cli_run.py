@@ -3,6 +3,7 @@ contract columns, reproducible bytes, and no damage to earlier results when a ru
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -187,7 +188,10 @@ def test_run_from_an_account_tape(tmp_path):
     summary = pd.read_csv(out / "summary.csv")
     assert (summary["accounts"] == 400).all()
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["tape_file"].endswith("tape.csv") and len(manifest["tape_sha256"]) == 64
+    assert manifest["tape_file"] == str((tmp_path / "tape.csv").resolve())
+    # The hash of the tape's bytes (sha256 of the file as written), not of its name.
+    tape_bytes = (tmp_path / "tape.csv").read_bytes()
+    assert manifest["tape_sha256"] == hashlib.sha256(tape_bytes).hexdigest()
     expected = sum(500 + 37 * i for i in range(1, 401))
     assert summary["opening_balance"].iloc[0] == pytest.approx(expected)
 

@@ -289,8 +289,10 @@ def test_manifest_keys_and_the_hash_of_the_scenario_bytes(runs, reference, tmp_p
     edited = tmp_path / scenario.name
     edited.write_bytes(scenario.read_bytes() + b"# an edit\n")
     assert main(["run", str(edited), "--out", str(tmp_path / "o"), "--quiet",
-                 "--replications", "1"]) == 0
+                 "--replications", "1", "--seed", "11"]) == 0
     again = json.loads((tmp_path / "o" / "manifest.json").read_text())
+    # The seed and replications that ran (the flags), not the file's.
+    assert (again["seed"], again["replications"]) == (11, 1)
     assert again["scenario"] == manifest["scenario"]
     assert again["scenario_sha256"] == hashlib.sha256(edited.read_bytes()).hexdigest()
     assert again["scenario_sha256"] != manifest["scenario_sha256"]

@@ -280,7 +280,9 @@ def _plant_engine_bug(monkeypatch, rule):
 
         def late_teams(self, ctx, code, spec):
             original(self, ctx, code, spec)
-            self.end = spec.end_hour  # the teams' hours, not the rules'
+            # The teams' hours, not the rules': a trip may begin before the rules' start or
+            # end after their end.
+            self.start, self.end = spec.start_hour, spec.end_hour
 
         monkeypatch.setattr(resources_module.FieldRegion, "__init__", late_teams)
         _drop_rule(monkeypatch, rule)

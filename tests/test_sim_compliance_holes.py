@@ -247,6 +247,8 @@ def test_a_visit_called_off_after_travel_costs_the_travel():
     assert s["visits"] + called_off <= 300
     assert s["cost_visit"] == s["visits"] * 300.0 + called_off * 80.0
     assert s["blocked_visit_disputed"] == called_off
+    # The region's daily column counts them on the day they happened.
+    assert result.daily["visits_called_off[north]"].tolist() == [called_off]
     assert result.violations == 0 and check_audit(result.audit, rules, p, world) == []
 
 

@@ -133,6 +133,30 @@ def test_call_centre_capacity_drops_the_rest_exactly():
     assert r.summary["calls_dropped"] == sum(k - 20 for k in delinquent)
 
 
+def test_overlapping_shifts_add_up_hour_by_hour_and_an_exact_repeat_is_refused():
+    # README, Bad input: shifts may overlap (a handover hour: the agents of both shifts work
+    # that hour); only the same hours twice are refused. 9-11 with 1 agent and 10-12 with 2,
+    # 10 attempts an agent-hour: 10 attempts at 9:00, 30 at 10:00, 20 at 11:00.
+    shifts = (Shift(start_hour=9, end_hour=11, agents=1), Shift(start_hour=10, end_hour=12,
+                                                                agents=2))
+    world = World(
+        days=2,
+        resources=ResourcesSpec(call_centre=CallCentreSpec(shifts=shifts, attempts_per_hour=10)),
+    )
+    p = flat_portfolio(200, dpd=20)
+    spec = PolicySpec(name="c", rules=(LadderRule(action="call", dpd_min=1),))
+    r = _run(world, p, spec)
+    log = r.audit
+    calls = log["action"] == ACTION_CODE["call"]
+    for d in (0, 1):
+        hours = log["hour"][calls & (log["day"] == d)]
+        assert sorted(np.unique(hours, return_counts=True)[1].tolist()) == [10, 20, 30]
+        assert (hours == 10.0).sum() == 30 and (hours == 9.0).sum() == 10
+    assert r.daily["actions_call"].tolist() == [60, 60]
+    with pytest.raises(ValueError, match=r"shifts\[2\].*repeats the hours 10-12 of shifts\[1\]"):
+        CallCentreSpec(shifts=(*shifts, Shift(start_hour=10, end_hour=12, agents=5)))
+
+
 def test_field_team_starts_only_visits_it_can_finish_in_allowed_hours():
     region = RegionSpec(
         name="north", teams=1, start_hour=6, end_hour=23, travel_hours=0.7, visit_hours=0.8

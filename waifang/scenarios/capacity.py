@@ -10,8 +10,9 @@ _NATIONAL = (("courts", "legal", "legal_requested", "legal_filed"),
 
 def capacity_table(daily: pd.DataFrame) -> pd.DataFrame:
     """Capacity use by policy and pool (each region's field teams, the courts, the
-    agencies): requests, work done and dropped per replication, mean daily utilisation and
-    the mean days that work had waited, from the ``daily`` table's capacity columns."""
+    agencies): requests, work done, dropped and (field teams) called off after the travel per
+    replication, mean daily utilisation and the mean days that work had waited, from the
+    ``daily`` table's capacity columns."""
     rows = []
     runs = daily.groupby("policy", sort=False)
     for policy, frame in runs:
@@ -44,6 +45,12 @@ def capacity_table(daily: pd.DataFrame) -> pd.DataFrame:
                     "requested": frame[asked].sum() / reps,
                     "done": done.sum() / reps,
                     "dropped": frame[f"{prefix}_dropped{tag}"].sum() / reps,
+                    # Visits the team travelled to and called off on arrival (travel paid).
+                    "called_off": (
+                        frame[f"{prefix}_called_off{tag}"].sum() / reps
+                        if f"{prefix}_called_off{tag}" in frame
+                        else float("nan")
+                    ),
                     "utilisation": frame[f"{prefix}_utilisation{tag}"].mean(),
                     "mean_wait_days": waited / done.sum() if done.sum() else float("nan"),
                 }

@@ -221,7 +221,8 @@ champion <b>{html.escape(scenario.champion)}</b> (differences are paired by repl
 <h2>Paired difference vs {html.escape(scenario.champion)} [95 % CI]</h2>
 {_table(differences)}
 {_plan_bias_section(results)}
-<h2>Capacity use by region (per replication; utilisation: mean share in use a day)</h2>
+<h2>Capacity use by region (per replication; utilisation: mean share in use a day;
+called off: visits the team travelled to and called off on arrival, the travel paid)</h2>
 {_table(capacity) if not capacity.empty else "<p>no capacity columns</p>"}
 <h2>Blocked actions by rule and policy (all replications)</h2>
 {_table(blocked) if len(blocked) else "<p>none</p>"}

@@ -374,14 +374,16 @@ class Borrowers:
         u = self.rng_pay.random(s.n, dtype=np.float32, out=self._uniform)
         # Only delinquent and charged-off accounts can pay: status codes 0 and 2.
         active = np.flatnonzero((s.status & 1) == 0)
-        h = self._hazard_table(day)[s.dpd[active]]
-        h *= self.mult[active]
-        h *= s.lift[active] + np.float32(1.0)
+        # np.take and in-place arithmetic: the same float32 products, fewer passes and arrays.
+        h = np.take(self._hazard_table(day), np.take(s.dpd, active))
+        h *= np.take(self.mult, active)
+        lift = np.take(s.lift, active)
+        lift += np.float32(1.0)
+        h *= lift
         if self._agency_today:
-            h += np.where(
-                self.agency_worked[active], np.float32(self.t.agency.daily_hazard), np.float32(0)
-            )
-        payers = active[u[active] < h]
+            worked = np.take(self.agency_worked, active)
+            np.add(h, np.float32(self.t.agency.daily_hazard), out=h, where=worked)
+        payers = active[np.take(u, active) < h]
         status = s.status[payers]
         self.pay(payers[status == DELINQUENT], day)
         self.pay_charged_off(payers[status == CHARGED_OFF], day)

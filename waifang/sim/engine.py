@@ -53,10 +53,15 @@ def _split(action: str, request: Request, n: int) -> tuple[np.ndarray, np.ndarra
     idx = np.asarray(idx, dtype=np.int64).reshape(-1)
     if idx.size and (idx.min() < 0 or idx.max() >= n):
         raise InputError(f"policy asked for {action!r} on account index outside 0..{n - 1}")
-    idx, first = np.unique(idx, return_index=True)
+    if idx.size < 2 or bool((idx[1:] > idx[:-1]).all()):
+        first = None  # already sorted without repeats (a ladder's requests are): no sort
+    else:
+        idx, first = np.unique(idx, return_index=True)
     if attempts is None:
         return idx, np.ones(idx.size, np.int16)
-    attempts = np.asarray(attempts, dtype=np.int16).reshape(-1)[first]
+    attempts = np.asarray(attempts, dtype=np.int16).reshape(-1)
+    if first is not None:
+        attempts = attempts[first]
     asked = attempts > 0  # zero attempts is no request
     return idx[asked], attempts[asked]
 
@@ -98,11 +103,20 @@ class _Run:
         self.handlers = self._handlers()
         assert set(self.handlers) == set(TREATMENTS)
         c = world.charge_off_dpd
-        self.histogram = np.zeros((world.days, c + 3), np.int64)
         # dpd 1-30, 31-60, ...; the last bucket takes everything up to the charge-off point.
         starts = [1 + 30 * k for k in range(len(BUCKETS))]
         ends = [*starts[1:], c]
         self.bucket_slices = [slice(lo, min(hi, c)) for lo, hi in zip(starts, ends, strict=True)]
+        # Each night, the accounts below each bucket edge and those at dpd 0 (current), c + 1
+        # (charged off) and c + 2 (closed): a bucket is the difference of two edges. One
+        # comparison and count per edge is cheaper than a histogram of every dpd.
+        self.edges = sorted(
+            {e for sl in self.bucket_slices if sl.start < sl.stop for e in (sl.start, sl.stop)}
+        )
+        self.levels = (0, c + 1, c + 2)
+        self.below = np.zeros((world.days, len(self.edges)), np.int64)
+        self.at_level = np.zeros((world.days, len(self.levels)), np.int64)
+        self._mask: np.ndarray | None = None
 
     # ------------------------------------------------------------------ the day
     def dispatch(self, requests: Mapping[str, Request], day: int) -> None:
@@ -154,7 +168,7 @@ class _Run:
         }
 
     def _admin(self, action: str, idx: np.ndarray, day: int, unit_cost: float) -> None:
-        self.audit.record(day, action, idx, ADMIN_HOUR, np.zeros(idx.size, np.int8))
+        self.audit.record(day, action, idx, ADMIN_HOUR, None)
         self.ledger.spend(action, idx.size * unit_cost)
 
     def _ask_policy(self, day: int) -> Mapping[str, Request]:
@@ -192,8 +206,20 @@ class _Run:
             for region in self.field.regions:
                 region.usage.waiting[day] = region.queue.size
             self.borrowers.end_of_day(day)
-            self.histogram[day] = np.bincount(self.state.dpd, minlength=self.histogram.shape[1])
+            self._count_dpd(day)
             yield self.ctx.at(day + 1, 0.0)
+
+    def _count_dpd(self, day: int) -> None:
+        dpd = self.state.dpd
+        mask = self._mask
+        if mask is None or mask.size != dpd.size:  # a fork on a subset has fewer accounts
+            mask = self._mask = np.empty(dpd.size, bool)
+        for j, edge in enumerate(self.edges):
+            np.less(dpd, edge, out=mask)
+            self.below[day, j] = np.count_nonzero(mask)
+        for j, level in enumerate(self.levels):
+            np.equal(dpd, level, out=mask)
+            self.at_level[day, j] = np.count_nonzero(mask)
 
     # ------------------------------------------------------------------ results
     def run(self) -> RunResult:
@@ -207,7 +233,9 @@ class _Run:
         columns: dict[str, np.ndarray] = {}
         for region in self.field.regions:
             columns.update(
-                region.usage.columns("visits_requested", "visits_performed", region.spec.name)
+                region.usage.columns(
+                    "visits_requested", "visits_performed", region.spec.name, called_off=True
+                )
             )
         columns.update(self.courts.usage.columns("legal_requested", "legal_filed", ""))
         columns.update(self.agencies.usage.columns("agency_requested", "agency_placed", ""))
@@ -226,7 +254,6 @@ class _Run:
 
     def result(self) -> RunResult:
         s, b, ledger, world = self.state, self.borrowers, self.ledger, self.world
-        c = world.charge_off_dpd
         opening = int(s.opening_cents.sum())
         collected = int(s.collected_cents.sum())
         charged_off_left = int(s.balance_cents[s.status == CHARGED_OFF].sum())
@@ -286,13 +313,18 @@ class _Run:
             "cost_complaints": ledger.cost_complaints,
             **{f"blocked_{r}": blocked[r] for r in RULES},
         }
-        hist = self.histogram
         daily: dict[str, np.ndarray] = {"day": np.arange(world.days)}
+        column = {e: j for j, e in enumerate(self.edges)}
         for name, sl in zip(BUCKETS, self.bucket_slices, strict=True):
-            daily[f"bucket_{name}"] = hist[:, sl].sum(axis=1)
-        daily["current"] = hist[:, 0]
-        daily["charged_off"] = hist[:, c + 1]
-        daily["closed"] = hist[:, c + 2]
+            if sl.start < sl.stop:
+                daily[f"bucket_{name}"] = (
+                    self.below[:, column[sl.stop]] - self.below[:, column[sl.start]]
+                )
+            else:
+                daily[f"bucket_{name}"] = np.zeros(world.days, np.int64)
+        daily["current"] = self.at_level[:, 0]
+        daily["charged_off"] = self.at_level[:, 1]
+        daily["closed"] = self.at_level[:, 2]
         daily["payments"] = ledger.payments_by_day
         daily["collected"] = ledger.collected_by_day / 100.0
         for t in ACTIONS:

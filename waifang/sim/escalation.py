@@ -13,6 +13,7 @@ space, a dispute) is paused that day: no agency hazard, no agency fee.
 from __future__ import annotations
 
 import numpy as np
+import simpy
 
 from waifang.sim.compliance import RULE_CODE
 from waifang.sim.resources import Context, Usage, _open
@@ -25,6 +26,16 @@ DELAY_SHAPE = 4  # court delays are gamma with an integer shape: a sum of 4 expo
 # Refusals of an agency call that pause the placement (its fee stops); the caps only skip
 # the day's call.
 _PAUSING = [RULE_CODE["no_contact_hardship"], RULE_CODE["agency_disputed"]]
+
+
+def _places(ctx: Context, capacity: int) -> simpy.Container | None:
+    """A pool of ``capacity`` places as a simpy Container of the free ones (None if none)."""
+    return simpy.Container(ctx.env, capacity=capacity, init=capacity) if capacity else None
+
+
+def _give_back(places: simpy.Container | None, count: int) -> None:
+    if places is not None and count:
+        places.put(count)
 
 
 def _escalate(ctx: Context, action: str, head: np.ndarray) -> np.ndarray:
@@ -44,8 +55,11 @@ class Courts:
         self.waiting = np.zeros(0, np.int64)
         self.asked = np.zeros(ctx.state.n, np.int16)  # the day a waiting request was made
         self.usage = Usage(ctx.world.days)
+        # Cases in court, in filing order, and the day each is judged.
         self.cases = np.zeros(0, np.int64)
         self.judgement_day = np.zeros(0, np.int32)
+        # The court's free places: filing takes one, a judgement or a withdrawal gives it back.
+        self.places = _places(ctx, self.capacity)
 
     def request(self, idx: np.ndarray) -> None:
         ctx = self.ctx
@@ -59,6 +73,13 @@ class Courts:
         self.waiting = np.concatenate([self.waiting, idx])
 
     def run(self, day: int):
+        """09:00: the cases due are judged, they and the cases withdrawn free their places,
+        and new cases are filed into the free places, oldest request first.
+
+        A case's delay is its judgement day in ``judgement_day``, not a process of its own:
+        the day's judgements are one vectorised batch, in filing order, at the court's hour
+        (after the agents' 09:00 calls, before the agencies), and a few thousand cases a
+        day would each cost events and scalar numpy calls."""
         ctx = self.ctx
         state, legal = ctx.state, ctx.world.treatments.legal
         yield ctx.at(day, COURT_HOUR)
@@ -77,7 +98,8 @@ class Courts:
             ctx.borrowers.collect(judged[paying], amount[paying], day, source="judgement")
         ending = due | withdrawn
         self.cases, self.judgement_day = self.cases[~ending], self.judgement_day[~ending]
-        free = max(0, self.capacity - self.cases.size)
+        _give_back(self.places, int(ending.sum()))
+        free = self.places.level if self.places is not None else 0
         while free > 0 and self.waiting.size:
             head, self.waiting = self.waiting[:free], self.waiting[free:]
             filed = _escalate(ctx, "legal", head)
@@ -95,7 +117,7 @@ class Courts:
         ctx, legal = self.ctx, self.ctx.world.treatments.legal
         compliance = ctx.compliance
         compliance.post_check_escalation("legal", filed, ctx.state, ctx.portfolio)
-        compliance.audit.record(day, "legal", filed, COURT_HOUR, np.zeros(filed.size, np.int8))
+        compliance.audit.record(day, "legal", filed, COURT_HOUR, None)
         ctx.ledger.spend("legal", filed.size * legal.fee)
         ctx.borrowers.serve_legal(filed, day, COURT_HOUR)
         # Gamma(4, mean / 4) as a sum of four keyed exponentials: each case's delay is its
@@ -105,17 +127,25 @@ class Courts:
             ctx.luck.exponential("delay:legal", scale, filed, day, lane)
             for lane in range(DELAY_SHAPE)
         )
+        judgement_day = day + np.maximum(1, np.rint(delay)).astype(np.int32)
         self.cases = np.concatenate([self.cases, filed])
-        self.judgement_day = np.concatenate(
-            [self.judgement_day, day + np.maximum(1, np.rint(delay)).astype(np.int32)]
-        )
+        self.judgement_day = np.concatenate([self.judgement_day, judgement_day])
+        self.places.get(filed.size)  # filed only into free places: at once
         ctx.counters.legal_cases += filed.size
         self.usage.performed[day] += filed.size
         self.usage.waited_days[day] += float((day - self.asked[filed]).sum())
 
 
 class Agencies:
-    """Placements with collection agencies, up to their capacity; the rest wait."""
+    """Placements with collection agencies, up to their capacity; the rest wait.
+
+    The agencies' places are a simpy Container of the free ones: a placement takes one. A
+    placement ends when its term runs out or the account cures or closes; those ends stay
+    vectorised in the borrowers' calendar (waifang.sim.behaviour), found by numpy among a
+    day's payments (a hundred thousand placements in a large run: a process each would cost
+    events and scalar numpy calls per account for no difference), and the places they free
+    go back into the container before the day's placements.
+    """
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -124,6 +154,7 @@ class Agencies:
         self.waiting = np.zeros(0, np.int64)
         self.asked = np.zeros(ctx.state.n, np.int16)  # the day a waiting request was made
         self.usage = Usage(ctx.world.days)
+        self.places = _places(ctx, self.capacity)
 
     def request(self, idx: np.ndarray) -> None:
         ctx = self.ctx
@@ -144,15 +175,20 @@ class Agencies:
         state = ctx.state
         status = state.status[self.waiting]
         self.waiting = self.waiting[(status == DELINQUENT) | (status == CHARGED_OFF)]
-        free = max(0, self.capacity - ctx.borrowers.placed_count)
+        places = self.places
+        if places is not None:
+            # Places freed since yesterday's placements (terms run out, cures, payoffs).
+            _give_back(places, places.capacity - places.level - ctx.borrowers.placed_count)
+        free = places.level if places is not None else 0
         while free > 0 and self.waiting.size:
             head, self.waiting = self.waiting[:free], self.waiting[free:]
             placed = _escalate(ctx, "agency", head)
             free -= placed.size
             if placed.size:
+                places.get(placed.size)
                 ctx.compliance.post_check_escalation("agency", placed, state, ctx.portfolio)
                 ctx.compliance.audit.record(
-                    day, "agency", placed, AGENCY_HOUR, np.zeros(placed.size, np.int8)
+                    day, "agency", placed, AGENCY_HOUR, None
                 )
                 ctx.borrowers.place(placed, day, self.spec.placement_days)
                 ctx.counters.agency_placements += placed.size

@@ -82,6 +82,8 @@ class _TrackedAudit(AuditLog):
         super().record(day, action, idx, hour, outcome, **kwargs)
         if idx.size == 0:
             return
+        if outcome is None:  # all performed
+            outcome = np.zeros(idx.size, np.int8)
         done = idx[outcome == 0]
         unit = self.track.unit_cost[ACTION_CODE[action]]
         # A visit refused for a dispute may be one called off on arrival, whose travel the

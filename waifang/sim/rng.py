@@ -40,8 +40,13 @@ def stream(seed: np.random.SeedSequence, purpose: str) -> np.random.Generator:
 
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_DAY = np.uint64(0xD1B54A32D192ED03)
-_LANE = np.uint64(0x8CB92BA72F3D8DD7)
+_DAY_INT = 0xD1B54A32D192ED03
+_LANE_INT = 0x8CB92BA72F3D8DD7
+_LANE = np.uint64(_LANE_INT)
+_MASK = (1 << 64) - 1
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_S11, _S27, _S30, _S31 = (np.uint64(k) for k in (11, 27, 30, 31))
 
 
 def stream_key(seed: np.random.SeedSequence, purpose: str) -> np.uint64:
@@ -61,25 +66,32 @@ def keyed_uniform(
     (common random numbers), at a cost proportional to the accounts asked for. The bits come
     from the splitmix64 finaliser of a counter (Steele, Lea & Flood 2014).
     """
-    with np.errstate(over="ignore"):
-        x = accounts.astype(np.uint64)
-        x *= _GOLDEN
-        salt = np.uint64(day) * _DAY + key
-        if isinstance(lane, np.ndarray):
-            x ^= lane.astype(np.uint64) * _LANE + salt
-        else:
-            x ^= np.uint64(lane) * _LANE + salt
-        # In place, one scratch array: this runs for every contact outcome of every day.
-        t = x >> np.uint64(30)
+    # Scalars in Python integers modulo 2**64 (numpy scalars would warn on the wrap-around;
+    # array arithmetic wraps silently), arrays in place with one scratch array: this runs
+    # for every contact outcome of every day.
+    salt = (day * _DAY_INT + int(key)) & _MASK
+    x = accounts.astype(np.uint64)
+    x *= _GOLDEN
+    if isinstance(lane, np.ndarray):
+        t = lane.astype(np.uint64)
+        t *= _LANE
+        t += np.uint64(salt)
         x ^= t
-        x *= np.uint64(0xBF58476D1CE4E5B9)
-        np.right_shift(x, np.uint64(27), out=t)
-        x ^= t
-        x *= np.uint64(0x94D049BB133111EB)
-        np.right_shift(x, np.uint64(31), out=t)
-        x ^= t
-        x >>= np.uint64(11)
-    return x.astype(np.float64) * (1.0 / 9007199254740992.0)
+    else:
+        x ^= np.uint64((int(lane) * _LANE_INT + salt) & _MASK)
+        t = np.empty_like(x)
+    np.right_shift(x, _S30, out=t)
+    x ^= t
+    x *= _M1
+    np.right_shift(x, _S27, out=t)
+    x ^= t
+    x *= _M2
+    np.right_shift(x, _S31, out=t)
+    x ^= t
+    x >>= _S11
+    out = t.view(np.float64)  # the scratch array's memory, no longer needed
+    np.multiply(x, 1.0 / 9007199254740992.0, out=out)
+    return out
 
 
 class Luck:
