@@ -119,6 +119,9 @@ class Account:
         "segment",
         "prior_delinquencies",
         "other_debts",
+        "risk_score",
+        "credit_limit",
+        "guarantee",
         "lift",
         "recent_contacts",
         "promise_due",
@@ -139,6 +142,7 @@ class Account:
         "agency_called",
         "visit_queued_since",
         "cured_ever",
+        "judged",
         "charged_off_ever",
         "chargeoff_day",
         "attempts_today",
@@ -168,6 +172,9 @@ class Account:
         self.segment = int(r["segment"])
         self.prior_delinquencies = int(r["prior_delinquencies"])
         self.other_debts = int(r["other_debts"])
+        self.risk_score = float(r["risk_score"])
+        self.credit_limit = float(r["credit_limit"])
+        self.guarantee = bool(r["guarantee"])
         self.lift = 0.0
         self.recent_contacts = 0.0
         self.promise_due = NEVER
@@ -188,6 +195,7 @@ class Account:
         self.agency_called = False  # the agency called today (its hazard applies tonight)
         self.visit_queued_since = None
         self.cured_ever = False
+        self.judged = None  # today's judgement, posted to the arrears tonight
         self.charged_off_ever = False
         self.chargeoff_day = NEVER
         self.attempts_today = 0
@@ -266,6 +274,28 @@ class NaiveModel:
             if a.prior_delinquencies < rule.min_prior_delinquencies:
                 continue
             if a.other_debts < rule.min_other_debts:
+                continue
+            if (
+                rule.max_prior_delinquencies is not None
+                and a.prior_delinquencies > rule.max_prior_delinquencies
+            ):
+                continue
+            if rule.max_other_debts is not None and a.other_debts > rule.max_other_debts:
+                continue
+            # The score is a float32 (as the portfolio holds it); so is the rung's bound.
+            if rule.min_risk_score is not None and a.risk_score < float(
+                np.float32(rule.min_risk_score)
+            ):
+                continue
+            if rule.max_risk_score is not None and a.risk_score > float(
+                np.float32(rule.max_risk_score)
+            ):
+                continue
+            if rule.min_credit_limit is not None and a.credit_limit < rule.min_credit_limit:
+                continue
+            if rule.max_credit_limit is not None and a.credit_limit > rule.max_credit_limit:
+                continue
+            if rule.guarantee is not None and a.guarantee != rule.guarantee:
                 continue
             if rule.only_revealed_strategic and not (a.revealed and a.strategic):
                 continue
@@ -518,6 +548,34 @@ class NaiveModel:
         if a.status == DELINQUENT:
             a.dpd -= 30 * paid
 
+    def judgement(self, a: Account, amount: int, day: int, collected_by_day: list[int]) -> None:
+        """A judgement pays at the court hour; on a delinquent account it is posted to the
+        arrears that night (:meth:`post_judgement`): all the arrears or more cure it, less
+        moves the oldest unpaid instalment forward 30 days per whole instalment covered."""
+        delinquent = a.status == DELINQUENT
+        arrears = self.arrears(a)
+        months = math.ceil(min(a.dpd, self.c) / 30.0)
+        instalment = max(int(round(a.balance * self.b.instalment_share)), 1)
+        paid = min(amount, a.balance)
+        self.collect(a, amount, day, collected_by_day)
+        if delinquent and a.status == DELINQUENT:
+            a.judged = "cure" if paid >= arrears else min(paid // instalment, max(months - 1, 0))
+
+    def post_judgement(self, a: Account) -> None:
+        """23:30, before the borrower's own payment: today's judgement meets the arrears."""
+        judged, a.judged = a.judged, None
+        if a.status != DELINQUENT:
+            return
+        if judged == "cure":
+            a.cured_ever = True
+            a.status = CURRENT
+            a.dpd = 0
+            a.promise_due = NEVER
+            a.frozen = False
+            self.release(a)
+        else:
+            a.dpd -= 30 * judged
+
     def hazard(self, a: Account, day: int) -> float:
         b, c = self.b, self.c
         if 1 <= a.dpd < c:
@@ -666,10 +724,12 @@ class NaiveModel:
             if a.status == CURRENT or a.status == CLOSED:
                 a.case_open = False  # cured or paid off before the hearing: withdrawn
             elif a.judgement_day <= day:
-                share = legal.judgement_recovery * (1.0 if a.strategic else a.ability)
+                pays = 1.0 if a.strategic else a.ability
+                cover = legal.guarantee_cover if a.guarantee else 0.0
+                share = legal.judgement_recovery * (pays + cover * (1.0 - pays))
                 amount = int(round(a.balance * share))
                 if amount > 0:
-                    self.collect(a, amount, day, collected_by_day)
+                    self.judgement(a, amount, day, collected_by_day)
                 a.case_open = False
         if file and a.status in (DELINQUENT, CHARGED_OFF):
             self.actions["legal"] += 1
@@ -680,7 +740,9 @@ class NaiveModel:
 
     def end_of_day(self, a: Account, day: int, collected_by_day: list[int]) -> None:
         b, c, u = self.b, self.c, self.u
-        was_current = a.status == CURRENT
+        was_current = a.status == CURRENT  # (a judgement cure tonight cannot re-default)
+        if a.judged is not None:
+            self.post_judgement(a)
         if a.promise_due == day and a.status == DELINQUENT:
             a.promise_due = NEVER
             if u() < b.promise_keep_base + b.promise_keep_ability * a.ability:
@@ -708,6 +770,7 @@ class NaiveModel:
         if was_current and a.status == CURRENT and u() < b.redefault_daily:
             a.status = DELINQUENT
             a.dpd = 1
+            a.prior_delinquencies += 1  # the cured episode joins the credit record
             self.redefaults += 1
         if u() < b.income_shock_daily:
             a.ability *= b.income_shock_ability
@@ -718,6 +781,26 @@ class NaiveModel:
         a.agency_called = False
         a.lift *= self.decay
         a.recent_contacts *= self.decay
+
+
+NAIVE_COLUMNS: tuple[str, ...] = (
+    "balance",
+    "dpd",
+    "ability",
+    "willingness",
+    "strategic",
+    "vulnerable",
+    "contactable",
+    "address_verified",
+    "region",
+    "segment",
+    "prior_delinquencies",
+    "other_debts",
+    "risk_score",
+    "credit_limit",
+    "guarantee",
+)
+"""The portfolio columns an :class:`Account` is built from."""
 
 
 def _category(dpd: int, c: int) -> int:
@@ -765,20 +848,7 @@ def simulate_naive(
     """
     days, c = world.days, world.charge_off_dpd
     naive = model(world, policy_spec, rules, portfolio.segment_names, seed)
-    columns = (
-        "balance",
-        "dpd",
-        "ability",
-        "willingness",
-        "strategic",
-        "vulnerable",
-        "contactable",
-        "address_verified",
-        "region",
-        "segment",
-        "prior_delinquencies",
-        "other_debts",
-    )
+    columns = NAIVE_COLUMNS
     rows = {name: getattr(portfolio, name).tolist() for name in columns}
     accounts = [
         Account({name: rows[name][i] for name in columns}, i, c) for i in range(len(portfolio))

@@ -57,6 +57,11 @@ CASES = {
         {"agency": -5},
         "resources.agency_capacity: input should be greater than or equal to 0 (got -5)",
     ),
+    "teams working outside the visit hours": (
+        {"region_extra": "start_hour = 20.0\nend_hour = 23.0"},
+        "resources.regions[0]: the teams of region 'city' work 20-23, outside the visit hours "
+        "8-20 policy 'ladder' must keep: no visit can be made",
+    ),
     "region day ending before it starts": (
         {"region_extra": "start_hour = 14.0\nend_hour = 9.0"},
         "resources.regions[0].end_hour: 9.0 is not after start_hour 14.0",

@@ -21,7 +21,7 @@ CONTRACT = [
 COMPARISON_COLUMNS = [
     "policy", "metric", "n", "mean", "std", "ci_low", "ci_high", "champion",
     "diff_vs_champion", "diff_ci_low", "diff_ci_high", "unpaired_diff_ci_low",
-    "unpaired_diff_ci_high", "replications_needed",
+    "unpaired_diff_ci_high", "replications_needed", "p05",
 ]
 
 

@@ -208,3 +208,11 @@ def test_daily_bucket_counts_match_a_count_of_every_account(charge_off):
         }
         assert got == want, day
     assert daily["charged_off"][-1] > 0 or charge_off > 40  # the short books charge off
+
+
+@pytest.mark.parametrize("request_", [[-1, 2], [0, 5], [5], [-1], [3, 1, 7], [2, -1, 1]])
+def test_split_refuses_an_index_outside_the_book_sorted_or_not(request_):
+    from waifang.errors import InputError
+
+    with pytest.raises(InputError, match="outside 0..4"):
+        _split("sms", np.array(request_), 5)

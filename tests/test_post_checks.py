@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 from helpers import examples
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
@@ -86,10 +86,12 @@ def _check(compliance: Compliance, before: dict[str, int], refused: str | None, 
 @given(
     rules=st.sampled_from(sorted(RULE_SETS)),
     action=st.sampled_from(["sms", "ivr", "call", "agency_contact"]),
-    hour=st.sampled_from([7.0, 8.0, 9.0, 18.0, 19.5, 20.0, 21.0]),
+    hour=st.sampled_from([7.0, 8.0, 9.0, 18.0, 19.0, 19.5, 20.0, 21.0, 22.0]),
     seed=st.integers(0, 10_000),
     day=st.integers(7, 200),
 )
+# A message sent at the very hour contact ends is late (the end hour is not allowed).
+@example(rules="us_reg_f", action="sms", hour=21.0, seed=1, day=30)
 def test_contact_post_checks_count_what_the_reference_refuses(rules, action, hour, seed, day):
     rules = RULE_SETS[rules]
     p, s, rng, compliance, naive = _setup(rules, seed, day)
@@ -179,3 +181,22 @@ def test_an_empty_full_log_has_the_columns_and_types_of_a_written_one():
     assert {c: v.dtype for c, v in empty.items()} == {c: v.dtype for c, v in written.items()}
     assert all(v.size == 0 for v in empty.values())
     assert all(v.size == 3 for v in written.values())
+
+
+def test_a_visit_is_checked_for_its_hours_unless_asked_at_request_time():
+    # The field team's check before it starts (the default) includes the hours; at request
+    # time the hours are unknown and are not checked. A visit 7:00-9:00 breaks cn's 8:00 start.
+    rules = PRESETS["cn"]
+    p, s, _, compliance, naive = _setup(rules, 11, 150)
+    idx = np.arange(N)
+    before = s.visit_notice.copy()
+    asked = compliance.allow_visit(idx, 7.0, 9.0, s, p, 2, at_request=True)
+    s.visit_notice[:] = before
+    started = compliance.allow_visit(idx, 7.0, 9.0, s, p, 2)
+    assert not started.any()
+    expected = []
+    for i in idx:
+        a = naive_account(p, s, int(i))
+        a.visit_notice = int(before[i])
+        expected.append(naive.visit_refusal(a, 150, 2, None) is None)
+    assert asked.tolist() == expected and any(expected)

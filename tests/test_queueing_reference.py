@@ -25,6 +25,7 @@ from waifang.sim import LadderPolicy, LadderRule, PolicySpec, World, resolve_rul
 from waifang.sim import resources as resources_module
 from waifang.sim.compliance import ACTION_CODE
 from waifang.sim.engine import simulate
+from waifang.sim.fork import checkpoints
 from waifang.sim.queues import TeamPool
 from waifang.sim.spec import LegalSpec, RegionSpec, ResourcesSpec, TreatmentsSpec
 
@@ -38,9 +39,9 @@ def test_the_first_team_back_takes_the_next_visit_and_goes_home_when_it_cannot_f
         yield env.timeout(48.0 + 8.0)
         # (travel, visit) per job; two teams leave at 08:00.
         trips = [(1.0, 1.0), (0.5, 0.5), (1.0, 2.0), (1.0, 1.0), (0.1, 0.1)]
-        teams = pool.submit(range(5), [t for t, _ in trips], [v for _, v in trips], leave=8.0)
-        assert len(teams) == 2
-        yield env.all_of(teams)
+        out = pool.submit(range(5), [t for t, _ in trips], [v for _, v in trips], leave=8.0)
+        assert out == 2
+        yield pool.home
 
     env.run(env.process(day()))
     # job, taken at, arrival, finish, waited (hours). Team B (job 1) is back at 09:00 and
@@ -233,3 +234,24 @@ def test_littles_law_on_the_court_queue():
     # Little's law as rates: mean queue over the days asked = arrivals a day x mean wait.
     mean_wait = waited / n
     assert queue_days / asking == pytest.approx(per_day * mean_wait, rel=1e-9)
+
+
+def test_a_copy_of_a_congested_run_continues_it_bit_for_bit():
+    """A run copied between days (waifang.sim.fork) carries its team pools: the copy's teams
+    serve the queue as the original's would, so a branch with the run's own policy ends
+    where the run ends."""
+    world = visit_world(teams=3, days=16)
+    p = flat_portfolio(600, dpd=np.random.default_rng(3).integers(60, 170, 600), regions=("north",))
+    rules, _ = resolve_rules("cn")
+    policy = LadderPolicy(VISITS, p.segment_names)
+    seed = np.random.SeedSequence(3)
+    full = simulate(world, p, policy, rules, seed=seed)
+    assert full.daily["visits_waiting[north]"][:8].max() > 0  # the teams were the bottleneck
+    (later,) = checkpoints(world, p, policy, rules, seed=seed, days=[8])
+    rest = later.branch(policy)
+    assert (
+        rest.performed["visit"] + int(full.daily["actions_visit"][:8].sum())
+        == (full.summary["visits"])
+    )
+    before = later._npv_before / 100.0 - later._cost_before
+    assert before + rest.value.sum() == pytest.approx(full.summary["net_value"], rel=1e-12)

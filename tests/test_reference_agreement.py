@@ -45,7 +45,13 @@ from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
-from naive_reference import DAILY_KEYS, NaiveModel, simulate_naive  # noqa: E402
+from naive_reference import (  # noqa: E402
+    DAILY_KEYS,
+    NAIVE_COLUMNS,
+    Account,
+    NaiveModel,
+    simulate_naive,
+)
 
 from waifang.sim import LadderPolicy, LadderRule, PolicySpec, PortfolioSpec, World  # noqa: E402
 from waifang.sim.engine import simulate  # noqa: E402
@@ -58,7 +64,12 @@ from waifang.sim.spec import (  # noqa: E402
     ResourcesSpec,
     Shift,
 )
-from waifang.sim.state import DELINQUENT, STATUS_NAMES  # noqa: E402
+from waifang.sim.state import (  # noqa: E402
+    DELINQUENT,
+    STATUS_NAMES,
+    AccountState,
+    LenderView,
+)
 
 ALPHA = 0.01
 """Family-wise false-alarm level of one engine-versus-reference comparison."""
@@ -97,6 +108,26 @@ BUSY_LADDER = PolicySpec(
         LadderRule(action="legal", dpd_min=120, dpd_max=179, every_days=30, min_balance=8000),
         LadderRule(action="agency", dpd_min=150, dpd_max=179, every_days=30),
         LadderRule(action="sale"),
+    ),
+)
+
+# Rungs that filter on the lender's signals (risk score range, guarantee, credit limit, credit
+# record, other borrowing); legal on guaranteed accounts, whose judgements recover more, and
+# on low scores: judgements before charge-off that pay the arrears cure.
+SIGNAL_LADDER = PolicySpec(
+    name="signals",
+    rules=(
+        LadderRule(action="sms", dpd_min=1, dpd_max=30, every_days=3, min_risk_score=580),
+        LadderRule(action="call", dpd_min=1, dpd_max=89, every_days=2, max_risk_score=620,
+                   max_prior_delinquencies=1, attempts=2),
+        LadderRule(action="call", dpd_min=10, dpd_max=60, every_days=7, min_other_debts=2,
+                   max_other_debts=4),
+        LadderRule(action="visit", dpd_min=40, dpd_max=179, every_days=10,
+                   min_credit_limit=4000, max_credit_limit=20000),
+        LadderRule(action="legal", dpd_min=30, dpd_max=179, every_days=10, guarantee=True),
+        LadderRule(action="legal", dpd_min=45, dpd_max=179, every_days=15, max_risk_score=560),
+        LadderRule(action="agency", dpd_min=120, dpd_max=179, every_days=30, guarantee=False,
+                   min_prior_delinquencies=1),
     ),
 )
 
@@ -337,6 +368,42 @@ def test_engine_agrees_with_naive_reference_under_other_rules(preset, portfolio)
     # The rules under test did refuse contacts in this run.
     rule = {"us_reg_f": "quiet_after_conversation", "uk_fca": "no_contact_hardship"}[preset]
     assert summary[f"blocked_{rule}"] > 0 and summary["blocked_attempts_per_7_days"] > 0
+    checks = compare(engine, naive, occupancy_days=(29, 59, 119))
+    print(report(checks))
+    assert not [c.name for c in checks if c.rejects], report(checks)
+
+
+def test_signal_filters_pick_the_same_accounts_in_both_models(portfolio):
+    """Rung by rung, the reference's policy picks exactly the accounts the engine's does."""
+    rules, _ = resolve_rules("cn")
+    for rule in SIGNAL_LADDER.rules:
+        single = PolicySpec(name="one", rules=(rule.model_copy(update={"every_days": 1}),))
+        state = AccountState.from_portfolio(portfolio, 2.0, 2.5)
+        state.dpd[state.dpd >= 180] = 179  # as both models start accounts past charge-off
+        view = LenderView(portfolio, state)
+        engine = LadderPolicy(single, portfolio.segment_names)(view, 0).get(rule.action)
+        engine = engine[0] if isinstance(engine, tuple) else engine
+        naive = NaiveModel(generous_world(), single, rules, portfolio.segment_names,
+                           np.random.SeedSequence(0))
+        columns = {name: getattr(portfolio, name).tolist() for name in NAIVE_COLUMNS}
+        picked = [
+            i for i in range(len(portfolio))
+            if naive.policy(Account({k: v[i] for k, v in columns.items()}, i, 180), 0)
+        ]
+        assert len(picked) > 20, rule
+        np.testing.assert_array_equal(np.sort(engine), picked, str(rule))
+
+
+def test_engine_agrees_with_naive_reference_on_signal_rungs(portfolio):
+    n, days = 2000, 120
+    world = generous_world(days=days)
+    world = world.model_copy(
+        update={"resources": world.resources.model_copy(update={"court_delay_days": 20.0})}
+    )
+    sub = portfolio.subset(np.arange(n))
+    engine, summary = engine_outcomes(world, sub, seed=808, ladder=SIGNAL_LADDER)
+    naive = naive_outcomes(world, sub, seed=909, ladder=SIGNAL_LADDER)
+    assert summary["legal_cases"] > 20 and summary["visits"] > 100
     checks = compare(engine, naive, occupancy_days=(29, 59, 119))
     print(report(checks))
     assert not [c.name for c in checks if c.rejects], report(checks)

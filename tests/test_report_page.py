@@ -165,3 +165,15 @@ def test_region_capacity_from_the_daily_region_columns():
     assert table.loc[("p", "north"), "waiting"] == 2.0  # a level: the mean of 1, 2, 3
     assert table.loc[("q", "north"), "utilisation"] == 0.5
     assert region_capacity(pd.DataFrame({"policy": ["p"], "replication": [0]})).empty
+
+
+def test_the_page_states_how_money_is_counted(report):
+    """The discounting of net_npv and the simplification about cured accounts (what they owe
+    afterwards) are on the page, not only in the README."""
+    page = (report / "report.html").read_text()
+    section = page.split("<h2>How the money is counted</h2>", 1)[1].split("<h2>", 1)[0]
+    text = re.sub(r"\s+", " ", section)
+    assert "cost_npv" in text and "discounted to day 0" in text
+    assert "a cured account owes nothing overdue" in text.lower()
+    assert "instalments that fall due while it is current are not collected" in text
+    assert "judgement that pays all the arrears cures" in text

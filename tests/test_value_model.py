@@ -18,6 +18,7 @@ def test_predictions_match_a_groupby_of_the_training_effects(seed, min_accounts)
         "segment": rng.integers(0, 3, n), "address_verified": rng.integers(0, 2, n),
         "history": rng.integers(0, 5, n), "contactable": rng.integers(0, 2, n),
         "escalated": rng.integers(0, 4, n), "days_left": rng.integers(1, 6, n),
+        "claimed": (rng.random(n) < 0.2).astype(np.int64),
     })
     frame["balance"] = rng.lognormal(8, 1, n)
     frame["gross"] = frame.balance * 0.05 * (1 + frame.address_verified) + rng.normal(0, 300, n)

@@ -12,7 +12,9 @@ How the prices are found:
 1. First prices from the LP of a small random sample of accounts, with every limit scaled
    to the sample (by the law of large numbers they are close to the full problem's prices).
 2. Refined by minimising a smoothed ``L`` with L-BFGS-B (:mod:`waifang.optimise.lagrange`):
-   one vectorised pass over all rows per step, a few seconds at a million rows.
+   one vectorised pass over all rows per step, a few seconds at a million rows. The search
+   runs one temperature at a time and stops early on a rule; a lower temperature is tried
+   only when the working-set LP of step 3 does not close the gap at the current prices.
 3. Under these prices most accounts have a clear best (or clearly nothing). They are held at
    it; the few thousand closest calls form a working set whose LP, under the limits the held
    accounts leave over, HiGHS solves exactly from sparse arrays. If held accounts overuse a
@@ -39,7 +41,7 @@ import numpy as np
 from waifang.optimise.clock import Deadline, OutOfTime
 from waifang.optimise.greedy import best_greedy, greedy_fill
 from waifang.optimise.highs_arrays import solve_arrays
-from waifang.optimise.lagrange import smoothed_prices
+from waifang.optimise.lagrange import PriceSearch
 from waifang.optimise.problem import Problem
 from waifang.optimise.result import (
     Result,
@@ -74,6 +76,7 @@ def solve_decomposed(
     seed: int = 0,
     start: np.ndarray | None = None,
     deadline: Deadline | None = None,
+    prices: np.ndarray | None = None,
 ) -> Result:
     """Solve by pricing the coupling rows (see the module docstring); returns a checked Result.
 
@@ -94,6 +97,9 @@ def solve_decomposed(
     deadline : a wall-clock deadline already running (overrides ``time_limit``); every phase
         draws on it, and when it passes the best plan so far is returned with status
         ``time_limit``.
+    prices : first prices of the coupling rows (e.g. the previous point of a frontier:
+        ``result.shadow_prices``) instead of the sample LP's; only where to start the
+        search, so the bound and the plan are as valid as from a cold start.
     """
     clock = Deadline(time_limit) if deadline is None else deadline
     t0 = clock.start
@@ -105,7 +111,7 @@ def solve_decomposed(
     zero = np.zeros(len(c.b))
     try:
         found = _relaxation_phase(
-            problem, gap, clock, working_accounts, sample_accounts, max_rounds, growth, seed
+            problem, gap, clock, working_accounts, sample_accounts, max_rounds, growth, seed, prices
         )
     except OutOfTime:
         found = None
@@ -171,7 +177,7 @@ def _timed_out_result(problem, floor, prices, gap, build_seconds, t0) -> Result:
 
 
 def _relaxation_phase(
-    problem, gap, clock, working_accounts, sample_accounts, max_rounds, growth, seed
+    problem, gap, clock, working_accounts, sample_accounts, max_rounds, growth, seed, warm=None
 ):
     """Prices and the working-set LP loop. Returns (lp, bound, prices, size) with ``lp`` the
     best LP point as (rows, x), or (None, inf, prices, size) when the LP is infeasible.
@@ -181,22 +187,26 @@ def _relaxation_phase(
     p = problem.profit
     n_acc = problem.n_accounts
     rng = np.random.default_rng(seed)
+    lp_tolerance = max(gap / 10, 1e-9)  # the LP only needs to serve the integer gap target
+    search = None
     if n_acc <= max(working_accounts, sample_accounts):
         prices, size = np.zeros(len(c.b)), n_acc
     else:
-        sampled = sample_prices(problem, sample_accounts, rng, clock)
-        prices = smoothed_prices(problem, sampled, deadline=clock)
+        if warm is not None and len(warm) == len(c.b):
+            sampled = np.where(np.isfinite(c.b), np.maximum(np.asarray(warm, float), 0.0), 0.0)
+        else:
+            sampled = sample_prices(problem, sample_accounts, rng, clock)
+        # The first temperature only; the next ones run while the working-set LP leaves
+        # the gap open (below). A temperature stops when the bound gains less than a tenth
+        # of the LP tolerance over the search's last few evaluations.
+        search = PriceSearch(problem, sampled, tolerance=lp_tolerance / 10, deadline=clock)
+        prices = _refine(search)
         size = working_accounts
-        log.debug(
-            "smoothed prices: bound %.8g (%.2fs)",
-            lagrangian_bound(problem, prices),
-            time.perf_counter() - t0,
-        )
+        _log_search(problem, search, prices, t0)
 
     best_bound, best_prices, lp, best_primal = np.inf, prices, None, -np.inf
     if size < n_acc:
         best_bound = lagrangian_bound(problem, prices)
-    lp_tolerance = max(gap / 10, 1e-9)  # the LP only needs to serve the integer gap target
     for round_ in range(max_rounds):
         close, fixed = split_accounts(problem, priced_profit(problem, prices), size)
         try:  # the first LP may take all the time left: without it there is only the floor
@@ -233,10 +243,36 @@ def _relaxation_phase(
             break  # the full LP: its value is the optimum up to solver tolerance
         if clock.limit is not None and clock.elapsed() > 0.5 * clock.limit:
             break  # keep half the time for the integer plan; the bound stays valid
+        if search is not None and not search.done:
+            # Sharper prices pick the close calls better than a larger working set does.
+            prices = _refine(search)
+            _log_search(problem, search, prices, t0)
+            bound = lagrangian_bound(problem, prices)
+            if bound < best_bound:
+                best_bound, best_prices = bound, prices
+            continue
         size = min(n_acc, int(size * growth))
     if lp is None:
         return None, np.inf, best_prices, size
     return lp, best_bound, best_prices, size
+
+
+def _refine(search: PriceSearch) -> np.ndarray:
+    """The search's next temperature; its best prices so far when the time runs out."""
+    try:
+        return search.next_round()
+    except OutOfTime:
+        return search.prices
+
+
+def _log_search(problem, search, prices, t0) -> None:
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug(
+            "smoothed prices: bound %.8g after %d evaluations (%.2fs)",
+            lagrangian_bound(problem, prices),
+            search.evaluations,
+            time.perf_counter() - t0,
+        )
 
 
 def _integer_phase(

@@ -49,81 +49,195 @@ def explain(
         )
     rows = np.arange(problem.n_candidates) if rows is None else np.asarray(rows, dtype=np.int64)
     prices = result.shadow_prices
-    q = priced_profit(problem, prices)
+    q_all = priced_profit(problem, prices)
     names = problem.coupling.names
-    slot = _row_lookup(problem, names, ".count")
-    hours = _row_lookup(problem, names, ".hours")
-    period_budget = {p: 1 + i for i, (p, _) in enumerate(problem.period_budgets)}
-    chosen = np.zeros(problem.n_candidates, dtype=bool)
-    chosen[result.chosen] = True
+    chosen_all = np.zeros(problem.n_candidates, dtype=bool)
+    chosen_all[result.chosen] = True
     chosen_of_account = np.full(problem.n_accounts, -1, dtype=np.int64)
     chosen_of_account[problem.account[result.chosen]] = result.chosen
     lam = result.budget_price
-    lines = []
-    for j in rows.tolist():
-        v, c = problem.value[j], problem.cost[j]
-        r, o, per = int(problem.region[j]), int(problem.option[j]), int(problem.period[j])
-        if lam > 0:
-            parts = [f"the budget price {_money(c)} x {_price(lam)} = {_money(c * lam)}"]
-        else:
-            parts = ["the budget price 0 (budget not binding)"]
-        parts[0] += budget_note
-        charge = c * lam
+    n_opt = len(problem.options)
+    keys = _key_table(problem, names, prices, marginals)
+
+    # Everything per row as arrays, in the order of operations of a line (same rounding).
+    v, c, h = problem.value[rows], problem.cost[rows], problem.hours[rows]
+    q, rc = q_all[rows], result.reduced_costs[rows]
+    key = problem.region[rows].astype(np.int64) * n_opt + problem.option[rows]
+    charge = c * lam
+    slot_on = keys.slot_cited[key]
+    charge = np.where(slot_on, charge + keys.slot_price[key], charge)
+    hours_on = keys.hours_priced[key] & (h > 0)
+    hours_charge = h * keys.hours_price[key]
+    charge = np.where(hours_on, charge + hours_charge, charge)
+    net_value = v - c
+    other = net_value - charge - q  # quota prices, if any
+    tiny = 1e-9 * np.maximum(1.0, np.abs(v))
+    quota_on = np.abs(other) > tiny
+    charge = np.where(quota_on, charge + other, charge)
+    chosen = chosen_all[rows]
+    other_row = chosen_of_account[problem.account[rows]]
+
+    # Which sentence each row gets; 0-1 chosen, 2-5 rejected (see the templates below).
+    case = np.where(
+        chosen,
+        np.where(q >= -tiny, 0, 1),
+        np.select([other_row >= 0, net_value <= 0, q <= tiny], [2, 3, 4], default=5),
+    )
+    lines = np.empty(len(rows), dtype=object)
+    priced = np.flatnonzero(np.isin(case, (0, 1, 4, 5)))
+    net_text = {}
+    prices_text = {}
+    rc_text = {}
+    if len(priced) or np.any(case == 3):
+        need = np.flatnonzero(case != 2)
+        net_text = dict(
+            zip(need.tolist(), _net_texts(v[need], c[need], net_value[need]), strict=True)
+        )
+    if len(priced):
+        prices_text = dict(
+            zip(
+                priced.tolist(),
+                _prices_texts(
+                    c[priced],
+                    lam,
+                    budget_note,
+                    keys.slot_text[key[priced]],
+                    slot_on[priced],
+                    h[priced],
+                    hours_on[priced],
+                    keys.hours_price[key[priced]],
+                    hours_charge[priced],
+                    quota_on[priced],
+                    other[priced],
+                    charge[priced],
+                ),
+                strict=True,
+            )
+        )
+    with_rc = np.flatnonzero(case != 3)
+    rc_text = dict(zip(with_rc.tolist(), _money_list(rc[with_rc]), strict=True))
+    for i in np.flatnonzero(case == 0).tolist():
+        lines[i] = f"chosen: {net_text[i]} exceeds {prices_text[i]} (reduced cost {rc_text[i]})"
+    for i in np.flatnonzero(case == 1).tolist():
+        lines[i] = (
+            f"chosen: {net_text[i]} falls short of {prices_text[i]}, but fits the budget and "
+            f"capacity left after rounding the LP plan (reduced cost {rc_text[i]})"
+        )
+    taken = np.flatnonzero(case == 2)
+    if len(taken):
+        alt = other_row[taken]
+        alt_name = np.asarray(problem.options, dtype=object)[problem.option[alt]]
+        for i, name, alt_q, own_q in zip(
+            taken.tolist(),
+            alt_name.tolist(),
+            _money_list(q_all[alt]),
+            _money_list(q[taken]),
+            strict=True,
+        ):
+            lines[i] = (
+                f"rejected: the account takes {name} instead (net after prices {alt_q} vs "
+                f"{own_q}) (reduced cost {rc_text[i]})"
+            )
+    for i in np.flatnonzero(case == 3).tolist():
+        lines[i] = f"rejected: {net_text[i]} is not positive"
+    for i in np.flatnonzero(case == 4).tolist():
+        lines[i] = (
+            f"rejected: {net_text[i]} does not cover {prices_text[i]} (reduced cost {rc_text[i]})"
+        )
+    for i in np.flatnonzero(case == 5).tolist():
+        lines[i] = (
+            f"rejected: {net_text[i]} covers {prices_text[i]}, but no budget or capacity was "
+            f"left after rounding the LP plan (reduced cost {rc_text[i]})"
+        )
+    return pd.Series(lines, index=rows, name="reason", dtype=object)
+
+
+def _money_list(x: np.ndarray) -> list[str]:
+    """:func:`_money` of every number of ``x``."""
+    return [f"{y:,.0f}" if abs(y) >= 100 else f"{y:,.2f}" for y in np.asarray(x).tolist()]
+
+
+def _net_texts(v, c, net) -> list[str]:
+    return [
+        f"value {a} - cost {b} = {d}"
+        for a, b, d in zip(_money_list(v), _money_list(c), _money_list(net), strict=True)
+    ]
+
+
+def _prices_texts(
+    c,
+    lam,
+    budget_note,
+    slot_text,
+    slot_on,
+    h,
+    hours_on,
+    eta,
+    hours_charge,
+    quota_on,
+    other,
+    charge,
+) -> list[str]:
+    """The "budget price ... + slot price ... + hours ... + quota prices ... = total" part."""
+    n = len(c)
+    if lam > 0:
+        budget = [
+            f"the budget price {a} x {_price(lam)} = {b}{budget_note}"
+            for a, b in zip(_money_list(c), _money_list(c * lam), strict=True)
+        ]
+    else:
+        budget = [f"the budget price 0 (budget not binding){budget_note}"] * n
+    slot = np.where(slot_on, slot_text, "").tolist()
+    hours = [""] * n
+    on = np.flatnonzero(hours_on)
+    for i, hh, e, m in zip(
+        on.tolist(), h[on].tolist(), eta[on].tolist(), _money_list(hours_charge[on]), strict=True
+    ):
+        hours[i] = f" + hours {hh:g} x {_price(e)} = {m}"
+    quota = [""] * n
+    on = np.flatnonzero(quota_on)
+    for i, m in zip(on.tolist(), _money_list(-other[on]), strict=True):
+        quota[i] = f" + quota prices {m}"
+    several = slot_on | hours_on | quota_on
+    total = [""] * n
+    on = np.flatnonzero(several)
+    for i, m in zip(on.tolist(), _money_list(charge[on]), strict=True):
+        total[i] = f" = {m}"
+    return [
+        a + b + d + e + f for a, b, d, e, f in zip(budget, slot, hours, quota, total, strict=True)
+    ]
+
+
+class _Keys:
+    """Per (region, option) key: the slot price cited, its text, and the hours price."""
+
+    def __init__(self, n_keys: int):
+        self.slot_cited = np.zeros(n_keys, dtype=bool)
+        self.slot_price = np.zeros(n_keys)
+        self.slot_text = np.full(n_keys, "", dtype=object)
+        self.hours_priced = np.zeros(n_keys, dtype=bool)
+        self.hours_price = np.zeros(n_keys)
+
+
+def _key_table(problem: Problem, names, prices, marginals) -> _Keys:
+    n_opt = len(problem.options)
+    keys = _Keys(len(problem.regions) * n_opt)
+    for (r, o), k in _row_lookup(problem, names, ".count").items():
         # A slot is cited when the LP prices it, or when re-solving found it worth more
         # than nothing (at a degenerate integer limit the LP price can be 0 while it is not).
-        if per in period_budget and prices[period_budget[per]] > 0:
-            mu = prices[period_budget[per]]
-            parts.append(f"period {per}'s budget price {_money(c)} x {_price(mu)} = "
-                         f"{_money(c * mu)}")
-            charge += c * mu
-        for k in _capacity_rows(slot, r, o, per):
-            note = _slot_note(marginals, names[k])
-            worth = names[k] in marginals and marginals[names[k]].value
-            if prices[k] > 0 or worth:
-                mu = prices[k]
-                parts.append(f"slot price {names[k][len('capacity['):-len('].count')]} "
-                             f"{_money(mu)}{note}")
-                charge += mu
-        for k in _capacity_rows(hours, r, o, per):
-            if prices[k] > 0 and problem.hours[j] > 0:
-                eta = prices[k]
-                h = problem.hours[j]
-                parts.append(f"hours {h:g} x {_price(eta)} = {_money(h * eta)}")
-                charge += h * eta
-        other = (v - c) - charge - q[j]  # quota prices, if any
-        if abs(other) > 1e-9 * max(1.0, abs(v)):
-            parts.append(f"quota prices {_money(-other)}")
-            charge += other
-        net = f"value {_money(v)} - cost {_money(c)} = {_money(v - c)}"
-        prices_text = " + ".join(parts)
-        if len(parts) > 1:
-            prices_text += f" = {_money(charge)}"
-        rc = f"(reduced cost {_money(result.reduced_costs[j])})"
-        if chosen[j]:
-            if q[j] >= -1e-9 * max(1.0, abs(v)):
-                lines.append(f"chosen: {net} exceeds {prices_text} {rc}")
-            else:
-                lines.append(
-                    f"chosen: {net} falls short of {prices_text}, but fits the budget and "
-                    f"capacity left after rounding the LP plan {rc}"
-                )
-            continue
-        other_row = chosen_of_account[problem.account[j]]
-        if other_row >= 0:
-            lines.append(
-                f"rejected: the account takes {problem.options[problem.option[other_row]]} "
-                f"instead (net after prices {_money(q[other_row])} vs {_money(q[j])}) {rc}"
+        worth = names[k] in marginals and marginals[names[k]].value
+        if prices[k] > 0 or worth:
+            where = f"{problem.regions[r]}/{problem.options[o]}"
+            keys.slot_cited[r * n_opt + o] = True
+            keys.slot_price[r * n_opt + o] = prices[k]
+            keys.slot_text[r * n_opt + o] = (
+                f" + slot price {where} {_money(prices[k])}{_slot_note(marginals, names[k])}"
             )
-        elif v - c <= 0:
-            lines.append(f"rejected: {net} is not positive")
-        elif q[j] <= 1e-9 * max(1.0, abs(v)):
-            lines.append(f"rejected: {net} does not cover {prices_text} {rc}")
-        else:
-            lines.append(
-                f"rejected: {net} covers {prices_text}, but no budget or capacity was left "
-                f"after rounding the LP plan {rc}"
-            )
-    return pd.Series(lines, index=rows, name="reason")
+    for (r, o), k in _row_lookup(problem, names, ".hours").items():
+        if prices[k] > 0:
+            keys.hours_priced[r * n_opt + o] = True
+            keys.hours_price[r * n_opt + o] = prices[k]
+    return keys
 
 
 def _slot_note(marginals: dict[str, Marginal], row: str) -> str:
@@ -154,15 +268,15 @@ def reasons_frame(
     )
 
 
-def _row_lookup(problem: Problem, names, suffix: str) -> dict[tuple[int, int, int], int]:
-    """(region code, option code, period or -1 for every period) -> coupling row index for
-    capacity rows ending in suffix."""
+def _row_lookup(problem: Problem, names, suffix: str) -> dict[tuple[int, int], int]:
+    """(region code, option code) -> coupling row index for capacity rows ending in suffix.
+
+    Only rows of one region over every period: a row of one period, or of every region (a
+    court or agency), is not cited by name; its price is in the reason's remainder."""
     keys = problem.coupling.capacity_keys
-    return {keys[k]: k for k, name in enumerate(names) if keys[k] and name.endswith(suffix)}
-
-
-def _capacity_rows(lookup: dict, region: int, option: int, period: int) -> list[int]:
-    """The rows of ``lookup`` that hold a candidate: its period's and the whole horizon's."""
-    keys = ((region, option, period), (region, option, -1), (-1, option, period),
-            (-1, option, -1))
-    return [lookup[k] for k in keys if k in lookup]
+    out = {}
+    for k, name in enumerate(names):
+        key = keys[k] if k < len(keys) else None
+        if key is not None and name.endswith(suffix) and key[0] >= 0 and key[2] == -1:
+            out[(key[0], key[1])] = k
+    return out

@@ -80,7 +80,7 @@ def budget_frontier(
     solver: str = "highs",
     time_limit: float | None = None,
     marginals: bool | None = None,
-    warm_start: bool = False,
+    warm_start: bool | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> pd.DataFrame:
     """Solve at every (capacity scale, budget); one tidy row per point.
@@ -95,11 +95,14 @@ def budget_frontier(
     :func:`~waifang.optimise.marginal.marginal_values`): ``budget_value`` (net value per unit
     of budget, from 1 % more budget) and ``slot_value[<region>]`` (from one more slot).
 
-    With ``warm_start`` each point starts from the plan of the next smaller budget at the
-    same capacity (still feasible there) instead of greedy's. Off by default: with HiGHS 1.16
-    it was measured slower, not faster (``benchmarks/optimise.py --frontier-accounts``; the
-    README has the figures): started at a plan that is already optimal (a budget that no
+    Warm starts: by default (``warm_start=None``) the decomposition (large problems) starts
+    each point's price search from the prices of the next smaller budget at the same capacity
+    instead of a sample LP (``benchmarks/optimise.py --frontier-accounts`` prints the
+    speed-up). ``warm_start=True`` also starts each point from that budget's plan (still
+    feasible there) instead of greedy's: with HiGHS 1.16 on the pulp path that was measured
+    slower, not faster (README): started at a plan that is already optimal (a budget that no
     longer binds) HiGHS took four to five times the CPU of a start from greedy.
+    ``warm_start=False``: every point cold.
     """
     if option not in problem.options:
         raise InputError(f"option '{option}' is not among the candidates' options")
@@ -114,15 +117,23 @@ def budget_frontier(
         names = scaled.coupling.names
         slot_rows = _rows_of(names, option, "count")
         hour_rows = _rows_of(names, option, "hours")
-        start = None
+        start = prices = None
         by_budget = {}
         for budget in sorted(budgets):  # ascending: each plan fits the next budget
             p = scaled.with_budget(budget)
             result = solve(
-                p, backend=backend, solver=solver, gap=gap, time_limit=time_limit, start=start
+                p,
+                backend=backend,
+                solver=solver,
+                gap=gap,
+                time_limit=time_limit,
+                start=start,
+                prices=prices,
             )
             if warm_start and result.status.has_plan:
                 start = result.chosen
+            if warm_start is not False and result.status.has_plan:
+                prices = result.shadow_prices
             by_budget[budget] = (p, result)
         for budget in budgets:
             p, result = by_budget[budget]

@@ -31,6 +31,7 @@ def solve(
     time_limit: float | None = None,
     hook: Callable[[PulpModel], None] | None = None,
     start: np.ndarray | None = None,
+    prices: np.ndarray | None = None,
 ) -> Result:
     """Solve ``problem``; see :func:`~waifang.optimise.pulp_model.solve_pulp` and
     :func:`~waifang.optimise.decompose.solve_decomposed` for what each backend does.
@@ -39,7 +40,8 @@ def solve(
     counted from here. A limit too short for the gap target gives the best plan found with
     status ``time_limit`` and a valid bound; that plan is never worse than greedy's (or than
     ``start``, a feasible plan as chosen rows, e.g. the previous point of a frontier), which
-    is also the MIP's start.
+    is also the MIP's start. ``prices`` (one per coupling row, e.g. a previous result's
+    ``shadow_prices``) start the decomposition's price search; the pulp backend ignores them.
 
     Example
     -------
@@ -72,5 +74,5 @@ def solve(
             raise InputError("a model hook needs the pulp backend (--backend pulp)")
         if solver.lower() != "highs":
             raise InputError(f"the decompose backend solves with HiGHS, not '{solver}'")
-        return solve_decomposed(problem, gap=gap, start=start, deadline=deadline)
+        return solve_decomposed(problem, gap=gap, start=start, deadline=deadline, prices=prices)
     return solve_pulp(problem, solver=solver, gap=gap, hook=hook, start=start, deadline=deadline)

@@ -44,19 +44,23 @@ DAYS_LEFT_EDGES = (0, 30, 60, 90, 120)
 """Bands of days left in the run."""
 
 FEATURES = ("dpd_band", "balance_band", "segment", "address_verified", "history", "contactable",
-            "escalated", "days_left")
+            "escalated", "days_left", "claimed")
 """The observable features that define the finest cells."""
 LEVELS: tuple[tuple[str, ...], ...] = (
     FEATURES,
-    ("dpd_band", "balance_band", "segment", "address_verified", "history", "days_left"),
-    ("dpd_band", "balance_band", "address_verified", "history", "days_left"),
-    ("dpd_band", "balance_band", "address_verified", "days_left"),
-    ("balance_band", "address_verified", "days_left"),
-    ("balance_band", "address_verified"),
-    ("address_verified",),
+    ("dpd_band", "balance_band", "segment", "address_verified", "history", "days_left",
+     "claimed"),
+    ("dpd_band", "balance_band", "address_verified", "history", "days_left", "claimed"),
+    ("dpd_band", "balance_band", "address_verified", "days_left", "claimed"),
+    ("balance_band", "address_verified", "days_left", "claimed"),
+    ("balance_band", "address_verified", "claimed"),
+    ("address_verified", "claimed"),
     (),
 )
-"""Cell definitions from finest to coarsest; an account takes the finest with enough data."""
+"""Cell definitions from finest to coarsest; an account takes the finest with enough data.
+``claimed`` (a risk-transfer claim paid: the lender keeps only its share of what a visit
+recovers) stays in every cell but the last, so claimed and unclaimed accounts are not pooled;
+without contracts it is 0 everywhere and the cells are those of the features before it."""
 
 
 def features(view: LenderView, idx: np.ndarray, day: int, days: int, ahead: int = 0
@@ -88,6 +92,7 @@ def features(view: LenderView, idx: np.ndarray, day: int, days: int, ahead: int 
             "contactable": view.contactable[idx].astype(np.int64),
             "escalated": escalated,
             "days_left": np.searchsorted(DAYS_LEFT_EDGES, days - day, side="right"),
+            "claimed": view.claimed[idx].astype(np.int64),
         }
     )
 
@@ -502,7 +507,7 @@ def _spreads(model: ValueModel, frame: pd.DataFrame) -> tuple[float, ...]:
 
 
 _BITS = {"dpd_band": 8, "balance_band": 5, "segment": 12, "address_verified": 1, "history": 3,
-         "contactable": 1, "escalated": 2, "days_left": 4}
+         "contactable": 1, "escalated": 2, "days_left": 4, "claimed": 1}
 """Bits of each feature in a cell key (others take 16); a key must fit in 62 bits."""
 
 

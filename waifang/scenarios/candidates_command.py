@@ -120,7 +120,7 @@ def candidates_tables(
     portfolio_seed, run_seed = replication_seeds(seed, 0)
     portfolio = build_portfolio(scenario, np.random.default_rng(portfolio_seed))
     rules, _ = scenario.rules_for(index)
-    world = scenario.world()
+    world = scenario.world(index)
     # The visit is valued against the policy's ladder for everything else.
     base_spec = spec.model_copy(update={"rules": tuple(r for r in spec.rules
                                                        if r.action != "visit")})

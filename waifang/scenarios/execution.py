@@ -132,7 +132,7 @@ def run_policy(
                                run_seed, build_portfolio)
     else:
         result = simulate(
-            scenario.world(),
+            scenario.world(policy_index),
             portfolio,
             LadderPolicy(spec, portfolio.segment_names),
             rules,

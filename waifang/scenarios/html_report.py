@@ -34,6 +34,21 @@ _KEY_METRICS = (
 )
 
 
+MONEY_MODEL = (
+    "net_npv is collections minus costs, each discounted to day 0 from the day it happened "
+    "(cost_npv); net_value adds the balances left at the horizon (terminal_value, discounted "
+    "from the horizon) and counts costs at face (cost_total).",
+    "Arrears are state, kept as days past due: 30 days per unpaid instalment. A payment or a "
+    "court judgement that pays all the arrears cures the account; one that pays less brings "
+    "it back 30 days per whole instalment paid.",
+    "Simplification: a cured account owes nothing overdue and stays current until it misses "
+    "a payment again; the instalments that fall due while it is current are not collected in "
+    "the run. Its balance stays outstanding and counts in terminal_value at "
+    "current_balance_value of its face.",
+)
+"""How the report's money is counted, stated on the page (README: the model in brief)."""
+
+
 def _table(frame: pd.DataFrame) -> str:
     return frame.to_html(index=False, float_format=lambda v: f"{v:,.4g}", border=0)
 
@@ -164,6 +179,7 @@ def render_html(
 ) -> str:
     """The whole report as one HTML string (``charts`` as from
     :func:`~waifang.scenarios.report_charts.charts`; drawn here when not given)."""
+    from waifang.scenarios.cover_report import contract_table, spread_table
     from waifang.scenarios.report import compliance_statement
     from waifang.scenarios.report_charts import charts as draw
 
@@ -190,6 +206,16 @@ def render_html(
         for _, title, data in figures
     )
     answer = "".join(f"<li>{line}</li>" for line in headline(results))
+    money_model = "".join(f"<li>{html.escape(line)}</li>" for line in MONEY_MODEL)
+    spread = spread_table(results)
+    contracts = contract_table(results.summary)
+    cover = (
+        "<h2>Risk transfer by contract (mean per replication)</h2>\n<p>loss_ratio: the "
+        "provider's claims less the recoveries passed to it, over its premiums; lender_net: "
+        "claims - premiums - recoveries passed (undiscounted); net_value_without_cover: the "
+        "same run with the contract lines left out.</p>\n" + _table(contracts)
+        if len(contracts) else ""
+    )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -221,6 +247,11 @@ champion <b>{html.escape(scenario.champion)}</b> (differences are paired by repl
 <h2>Paired difference vs {html.escape(scenario.champion)} [95 % CI]</h2>
 {_table(differences)}
 {_plan_bias_section(results)}
+<h2>Spread over replications: mean, standard deviation, 5th percentile</h2>
+{_table(spread)}
+{cover}
+<h2>How the money is counted</h2>
+<ul>{money_model}</ul>
 <h2>Capacity use by region (per replication; utilisation: mean share in use a day;
 called off: visits the team travelled to and called off on arrival, the travel paid)</h2>
 {_table(capacity) if not capacity.empty else "<p>no capacity columns</p>"}

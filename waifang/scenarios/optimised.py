@@ -46,6 +46,11 @@ def notes(scenario: Scenario) -> list[str]:
     return out
 
 
+def _index(scenario: Scenario, spec: ScenarioPolicy) -> int:
+    """The position of ``spec`` among the scenario's policies (its contracts go with it)."""
+    return [p.name for p in scenario.policies].index(spec.name)
+
+
 def build_optimised(
     scenario: Scenario,
     spec: ScenarioPolicy,
@@ -60,7 +65,7 @@ def build_optimised(
     its base ladder."""
     opt = spec.optimiser
     assert opt is not None
-    world = scenario.world()
+    world = scenario.world(_index(scenario, spec))
     base = LadderPolicy(spec, portfolio.segment_names)
     models: dict = {}
     escalating = any(o != "visit" for o in opt.options)
@@ -93,7 +98,8 @@ def run_optimised(
                                    run_seed, build_portfolio)
     probe = RealisedProbe(policy, base,
                           np.random.SeedSequence(seed, spawn_key=(replication, REALISED)))
-    result = simulate_probed(scenario.world(), portfolio, policy, rules, seed=run_seed,
+    world = scenario.world(_index(scenario, spec))
+    result = simulate_probed(world, portfolio, policy, rules, seed=run_seed,
                              probe=probe, departures=departures, audit=scenario.output.audit)
     plans = policy.plans
     summary = dict(result.summary)

@@ -88,6 +88,27 @@ def check_request(scenario: Scenario, request: RunRequest) -> tuple[int, int]:
     return seed, reps
 
 
+def check_visit_windows(scenario: Scenario) -> None:
+    """Each region's teams have time for a visit inside the hours every policy that asks for
+    visits must keep (their working day overlaps the rules' visit hours); otherwise its teams
+    would stand idle while the requests wait and drop, a capacity of zero in disguise."""
+    where = f"{scenario.path}: " if scenario.path else ""
+    for i, policy in enumerate(scenario.policies):
+        if not any(rule.action == "visit" for rule in policy.rules):
+            continue
+        rules, _ = scenario.rules_for(i)
+        for k, region in enumerate(scenario.resources.regions):
+            start = max(region.start_hour, rules.visit_start_hour)
+            end = min(region.end_hour, rules.visit_end_hour)
+            if region.teams and end <= start:
+                raise InputError(
+                    f"{where}resources.regions[{k}]: the teams of region {region.name!r} work "
+                    f"{region.start_hour:g}-{region.end_hour:g}, outside the visit hours "
+                    f"{rules.visit_start_hour:g}-{rules.visit_end_hour:g} policy "
+                    f"{policy.name!r} must keep: no visit can be made"
+                )
+
+
 def check_output_format(scenario: Scenario) -> None:
     """The libraries the output options need are installed (found now, not after the run)."""
     if scenario.output.daily_format == "parquet":
@@ -132,6 +153,7 @@ def preflight(scenario: Scenario, request: RunRequest | None = None) -> list[str
     ]
     for i in range(len(scenario.policies)):
         scenario.rules_for(i)
+    check_visit_windows(scenario)
     check_output_format(scenario)
     checked.append(f"output: daily.{scenario.output.daily_format}, audit {scenario.output.audit}")
     if scenario.tape_path() is not None:
@@ -161,6 +183,14 @@ def _check_tape(scenario: Scenario) -> int:
             LadderPolicy(spec, portfolio.segment_names)
         except InputError as err:
             raise InputError(f"{scenario.path}: policies[{i}]: {err}") from None
+    for i, contract in enumerate(scenario.risk_transfer):
+        for name in contract.segments or ():
+            if name not in portfolio.segment_names:
+                raise InputError(
+                    f"{scenario.path}: risk_transfer[{i}].segments: contract {contract.name!r}: "
+                    f"unknown segment {name!r}; the tape's segments are "
+                    f"{list(portfolio.segment_names)}"
+                )
     return len(portfolio)
 
 

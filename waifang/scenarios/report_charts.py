@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from waifang.scenarios.runner import ScenarioResults
-from waifang.sim.results import SUMMARY_COLUMNS
+from waifang.sim.results import SUMMARY_COLUMNS, is_cost_line
 from waifang.sim.spec import BUCKETS
 
 FOREST_METRICS = ("net_value", "net_npv", "collected", "cost_total")
@@ -210,7 +210,7 @@ def capacity_by_region(results: ScenarioResults):
 def costs_by_treatment(results: ScenarioResults):
     """Cost of each treatment by policy (mean over replications)."""
     policies = list(results.policies)
-    cost_columns = [c for c in SUMMARY_COLUMNS if c.startswith("cost_") and c != "cost_total"]
+    cost_columns = [c for c in SUMMARY_COLUMNS if is_cost_line(c)]
     costs = results.summary.groupby("policy", sort=False)[cost_columns].mean().loc[policies]
     costs = costs.loc[:, (costs > 0).any()]
     if costs.empty:

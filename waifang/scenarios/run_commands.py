@@ -57,7 +57,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.set_defaults(handler=run_command)
 
 
-SHIPPED_NAMES: tuple[str, ...] = (BUILTIN_NAME, "calibrated_cards", "visit_optimisation")
+SHIPPED_NAMES: tuple[str, ...] = (
+    BUILTIN_NAME, "calibrated_cards", "visit_optimisation", "risk_transfer"
+)
 """Scenarios shipped with the package, run by name (``waifang run calibrated_cards``)."""
 
 

@@ -411,11 +411,12 @@ def _certainty(values: np.ndarray, champion: np.ndarray, is_champion: bool) -> d
     """The unpaired (Welch) interval of the difference and the replications a +-1 % interval
     on the mean needs (:mod:`waifang.scenarios.statistics`). The champion's difference to
     itself is 0 either way, as in the paired columns."""
-    from waifang.scenarios.statistics import replications_needed, welch_interval
+    from waifang.scenarios.statistics import low_percentile, replications_needed, welch_interval
 
     low, high = (0.0, 0.0) if is_champion else welch_interval(values, champion)
     return {
         "unpaired_diff_ci_low": low,
         "unpaired_diff_ci_high": high,
         "replications_needed": replications_needed(values),
+        "p05": low_percentile(values),  # last: the column order is a contract
     }

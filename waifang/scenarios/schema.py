@@ -17,6 +17,7 @@ Examples
 from __future__ import annotations
 
 import difflib
+import math
 import sys
 import types
 import typing
@@ -27,7 +28,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, PrivateAttr, ValidationError, model_validator
 
 from waifang.errors import InputError, KeyedValueError
-from waifang.optimise.policy import OptimiserSpec
+from waifang.scenarios.optimiser_spec import OptimiserSpec
 from waifang.sim.policy import PolicySpec
 from waifang.sim.rules import PRESETS, ComplianceRules, resolve_rules
 from waifang.sim.spec import (
@@ -35,9 +36,11 @@ from waifang.sim.spec import (
     EconomicsSpec,
     PortfolioSpec,
     ResourcesSpec,
+    RiskTransfer,
     Spec,
     TreatmentsSpec,
     World,
+    check_triggers,
 )
 
 if sys.version_info >= (3, 11):
@@ -77,6 +80,9 @@ class ScenarioPolicy(PolicySpec):
     optimiser: OptimiserSpec | None = None
     """With this table the policy is optimised: ``rules`` is the ladder for everything else
     and, every ``period_days``, the optimiser chooses the visits (waifang.optimise.policy)."""
+    risk_transfer: tuple[str, ...] = ()
+    """Names of the scenario's ``[[risk_transfer]]`` contracts this policy runs under (none:
+    the lender keeps every loss). Not inherited through ``extends``."""
 
 
 class Scenario(Spec):
@@ -113,6 +119,9 @@ class Scenario(Spec):
     calibration: dict[str, Any] = Field(default_factory=dict)
     """Where fitted parameters came from (data, estimates, standard errors), as written by
     ``waifang calibrate``; carried into the manifest, not read by the engine."""
+    risk_transfer: tuple[RiskTransfer, ...] = ()
+    """Risk-transfer contracts (``[[risk_transfer]]`` tables: credit insurance, guarantees,
+    forward-flow sales), each named; a policy runs under those its ``risk_transfer`` lists."""
 
     _path: Path | None = PrivateAttr(default=None)
     _base_dir: Path | None = PrivateAttr(default=None)  # absolute: workers may run elsewhere
@@ -139,6 +148,7 @@ class Scenario(Spec):
                     )
         for i, policy in enumerate(self.policies):
             _check_optimiser(self, i, policy)
+        _check_contracts(self, seg_names if self.portfolio.tape is None else None)
         visiting = next(
             (p.name for p in self.policies if any(r.action == "visit" for r in p.rules)), None
         )
@@ -178,8 +188,13 @@ class Scenario(Spec):
         """Name of the first policy, the one every other is compared with."""
         return self.policies[0].name
 
-    def world(self) -> World:
-        """The engine's view of everything but the portfolio, the policies and the rules."""
+    def world(self, policy: int | None = None) -> World:
+        """The engine's view of everything but the portfolio, the policies and the rules;
+        with ``policy`` (an index), the risk-transfer contracts that policy runs under."""
+        contracts: tuple[RiskTransfer, ...] = ()
+        if policy is not None and self.policies[policy].risk_transfer:
+            by_name = {c.name: c for c in self.risk_transfer}
+            contracts = tuple(by_name[name] for name in self.policies[policy].risk_transfer)
         return World(
             days=self.days,
             charge_off_dpd=self.charge_off_dpd,
@@ -187,6 +202,7 @@ class Scenario(Spec):
             treatments=self.treatments,
             resources=self.resources,
             economics=self.economics,
+            risk_transfer=contracts,
         )
 
     def region_names(self) -> tuple[str, ...]:
@@ -278,6 +294,68 @@ def _check_optimiser(scenario: Scenario, i: int, policy: ScenarioPolicy) -> None
                 f"policies[{i}].rules[{j}].action",
                 f"{rule.action!r} is chosen by the optimiser; the ladder must not ask for it",
             )
+
+
+def _check_contracts(scenario: Scenario, seg_names: list[str] | None) -> None:
+    """Contracts: unique names, known segments (of a generated book; a tape's are checked
+    when it is read), triggers before charge-off, known names in policies, and no two
+    contracts of one policy covering the same account the same way."""
+    contracts = scenario.risk_transfer
+    names = [c.name for c in contracts]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            raise _KeyError(f"risk_transfer[{i}].name", f"contract name repeated (got {name!r})")
+    check_triggers(contracts, scenario.charge_off_dpd)
+    if seg_names is not None:
+        for i, contract in enumerate(contracts):
+            for seg in contract.segments or ():
+                if seg not in seg_names:
+                    raise _KeyError(
+                        f"risk_transfer[{i}].segments",
+                        f"contract {contract.name!r}: unknown segment {seg!r}; segments are "
+                        f"{seg_names}",
+                    )
+    for p, policy in enumerate(scenario.policies):
+        for k, name in enumerate(policy.risk_transfer):
+            if name not in names:
+                raise _KeyError(
+                    f"policies[{p}].risk_transfer[{k}]",
+                    f"unknown contract {name!r}; contracts are {names}",
+                )
+        chosen = [names.index(name) for name in policy.risk_transfer]
+        for a, i in enumerate(chosen):
+            for j in chosen[:a]:
+                clash = _same_way(contracts[j], contracts[i])
+                if clash:
+                    raise _KeyError(
+                        f"risk_transfer[{i}].segments",
+                        f"contract {contracts[i].name!r} covers accounts contract "
+                        f"{contracts[j].name!r} covers the same way ({clash}), both under "
+                        f"policy {policy.name!r}; an account takes one claim contract and one "
+                        "forward-flow sale at most",
+                    )
+
+
+def _same_way(a: RiskTransfer, b: RiskTransfer) -> str:
+    """Why ``a`` and ``b`` can cover one account the same way ("" if they cannot): both pay
+    a claim (insurance, guarantee) or both buy (forward flow), on overlapping segments and
+    opening balances."""
+    if (a.kind == "forward_flow") != (b.kind == "forward_flow"):
+        return ""
+    if a.share_of_book == 0 or b.share_of_book == 0:
+        return ""
+    if a.segments is not None and b.segments is not None:
+        common = sorted(set(a.segments) & set(b.segments))
+        if not common:
+            return ""
+    else:
+        common = list(a.segments or b.segments or ["every segment"])
+    low = max(a.min_balance, b.min_balance)
+    high = min(x for x in (a.max_balance, b.max_balance, math.inf) if x is not None)
+    if low > high:
+        return ""
+    way = "both buy the account" if a.kind == "forward_flow" else "both pay a claim"
+    return f"{way}; segments {common}, opening balances {low:g} to {high:g}"
 
 
 def _check_overrides(

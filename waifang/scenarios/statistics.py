@@ -43,6 +43,25 @@ def welch_interval(
     return diff - half, diff + half
 
 
+LOW_PERCENTILE = 5.0
+"""The low percentile of a metric over replications that ``comparison.csv`` reports (``p05``):
+cover is bought to cut the bad years, which a mean does not show."""
+
+
+def low_percentile(values: np.ndarray, q: float = LOW_PERCENTILE) -> float:
+    """The ``q``-th percentile of ``values`` (linear interpolation between order statistics,
+    numpy's default); NaN for no values. With fewer than 1 / (q / 100) + 1 values it lies
+    between the two lowest, so with few replications read it as "about the worst year".
+
+    >>> low_percentile(np.array([10.0, 20.0, 30.0, 40.0, 50.0]))
+    12.0
+    """
+    v = np.asarray(values, dtype=np.float64)
+    if v.size == 0:
+        return math.nan
+    return float(np.percentile(v, q))
+
+
 def replications_needed(
     values: np.ndarray, relative: float = 0.01, level: float = CONFIDENCE, limit: int = 10**7
 ) -> float:

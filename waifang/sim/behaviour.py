@@ -83,6 +83,7 @@ class Borrowers:
         self.agency_paused = np.zeros(n, bool)
         self._agency_today: list[np.ndarray] = []
         self.cured_ever = np.zeros(n, bool)
+        self._judged: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # posted tonight
         self.cure_day = np.full(n, NEVER, np.int16)
         self.charged_off_ever = np.zeros(n, bool)
         self.redefaults = 0
@@ -154,7 +155,9 @@ class Borrowers:
         lane: int | np.ndarray = 0,
     ) -> int:
         s, b = self.state, self.b
-        s.lift[idx] = np.minimum(s.lift[idx] + np.float32(lift), np.float32(b.max_contact_lift))
+        raised = s.lift[idx]
+        raised += np.float32(lift)
+        s.lift[idx] = np.minimum(raised, np.float32(b.max_contact_lift), out=raised)
         s.recent_contacts[idx] += 1
         if promise_p > 0:
             p = promise_p * np.minimum(1.0, 2.0 * s.willingness[idx])
@@ -270,6 +273,40 @@ class Borrowers:
         paid_off = idx[s.balance_cents[idx] == 0]
         self._close(paid_off)
 
+    def judgement(self, idx: np.ndarray, amount_cents: np.ndarray, day: int) -> None:
+        """A court judgement pays ``amount_cents`` on ``idx``: the lawyers take their share,
+        and on a delinquent account it counts against the arrears as a payment does. One
+        that pays all the arrears (or more) cures; one that pays less brings dpd back 30 days
+        for each whole instalment it covers (fewer than are due). Charged-off balances are
+        due in full: a judgement only reduces them.
+
+        The money arrives at the court hour; the arrears are posted that night, before the
+        borrowers' own payments (:meth:`post_judgements`), so that no account changes status
+        while the day's contacts and visits are under way."""
+        s = self.state
+        delinquent = s.status[idx] == DELINQUENT
+        arrears = self.arrears_cents(idx)
+        months = np.ceil(np.minimum(s.dpd[idx], self.charge_off_dpd) / 30.0).astype(np.int64)
+        instalment = np.maximum(np.rint(s.balance_cents[idx] * self.b.instalment_share), 1)
+        paid = np.minimum(amount_cents, s.balance_cents[idx])
+        self.collect(idx, amount_cents, day, source="judgement")
+        open_ = delinquent & (s.status[idx] == DELINQUENT)
+        cures = open_ & (paid >= arrears)
+        back = np.clip(paid // instalment.astype(np.int64), 0, np.maximum(months - 1, 0))
+        partial = open_ & ~cures & (back > 0)
+        self._judged.append((idx[cures], idx[partial], (30 * back[partial]).astype(np.int16)))
+
+    def post_judgements(self, day: int) -> None:
+        """Post today's judgements to the arrears of accounts still delinquent."""
+        s = self.state
+        for cures, partial, back in self._judged:
+            moved = s.status[partial] == DELINQUENT
+            s.dpd[partial[moved]] -= back[moved]
+            cures = cures[s.status[cures] == DELINQUENT]
+            self.cured_ever[cures] = True
+            self._cure(cures, day)
+        self._judged.clear()
+
     def write_off(self, idx: np.ndarray, amount_cents: np.ndarray) -> None:
         """Give up ``amount_cents`` of the balance (settlement or sale discount)."""
         s = self.state
@@ -368,6 +405,8 @@ class Borrowers:
     def end_of_day(self, day: int) -> None:
         """Payments, promises, shocks, rolls, charge-offs and re-defaults for all accounts."""
         s, b, c = self.state, self.b, self.charge_off_dpd
+        if self._judged:
+            self.post_judgements(day)
         self._promises(day)
         # One uniform per account per day, drawn for every account whatever its state, so that
         # two policies see the same borrower luck (common random numbers).
@@ -402,6 +441,9 @@ class Borrowers:
         if redefault.size:
             s.status[redefault] = DELINQUENT
             s.dpd[redefault] = 1
+            # The cured episode joins the credit record (capped: int16).
+            record = s.prior_delinquencies[redefault]
+            s.prior_delinquencies[redefault] = np.minimum(record, 32_000) + 1
             self.advancing[redefault] = s.hardship_until[redefault] < day
             self.redefaults += redefault.size
         for idx in self._agency_today:

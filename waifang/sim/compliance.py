@@ -450,6 +450,8 @@ def _first_refusal(n: int, checks: list[tuple[str, np.ndarray]]) -> np.ndarray:
     """Per action, the code of the first rule in ``checks`` that refuses it (0: none)."""
     blocked_by = np.zeros(n, np.int8)
     for rule, refused in checks:
+        if not refused.any():  # nothing to mark (the common case): skip the passes
+            continue
         # The first rule that refuses an action is the one it is counted under.
         blocked_by[(blocked_by == 0) & refused] = RULE_CODE[rule]
     return blocked_by

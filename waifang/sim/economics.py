@@ -44,3 +44,8 @@ class Ledger:
     @property
     def cost_total(self) -> float:
         return sum(self.costs.values()) + self.cost_complaints
+
+    @property
+    def cost_npv(self) -> float:
+        """Every cost discounted to day 0 from the day it was spent, as collections are."""
+        return float(self.cost_by_day @ self.discount[: self.cost_by_day.size])

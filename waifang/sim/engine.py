@@ -22,6 +22,7 @@ from waifang.errors import InputError
 from waifang.sim.audit import check_audit
 from waifang.sim.behaviour import Borrowers
 from waifang.sim.compliance import ACTIONS, AuditLog, Compliance
+from waifang.sim.cover import NO_COVER_SUMMARY, Cover
 from waifang.sim.economics import Ledger
 from waifang.sim.escalation import Agencies, Courts
 from waifang.sim.policy import Policy, Request
@@ -51,11 +52,15 @@ def _split(action: str, request: Request, n: int) -> tuple[np.ndarray, np.ndarra
     else:
         idx, attempts = request, None
     idx = np.asarray(idx, dtype=np.int64).reshape(-1)
-    if idx.size and (idx.min() < 0 or idx.max() >= n):
+    # Already sorted without repeats (a ladder's requests are): no sort, and the ends are the
+    # smallest and the largest index.
+    ordered = idx.size < 2 or bool((idx[1:] > idx[:-1]).all())
+    if idx.size and (
+        (idx[0] < 0 or idx[-1] >= n) if ordered else (idx.min() < 0 or idx.max() >= n)
+    ):
         raise InputError(f"policy asked for {action!r} on account index outside 0..{n - 1}")
-    if idx.size < 2 or bool((idx[1:] > idx[:-1]).all()):
-        first = None  # already sorted without repeats (a ladder's requests are): no sort
-    else:
+    first = None
+    if not ordered:
         idx, first = np.unique(idx, return_index=True)
     if attempts is None:
         return idx, np.ones(idx.size, np.int16)
@@ -89,6 +94,11 @@ class _Run:
         self.audit.watch(self.state, portfolio)
         self.compliance = Compliance(rules, self.state.n, self.audit)
         self.borrowers = Borrowers(world, portfolio, self.state, self.ledger, seed)
+        # Risk-transfer contracts; None without any, and every use is behind "if cover".
+        self.cover = (
+            Cover(world, portfolio, self.state, self.borrowers, self.ledger.discount)
+            if world.risk_transfer else None
+        )
         self.view = LenderView(portfolio, self.state)
         self.env = simpy.Environment()
         ctx = Context(self.env, world, self.borrowers, self.compliance, self.ledger, seed)
@@ -192,6 +202,8 @@ class _Run:
                 # Called before anything of the day happens (sim/fork.py: a probe may copy
                 # the run here, with the day's requests known and nothing done yet).
                 self.observer(self, day, requests)
+            if self.cover is not None:
+                self.cover.start_of_day(day)  # premiums (after a probe's copy: paid once)
             self.dispatch(requests, day)
             for process in (
                 self.sms.run(day),
@@ -206,6 +218,8 @@ class _Run:
             for region in self.field.regions:
                 region.usage.waiting[day] = region.queue.size
             self.borrowers.end_of_day(day)
+            if self.cover is not None:
+                self.cover.end_of_day(day)  # claims and transfers, then recoveries passed on
             self._count_dpd(day)
             yield self.ctx.at(day + 1, 0.0)
 
@@ -259,13 +273,38 @@ class _Run:
         charged_off_left = int(s.balance_cents[s.status == CHARGED_OFF].sum())
         written_off = int(s.written_off_cents.sum()) + charged_off_left
         outstanding = int(s.outstanding_cents().sum())
-        if collected + written_off + outstanding != opening:  # exact in cents, or a bug
+        cover = self.cover
+        transferred = int(cover.transferred_cents.sum()) if cover is not None else 0
+        if collected + written_off + outstanding + transferred != opening:  # exact, or a bug
             raise RuntimeError(
                 f"money not conserved: opening {opening} != collected {collected} + written off "
-                f"{written_off} + outstanding {outstanding} (cents)"
+                f"{written_off} + outstanding {outstanding} + transferred {transferred} (cents)"
             )
         terminal = terminal_value_cents(s, world) / 100.0
         terminal_npv = terminal * float(ledger.discount[world.days])
+        # As written before contracts existed, term by term: same numbers bit for bit.
+        net_npv = ledger.collected_npv_cents / 100.0 - ledger.cost_npv
+        net_value = ledger.collected_npv_cents / 100.0 + terminal_npv - ledger.cost_total
+        if cover is not None:
+            # The lender's own: the cover's cash in, and only its share of what is left.
+            cover_npv = float(cover.npv_cents.sum()) / 100.0
+            lender_terminal = terminal_value_cents(s, world, cover.lender_share()) / 100.0
+            lender_terminal_npv = lender_terminal * float(ledger.discount[world.days])
+            cover_columns = {
+                **cover.summary(),
+                "net_npv_without_cover": net_npv,
+                "net_value_without_cover": net_value,
+            }
+            net_npv += cover_npv
+            net_value = (ledger.collected_npv_cents / 100.0 + lender_terminal_npv
+                         - ledger.cost_total + cover_npv)
+            terminal = lender_terminal
+        else:
+            cover_columns = {
+                **NO_COVER_SUMMARY,
+                "net_npv_without_cover": net_npv,
+                "net_value_without_cover": net_value,
+            }
         performed = self.audit.counts[:, :, 0]
         blocked = self.audit.blocked_by_rule()
         self._check_never_performed()
@@ -284,9 +323,12 @@ class _Run:
             "collected": collected / 100.0,
             "collected_npv": ledger.collected_npv_cents / 100.0,
             "cost_total": ledger.cost_total,
-            "net_npv": ledger.collected_npv_cents / 100.0 - ledger.cost_total,
+            # Costs discounted from the day they were spent, as collections are. net_value
+            # keeps counting costs at face (cost_total); see the README's column reference.
+            "net_npv": net_npv,
+            "cost_npv": ledger.cost_npv,
             "terminal_value": terminal,
-            "net_value": ledger.collected_npv_cents / 100.0 + terminal_npv - ledger.cost_total,
+            "net_value": net_value,
             "recovery_rate": collected / opening if opening else 0.0,
             "cure_rate": float(b.cured_ever.mean()),
             "chargeoff_rate": float(b.charged_off_ever.mean()),
@@ -312,6 +354,7 @@ class _Run:
             **{f"cost_{t}": cost for t, cost in ledger.costs.items()},
             "cost_complaints": ledger.cost_complaints,
             **{f"blocked_{r}": blocked[r] for r in RULES},
+            **cover_columns,
         }
         daily: dict[str, np.ndarray] = {"day": np.arange(world.days)}
         column = {e: j for j, e in enumerate(self.edges)}
@@ -332,6 +375,10 @@ class _Run:
         daily["blocked"] = self.audit.counts[:, :, 1:].sum(axis=(1, 2))
         daily["cost"] = ledger.cost_by_day.copy()
         daily.update(self.capacity_columns())
+        zeros = np.zeros(world.days, np.int64)
+        daily["cover_premiums"] = (cover.premiums_by_day if cover else zeros) / 100.0
+        daily["cover_claims"] = (cover.claims_by_day if cover else zeros) / 100.0
+        daily["cover_recoveries_passed"] = (cover.passed_by_day if cover else zeros) / 100.0
         extra = {
             "breaches_by_rule": breaches,
             "redefaults": b.redefaults,
@@ -360,15 +407,23 @@ class _Run:
         )
 
 
-def terminal_value_cents(state: AccountState, world: World) -> float:
+def terminal_value_cents(
+    state: AccountState, world: World, share: np.ndarray | None = None
+) -> float:
     """What the balances left at the horizon are worth (cents, undiscounted).
+
+    ``share`` (per account) counts only that share of each balance: the lender's own after
+    a claim passed the rest to a cover provider (waifang.sim.cover).
 
     A current balance counts ``current_balance_value`` of its face. A delinquent balance in
     bucket b counts that times the chance of curing before charge-off when rolling at the
     data's monthly roll rates from b on: 1 - roll_b x ... x roll_last. Charged-off balances
     count nothing (their recoveries, if any, are collected within the horizon).
     """
-    return float((state.balance_cents * terminal_worth(state, world)).sum())
+    worth = terminal_worth(state, world)
+    if share is not None:
+        worth = worth * share
+    return float((state.balance_cents * worth).sum())
 
 
 def terminal_worth(state: AccountState, world: World) -> np.ndarray:

@@ -90,12 +90,13 @@ class Courts:
         withdrawn = (status == CURRENT) | (status == CLOSED)
         judged = self.cases[due & ~withdrawn]
         if judged.size:
-            share = legal.judgement_recovery * np.where(
-                ctx.portfolio.strategic[judged], 1.0, state.ability[judged]
-            )
+            pays = np.where(ctx.portfolio.strategic[judged], 1.0, state.ability[judged])
+            # A guarantor or collateral covers part of what the borrower cannot pay.
+            cover = np.where(ctx.portfolio.guarantee[judged], legal.guarantee_cover, 0.0)
+            share = legal.judgement_recovery * (pays + cover * (1.0 - pays))
             amount = np.rint(state.balance_cents[judged] * share).astype(np.int64)
             paying = amount > 0
-            ctx.borrowers.collect(judged[paying], amount[paying], day, source="judgement")
+            ctx.borrowers.judgement(judged[paying], amount[paying], day)
         ending = due | withdrawn
         self.cases, self.judgement_day = self.cases[~ending], self.judgement_day[~ending]
         _give_back(self.places, int(ending.sum()))

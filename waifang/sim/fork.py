@@ -341,6 +341,11 @@ def _subset_memo(run: _Run, accounts: np.ndarray, memo: dict[int, object]) -> No
         memo[id(getattr(c, name))] = getattr(c, name)[accounts]
     if c.window is not None:
         memo[id(c.window)] = c.window[:, accounts]
+    if run.cover is not None:
+        from waifang.sim.cover import PER_ACCOUNT
+
+        for name in PER_ACCOUNT:
+            memo[id(getattr(run.cover, name))] = getattr(run.cover, name)[accounts]
     known = {
         b: set(_BORROWER_ARRAYS),
         c: set(_COMPLIANCE_ARRAYS) | {"window"},

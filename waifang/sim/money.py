@@ -24,9 +24,13 @@ class Branch:
     """What each account was worth to the lender from ``day`` to ``until`` in one branch.
 
     All arrays are per account of the checkpoint (in its order), in currency. ``value`` is
-    ``collected_npv + terminal_npv - cost``: the account's share of the run's ``net_value``
-    over those days. ``collected_npv`` is cash received, discounted to the run's day 0 as the
-    run's ``collected_npv`` is; ``terminal_npv`` values the balance left at ``until`` as the
+    ``collected_npv + cover_npv + terminal_npv - cost``: the account's share of the run's
+    ``net_value`` over those days. ``cover_npv`` is the lender's cash from risk-transfer
+    contracts (claims - premiums - recoveries passed on, discounted; 0 without contracts),
+    and ``terminal_npv`` counts only the lender's own share of a claimed balance, so a
+    claimed account is worth to the lender only the share of its recoveries it keeps.
+    ``collected_npv`` is cash received, discounted to the run's day 0 as the run's
+    ``collected_npv`` is; ``terminal_npv`` values the balance left at ``until`` as the
     run's ``terminal_value`` does, discounted from ``until``; ``cost`` is every treatment's
     cost, the agency's and lawyers' shares and complaint handling.
     """
@@ -38,6 +42,7 @@ class Branch:
     terminal_npv: np.ndarray
     cost: np.ndarray
     performed: dict[str, int]
+    cover_npv: np.ndarray | None = None
 
 
 class _TrackedBorrowers(Borrowers):
@@ -122,6 +127,7 @@ class _Tracker:
         self.region = run.portfolio.region
         self.travel_cost = np.array([getattr(r, "travel_cost", 0.0)
                                      for r in run.world.resources.regions])
+        self.cover_before = run.cover.npv_cents.copy() if run.cover is not None else None
 
     def finish(self, until: int, npv_before: float, cost_before: float) -> Branch:
         run = self.run
@@ -131,6 +137,10 @@ class _Tracker:
         discount = float(ledger.discount[until])
         collected_npv = self.npv_cents / 100.0
         terminal_npv = s.balance_cents * terminal_worth(s, world) / 100.0 * discount
+        cover_npv = np.zeros(s.n)
+        if run.cover is not None:
+            terminal_npv = terminal_npv * run.cover.lender_share()
+            cover_npv = (run.cover.npv_cents - self.cover_before) / 100.0
         # Per-account money must add up to the ledger's, or a cost escaped the tracking.
         npv_gap = collected_npv.sum() - (ledger.collected_npv_cents - npv_before) / 100.0
         cost_gap = cost.sum() - (ledger.cost_total - cost_before)
@@ -145,9 +155,10 @@ class _Tracker:
         return Branch(
             day=self.day,
             until=until,
-            value=collected_npv + terminal_npv - cost,
+            value=collected_npv + cover_npv + terminal_npv - cost,
             collected_npv=collected_npv,
             terminal_npv=terminal_npv,
             cost=cost,
             performed={a: int(performed[c]) for a, c in ACTION_CODE.items()},
+            cover_npv=cover_npv,
         )

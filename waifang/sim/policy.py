@@ -24,6 +24,9 @@ from waifang.sim.state import CHARGED_OFF, DELINQUENT, LenderView
 Request = Union[np.ndarray, tuple[np.ndarray, np.ndarray]]  # noqa: UP007 (a runtime alias)
 Policy = Callable[[LenderView, int], Mapping[str, Request]]
 
+MAX_RISK_SCORE = 1000.0
+"""Largest risk score a rung may name: a tape's scores lie in 0..1000 (sim/tape.py)."""
+
 
 class LadderRule(Spec):
     """One rung of a collection ladder: a treatment for accounts in a dpd range."""
@@ -48,6 +51,22 @@ class LadderRule(Spec):
     """Only repeat defaulters with at least this many earlier episodes."""
     min_other_debts: int = Field(default=0, ge=0, le=MAX_COUNT)
     """Only borrowers with at least this many other lenders."""
+    max_prior_delinquencies: int | None = Field(default=None, ge=0, le=MAX_COUNT)
+    """Only borrowers with at most this many earlier episodes (None: no limit). The record
+    grows by one with each re-default during the run."""
+    max_other_debts: int | None = Field(default=None, ge=0, le=MAX_COUNT)
+    """Only borrowers with at most this many other lenders (None: no limit)."""
+    min_risk_score: float | None = Field(default=None, ge=0, le=MAX_RISK_SCORE)
+    """Only accounts with a risk score at least this (higher is safer; None: no limit)."""
+    max_risk_score: float | None = Field(default=None, ge=0, le=MAX_RISK_SCORE)
+    """Only accounts with a risk score at most this (None: no limit)."""
+    min_credit_limit: float | None = Field(default=None, ge=0, le=MAX_MONEY)
+    """Only accounts with a credit limit at least this (currency; None: no limit)."""
+    max_credit_limit: float | None = Field(default=None, ge=0, le=MAX_MONEY)
+    """Only accounts with a credit limit at most this (currency; None: no limit)."""
+    guarantee: bool | None = None
+    """True: only accounts with a guarantor or collateral; False: only those without; None:
+    both."""
     only_revealed_strategic: bool = False
     """Only accounts a visit has shown to be able but unwilling to pay."""
     max_revealed_ability: float | None = Field(default=None, ge=0, le=1)
@@ -59,6 +78,12 @@ class LadderRule(Spec):
     during_hardship: bool = False
     """Also act on accounts on a hardship plan (their dpd is frozen, so a cadence rung would
     otherwise fire every day or never; by default the ladder pauses while a plan runs)."""
+    covered: bool | None = None
+    """Only accounts a risk-transfer contract of the policy covers (true) or does not cover
+    (false); None: either."""
+    claimed: bool | None = None
+    """Only accounts on which a contract has paid its claim (true: the lender keeps only its
+    share of what it recovers) or has not (false); None: either."""
 
     @model_validator(mode="after")
     def _range(self) -> LadderRule:
@@ -72,6 +97,15 @@ class LadderRule(Spec):
                 f"{self.max_balance:g} is below min_balance {self.min_balance:g} "
                 "(no balance would match)",
             )
+        for low, high in (
+            ("min_prior_delinquencies", "max_prior_delinquencies"),
+            ("min_other_debts", "max_other_debts"),
+            ("min_risk_score", "max_risk_score"),
+            ("min_credit_limit", "max_credit_limit"),
+        ):
+            lo, hi = getattr(self, low), getattr(self, high)
+            if lo is not None and hi is not None and hi < lo:
+                raise KeyedValueError(high, f"{hi:g} is below {low} {lo:g} (nothing would match)")
         if self.charged_off and self.action not in ("legal", "agency"):
             raise ValueError(f"charged_off applies to legal and agency rungs, not {self.action!r}")
         return self
@@ -100,12 +134,12 @@ class LadderPolicy:
     >>> from waifang.sim.state import AccountState, LenderView
     >>> book = generate_portfolio(PortfolioSpec(accounts=8), ("north",), np.random.default_rng(0))
     >>> book.dpd.tolist()
-    [17, 29, 49, 31, 69, 51, 17, 115]
+    [29, 51, 17, 69, 31, 115, 17, 49]
     >>> spec = PolicySpec(name="sms", rules=(LadderRule(action="sms", dpd_max=30),))
     >>> policy = LadderPolicy(spec, segment_names=book.segment_names)
     >>> view = LenderView(book, AccountState.from_portfolio(book, 2.0, 2.5))
     >>> policy(view, day=0)["sms"].tolist()  # the accounts at 30 dpd or less
-    [0, 1, 6]
+    [0, 2, 6]
     """
 
     def __init__(self, spec: PolicySpec, segment_names: tuple[str, ...]) -> None:
@@ -242,11 +276,29 @@ class LadderPolicy:
             keep &= view.prior_delinquencies[idx] >= rule.min_prior_delinquencies
         if rule.min_other_debts:
             keep &= view.other_debts[idx] >= rule.min_other_debts
+        if rule.max_prior_delinquencies is not None:
+            keep &= view.prior_delinquencies[idx] <= rule.max_prior_delinquencies
+        if rule.max_other_debts is not None:
+            keep &= view.other_debts[idx] <= rule.max_other_debts
+        if rule.min_risk_score is not None:
+            keep &= view.risk_score[idx] >= np.float32(rule.min_risk_score)
+        if rule.max_risk_score is not None:
+            keep &= view.risk_score[idx] <= np.float32(rule.max_risk_score)
+        if rule.min_credit_limit is not None:
+            keep &= view.credit_limit[idx] >= rule.min_credit_limit
+        if rule.max_credit_limit is not None:
+            keep &= view.credit_limit[idx] <= rule.max_credit_limit
+        if rule.guarantee is not None:
+            keep &= view.guarantee[idx] == rule.guarantee
         if rule.only_revealed_strategic:
             keep &= view.revealed_strategic()[idx]
         if rule.max_revealed_ability is not None:
             ability = view.revealed_ability()[idx]
             keep &= ability <= rule.max_revealed_ability  # NaN (not revealed) compares False
+        if rule.covered is not None:
+            keep &= view.covered[idx] == rule.covered
+        if rule.claimed is not None:
+            keep &= view.claimed[idx] == rule.claimed
         return idx[keep]
 
 

@@ -15,6 +15,7 @@ finish) and the time each job had waited for a team.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections import deque
 from collections.abc import Sequence
@@ -24,7 +25,7 @@ import simpy
 
 class TeamPool:
     """The field teams of one region: a :class:`simpy.Container` of the teams at the base and
-    one simpy process per team out.
+    one simpy process per team, asleep at the base until it is sent out.
 
     Parameters
     ----------
@@ -44,8 +45,9 @@ class TeamPool:
     >>> env = simpy.Environment()
     >>> pool = TeamPool(env, teams=1)
     >>> pool.open(base=0.0, start=8.0, end=20.0)
-    >>> teams = pool.submit([0, 1], [1.0, 1.0], [1.0, 1.0], leave=8.0)
-    >>> env.run()
+    >>> pool.submit([0, 1], [1.0, 1.0], [1.0, 1.0], leave=8.0)
+    1
+    >>> env.run(pool.home)
     >>> [(job, arrive, finish) for job, _, arrive, finish, _ in pool.trips]
     [(0, 9.0, 10.0), (1, 11.0, 12.0)]
     """
@@ -63,12 +65,32 @@ class TeamPool:
         self.batches: deque[list] = deque()
         self.waiting = 0
         self.on_duty = 0
+        # A team at the base sleeps on an event of its own; sending it out triggers that with
+        # the hour it leaves. Teams are made once, when first needed (not every day).
+        self.asleep: list[simpy.Event] = []
+        self.home = env.event()  # fires when the last team out is back at the base
+        self.home.succeed()
         self.base = 0.0
         self.start = 0.0
         self.end = math.inf
         # (job, taken at, arrive, finish, waited): times in hours from ``base``.
         self.trips: list[tuple[int, float, float, float, float]] = []
         self.not_started: list[int] = []
+
+    def __deepcopy__(self, memo: dict[int, object]) -> TeamPool:
+        """A copy on the copied clock (``memo`` maps the clock to its copy), with every team at
+        the base (a run is copied between days, waifang.sim.fork): its sleeping processes stay
+        with the original; the copy makes its own when it first sends teams out (a team at
+        the base has no state of its own, so the trips are the same)."""
+        if self.on_duty:
+            raise RuntimeError("a team pool is copied only while every team is at the base")
+        out = TeamPool(copy.deepcopy(self.env, memo), self.size)
+        memo[id(self)] = out
+        out.base, out.start, out.end = self.base, self.start, self.end
+        out.trips, out.not_started = list(self.trips), list(self.not_started)
+        out.batches = copy.deepcopy(self.batches, memo)
+        out.waiting = self.waiting
+        return out
 
     def open(self, base: float, start: float, end: float) -> None:
         """A new window: hours ``start`` to ``end`` counted from the clock time ``base``.
@@ -82,25 +104,33 @@ class TeamPool:
         travel: Sequence[float],
         visit: Sequence[float],
         leave: float | None = None,
-    ) -> list[simpy.Process]:
+    ) -> int:
         """Queue ``jobs`` (with their trip times, in hours) now and send out idle teams.
 
         ``leave`` is the hour (from ``base``) the teams sent out now leave; by default the
-        clock's hour now. Returns the team processes started (a team already out takes further
-        jobs when it is back)."""
+        clock's hour now. Returns how many teams went out (a team already out takes further
+        jobs when it is back); :attr:`home` fires when every team is back."""
         if not len(jobs) == len(travel) == len(visit):
             raise ValueError("jobs, travel and visit differ in length")
-        now = self.env.now
+        env = self.env
+        now = env.now
         if len(jobs):
             self.batches.append([jobs, travel, visit, now, 0])
             self.waiting += len(jobs)
         hour = now - self.base if leave is None else leave
         out = min(self.size - self.on_duty, self.waiting)
         if out == 0:
-            return []
+            return 0
+        if self.on_duty == 0:
+            self.home = env.event()
         self.on_duty += out
         self.idle.get(out)  # there are ``out`` teams at the base: they leave at once
-        return [self.env.process(self._team(hour)) for _ in range(out)]
+        for _ in range(out):
+            if self.asleep:
+                self.asleep.pop().succeed(hour)
+            else:
+                env.process(self._team(hour))
+        return out
 
     def clear(self) -> None:
         """Forget the jobs no team took."""
@@ -118,27 +148,34 @@ class TeamPool:
         return batch[0][i], batch[1][i], batch[2][i], batch[3]
 
     def _team(self, leave: float):
-        """One team's shift from hour ``leave``: trips back to back until the queue is empty
-        or the next visit would end after the window.
+        """One team: each shift (from hour ``leave``) makes trips back to back until the queue
+        is empty or the next visit would end after the window, then the team sleeps at the
+        base until it is sent out again with the hour it leaves.
 
         A trip is one timeout, to its finish: the team needs the clock only when it is back
         for the next visit. Its arrival (``finish - visit``) is not an event because nothing
         on the clock acts at that moment: a dispute opened before it is found afterwards from
         its timestamp (the visit is then called off and the travel paid)."""
         env = self.env
-        worked = 0.0
-        while self.waiting:
-            job, travel, visit, queued = self._take()
-            taken = env.now
-            done = worked + (travel + visit)
-            finish = leave + done
-            if finish > self.end:
-                # The team cannot finish this visit in the hours it may work: the visit
-                # waits for another day and the team goes home.
-                self.not_started.append(job)
-                break
-            yield env.timeout(max(0.0, self.base + finish - env.now))  # travel, then visit
-            self.trips.append((job, taken - self.base, finish - visit, finish, taken - queued))
-            worked = done
-        self.on_duty -= 1
-        self.idle.put(1)
+        while True:
+            worked = 0.0
+            while self.waiting:
+                job, travel, visit, queued = self._take()
+                taken = env.now
+                done = worked + (travel + visit)
+                finish = leave + done
+                if finish > self.end:
+                    # The team cannot finish this visit in the hours it may work: the visit
+                    # waits for another day and the team goes home.
+                    self.not_started.append(job)
+                    break
+                yield env.timeout(max(0.0, self.base + finish - env.now))  # travel, visit
+                self.trips.append((job, taken - self.base, finish - visit, finish, taken - queued))
+                worked = done
+            self.on_duty -= 1
+            self.idle.put(1)
+            if self.on_duty == 0:
+                self.home.succeed()
+            wake = env.event()
+            self.asleep.append(wake)
+            leave = yield wake

@@ -239,12 +239,19 @@ class CallCentre:
                 self.attempt(batch, h, day, (asked - left).astype(np.int64))
                 room -= batch.size
                 again.append((batch, left - 1, asked))
-            # Accounts with attempts left go back to the end of the queue after the hour.
-            for batch, left, asked in again:
-                more = left > 0
-                self.queue = np.concatenate([self.queue, batch[more]])
-                self.left = np.concatenate([self.left, left[more]])
-                self.asked = np.concatenate([self.asked, asked[more]])
+            # Accounts with attempts left go back to the end of the queue after the hour (one
+            # concatenation for all of the hour's batches: the queue is copied once).
+            mores = [left > 0 for _, left, _ in again]
+            if any(more.any() for more in mores):
+                self.queue = np.concatenate(
+                    [self.queue, *(b[m] for (b, _, _), m in zip(again, mores, strict=True))]
+                )
+                self.left = np.concatenate(
+                    [self.left, *(left[m] for (_, left, _), m in zip(again, mores, strict=True))]
+                )
+                self.asked = np.concatenate(
+                    [self.asked, *(a[m] for (_, _, a), m in zip(again, mores, strict=True))]
+                )
         ctx.counters.calls_dropped += int(self.left.sum())
         self.queue, self.left, self.asked = self.queue[:0], self.left[:0], self.asked[:0]
 
@@ -304,8 +311,8 @@ class FieldRegion:
         assert pool is not None
         k = travel.size
         pool.open(day * HOURS, self.start, self.end)
-        teams = pool.submit(range(k), travel.tolist(), visit.tolist(), leave=self.start)
-        yield self.ctx.env.all_of(teams)
+        pool.submit(range(k), travel.tolist(), visit.tolist(), leave=self.start)
+        yield pool.home
         trips = sorted(pool.trips)
         started = np.array([t[0] for t in trips], np.int64)
         arrive = np.full(k, np.inf)

@@ -12,6 +12,18 @@ import numpy as np
 from waifang.sim.rules import RULES
 from waifang.sim.spec import BUCKETS, TREATMENTS
 
+COVER_COLUMNS: tuple[str, ...] = (
+    "cover_premiums",
+    "cover_claims",
+    "cover_recoveries_passed",
+    "cover_transferred",
+    "cover_claimed_accounts",
+    "net_npv_without_cover",
+    "net_value_without_cover",
+)
+"""Risk transfer (waifang.sim.cover): what the lender paid and received under its contracts,
+and its net had the contract lines been left out of the same run."""
+
 SUMMARY_COLUMNS: tuple[str, ...] = (
     "collected",
     "collected_npv",
@@ -44,8 +56,21 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
     *(f"blocked_{r}" for r in RULES),
     "visits_called_off",
     "agency_contacts",
+    "cost_npv",
+    *COVER_COLUMNS,
 )
-"""Metrics of one (policy, replication), in currency units and counts."""
+"""Metrics of one (policy, replication), in currency units and counts. A policy under
+risk-transfer contracts adds ``cover_premiums[<contract>]``, ``cover_claims[<contract>]`` and
+``cover_recoveries_passed[<contract>]`` per contract (empty for the other policies)."""
+
+COST_SUMS: frozenset[str] = frozenset({"cost_total", "cost_npv"})
+"""Summary columns starting ``cost_`` that are sums of the cost lines, not lines."""
+
+
+def is_cost_line(column: str) -> bool:
+    """Whether ``column`` is one of the cost lines (``cost_<treatment>``, ``cost_complaints``)
+    that ``cost_total`` adds up."""
+    return column.startswith("cost_") and column not in COST_SUMS
 
 DAILY_COLUMNS: tuple[str, ...] = (
     "day",
@@ -65,6 +90,9 @@ DAILY_COLUMNS: tuple[str, ...] = (
         for pool, done in (("legal", "filed"), ("agency", "placed"))
         for what in ("requested", done, "waiting", "dropped", "utilisation", "mean_wait_days")
     ),
+    "cover_premiums",
+    "cover_claims",
+    "cover_recoveries_passed",
 )
 """Per-day columns: bucket counts at the end of the day, payments, performed actions, costs,
 the courts' and agencies' use. Each region's field teams add ``visits_<what>[<region>]``
@@ -91,7 +119,9 @@ MONEY_COLUMNS: frozenset[str] = frozenset(
 
 def is_money(column: str) -> bool:
     """Whether ``column`` of the summary or daily table is an amount of money."""
-    return column in MONEY_COLUMNS or column.startswith("cost_")
+    return (column in MONEY_COLUMNS or column.startswith("cost_")
+            or (column.startswith("cover_") and column != "cover_claimed_accounts")
+            or column.endswith("_without_cover"))
 
 
 def round_money(frame):

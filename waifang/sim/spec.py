@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from waifang.errors import KeyedValueError
@@ -65,6 +66,16 @@ FITTED_BASE_HAZARD: tuple[float, float, float, float, float, float] = (
 FITTED_CURE_SHARE: tuple[float, float] = (0.0419579, 0.0755242)
 """Cure share at ability 0 and 1: their mean 0.0587 (se 0.0278) is fitted, their ratio is the
 earlier assumption 0.5 : 0.9."""
+
+
+# How the lender's signals depend on the borrower's quality (a Gaussian copula, see
+# waifang.sim.portfolio): latent correlations fitted by maximum likelihood to the Taiwan card
+# data (shared/data/uci_taiwan_credit_default, 30,000 accounts) by
+# waifang.calibration.signals.fit_signal_dependence; estimate (standard error). Quality is
+# minus the data's default propensity. tests/test_signals.py refits and checks these.
+FITTED_LIMIT_QUALITY = 0.238457  # (0.0077): credit limit's normal score with quality
+FITTED_HISTORY_QUALITY = -0.540897  # (0.0076): earlier delinquent months with quality
+FITTED_LIMIT_HISTORY = -0.361392  # (0.0065): credit limit with earlier delinquent months
 
 
 def daily_hazard_from_roll_rate(roll_rate: float, days: int = 30) -> float:
@@ -163,6 +174,28 @@ class Segment(Spec):
     """Beta concentration a + b of ability and willingness (higher: less spread)."""
     strategic_share: float = Field(default=0.03, ge=0, le=1)
     """Share of strategic defaulters: able to pay (ability >= 0.7) but unwilling (0.05)."""
+    limit_quality_correlation: float = Field(default=FITTED_LIMIT_QUALITY, ge=-0.99, le=0.99)
+    """Latent correlation of the credit limit (and so the balance, a fixed share of it) with
+    the borrower's quality: fitted to the Taiwan card data (FITTED_LIMIT_QUALITY)."""
+    prior_delinquencies_quality_correlation: float = Field(
+        default=FITTED_HISTORY_QUALITY, ge=-0.99, le=0.99
+    )
+    """Latent correlation of the prior delinquencies with quality: fitted to the Taiwan card
+    data's earlier months of payment delay (FITTED_HISTORY_QUALITY)."""
+    limit_prior_delinquencies_correlation: float = Field(
+        default=FITTED_LIMIT_HISTORY, ge=-0.99, le=0.99
+    )
+    """Latent correlation of the credit limit with the prior delinquencies: fitted to the
+    Taiwan card data (FITTED_LIMIT_HISTORY)."""
+    risk_score_quality_correlation: float = Field(default=0.5, ge=-0.99, le=0.99)
+    """Latent correlation of the risk score with quality (assumption: no public data links a
+    bureau score to these traits; 0.5 makes the score informative but noisy)."""
+    other_debts_quality_correlation: float = Field(default=-0.25, ge=-0.99, le=0.99)
+    """Latent correlation of the number of other lenders with quality (assumption:
+    multi-lender borrowers are weaker)."""
+    guarantee_quality_correlation: float = Field(default=0.2, ge=-0.99, le=0.99)
+    """Latent correlation of having a guarantor or collateral with quality (assumption:
+    borrowers who can pledge assets or find a guarantor are somewhat stronger)."""
     region_weights: dict[str, Weight] | None = None
     """Weight of each region for this segment, normalised to sum to 1; a region left out gets
     0, at least one weight must be positive. None spreads accounts evenly over all regions."""
@@ -175,12 +208,38 @@ class Segment(Spec):
                 "dpd_weights",
                 f"at least one weight must be positive (got {list(self.dpd_weights)})",
             )
+        if np.linalg.eigvalsh(self.signal_correlation()).min() <= 1e-9:
+            raise KeyedValueError(
+                "limit_prior_delinquencies_correlation",
+                f"{self.limit_prior_delinquencies_correlation} with the limit's and the prior "
+                "delinquencies' correlations with quality gives no valid correlation matrix",
+            )
         if self.region_weights is not None and sum(self.region_weights.values()) <= 0:
             raise KeyedValueError(
                 "region_weights",
                 f"at least one weight must be positive (got {dict(self.region_weights)})",
             )
         return self
+
+
+    def signal_correlation(self) -> np.ndarray:
+        """Latent correlation matrix of (quality, limit, prior delinquencies, risk score,
+        other debts, guarantee). Score, other debts and guarantee are independent of the rest
+        given quality (assumption); limit and prior delinquencies keep their fitted link."""
+        r = np.array(
+            [
+                1.0,
+                self.limit_quality_correlation,
+                self.prior_delinquencies_quality_correlation,
+                self.risk_score_quality_correlation,
+                self.other_debts_quality_correlation,
+                self.guarantee_quality_correlation,
+            ]
+        )
+        matrix = np.outer(r, r)
+        matrix[1, 2] = matrix[2, 1] = self.limit_prior_delinquencies_correlation
+        np.fill_diagonal(matrix, 1.0)
+        return matrix
 
 
 class PortfolioSpec(Spec):
@@ -325,6 +384,10 @@ class LegalSpec(Spec):
     """Share of legal recoveries paid to the lawyers."""
     judgement_recovery: float = Field(default=0.6, ge=0, le=1)
     """Share of the balance recovered on judgement, times ability (strategic defaulters: 1)."""
+    guarantee_cover: float = Field(default=0.5, ge=0, le=1)
+    """With a guarantor or collateral, the judgement also recovers this share of what the
+    borrower's ability leaves short: ``judgement_recovery x (x + cover x (1 - x))`` with
+    ``x`` the ability (1 for strategic defaulters) (assumption)."""
     filing_lift: float = Field(default=1.0, ge=0, le=MAX_MULTIPLIER)
     """Added relative hazard when served (many settle before the hearing)."""
 
@@ -520,6 +583,105 @@ class EconomicsSpec(Spec):
     before charge-off by the data's roll rates; charged-off balances count nothing."""
 
 
+# --------------------------------------------------------------------------------------------
+# Risk transfer (the contracts themselves; the engine side is waifang/sim/cover.py)
+# --------------------------------------------------------------------------------------------
+
+
+class RiskTransfer(Spec):
+    """One risk-transfer contract: credit insurance, a guarantee or a forward-flow sale.
+
+    Cover is fixed on day 0 over the accounts it selects (segments, a share of the book, a
+    range of opening balance) that are below ``trigger_dpd`` then. From day 0 the lender pays
+    a premium every 30 days on each covered account still on its book and not yet claimed. On
+    the day a covered account reaches ``trigger_dpd`` (or charges off, for a forward-flow sale
+    without one) the provider pays the lender ``cover_ratio`` of its balance, less the
+    ``deductible``, within the ``stop_loss`` left; at most once per account. Then either the
+    lender keeps collecting and passes the provider its share of every later recovery, or the
+    account leaves the lender's book. Money is in integer cents; every amount is rounded to
+    the cent once, where it is paid.
+    """
+
+    name: str = Field(min_length=1)
+    """Contract name; a policy lists the contracts it runs under by name."""
+    kind: Literal["insurance", "guarantee", "forward_flow"]
+    """``insurance`` or ``guarantee`` (premium, claim at a delinquency trigger, subrogation:
+    the two differ only in name here) or ``forward_flow`` (a price agreed in advance for the
+    accounts that reach ``trigger_dpd`` or charge off; they leave the book)."""
+    segments: tuple[str, ...] | None = None
+    """Covered segments (None: every segment)."""
+    share_of_book: float = Field(default=1.0, ge=0, le=1)
+    """Share of the eligible accounts covered, chosen by a hash of the account id and the
+    contract name (the same accounts in every replication and policy)."""
+    min_balance: float = Field(default=0.0, ge=0, le=MAX_MONEY)
+    """Only accounts whose opening balance is at least this."""
+    max_balance: float | None = Field(default=None, ge=0, le=MAX_MONEY)
+    """Only accounts whose opening balance is at most this (None: no limit)."""
+    premium: float = Field(default=0.0, le=MAX_MONEY)
+    """Premium per 30 days: a share of the account's balance that day (``premium_basis =
+    "balance"``, e.g. 0.004) or an amount per account (``"account"``). Paid on days 0, 30, 60,
+    ... for each covered account that is open (delinquent or current), not yet claimed and
+    within ``term_days``. It stops at the claim, when the account closes, charges off or
+    leaves the book, and at the end of the term. Must not be negative."""
+    premium_basis: Literal["balance", "account"] = "balance"
+    """What ``premium`` is charged on: the covered balance or each covered account."""
+    term_days: int | None = Field(default=None, ge=1, le=MAX_DAYS)
+    """Days the contract runs from day 0: no premium and no claim from this day on (None:
+    the whole run)."""
+    trigger_dpd: int | None = Field(default=None, ge=1, le=MAX_DAYS)
+    """The claim (or forward-flow transfer) is paid at the end of the day a covered account
+    reaches this dpd. Insurance and guarantees need one below ``charge_off_dpd``; None
+    (forward_flow only) means at charge-off."""
+    cover_ratio: float = Field(default=1.0, le=MAX_MULTIPLIER)
+    """Share of the outstanding balance on the trigger day that the provider pays: the claim
+    (insurance, guarantee) or the agreed price (forward_flow). In [0, 1]."""
+    deductible: float = Field(default=0.0, ge=0, le=MAX_MONEY)
+    """Taken off each claim (currency); a claim never goes below 0."""
+    waiting_days: int = Field(default=0, ge=0, le=MAX_DAYS)
+    """No claim for a trigger reached before this day of the run (a waiting period); the
+    account stays the lender's, uncovered from then on."""
+    stop_loss: float | None = Field(default=None, ge=0, le=1e15)
+    """Aggregate limit on what the contract pays over the run (currency; None: no limit).
+    The claim that reaches it is paid in part; later triggers pay nothing and stay the
+    lender's."""
+    after_claim: Literal["lender_collects_and_passes", "leaves_book"] | None = None
+    """After the claim: the lender keeps the account and collects, passing the provider its
+    ``recovery_share`` of every later payment on the day received
+    (``lender_collects_and_passes``, the default for insurance and guarantees), or the
+    account leaves the lender's book on the claim day, its balance transferred to the
+    provider (``leaves_book``, always so for forward_flow; what the provider recovers later is
+    outside the lender's run)."""
+    recovery_share: float | None = Field(default=None, ge=0, le=1)
+    """Share of later recoveries passed to the provider after a claim (None: pro rata, the
+    claim paid over the balance on the trigger day)."""
+
+    @model_validator(mode="after")
+    def _terms(self) -> RiskTransfer:
+        who = f"contract {self.name!r}"
+        if self.premium < 0:
+            raise KeyedValueError("premium", f"{who}: a premium cannot be negative "
+                                             f"(got {self.premium:g})")
+        if not 0 <= self.cover_ratio <= 1:
+            raise KeyedValueError("cover_ratio", f"{who}: the cover ratio is a share of the "
+                                                 f"balance, in [0, 1] (got {self.cover_ratio:g})")
+        if self.max_balance is not None and self.max_balance < self.min_balance:
+            raise KeyedValueError("max_balance", f"{who}: {self.max_balance:g} is below "
+                                                 f"min_balance {self.min_balance:g}")
+        if self.kind == "forward_flow":
+            if self.after_claim == "lender_collects_and_passes":
+                raise KeyedValueError("after_claim", f"{who}: a forward-flow sale takes the "
+                                      "account off the book (got 'lender_collects_and_passes')")
+        elif self.trigger_dpd is None:
+            raise KeyedValueError("trigger_dpd", f"{who}: {self.kind} needs a claim trigger "
+                                  "below charge-off (got none)")
+        return self
+
+    @property
+    def leaves_book(self) -> bool:
+        """Whether a claimed account leaves the lender's book."""
+        return self.kind == "forward_flow" or self.after_claim == "leaves_book"
+
+
 class World(Spec):
     """Everything but the portfolio, the policy and its rules: the model one run reads."""
 
@@ -535,3 +697,28 @@ class World(Spec):
     """Agents, field teams, courts and agencies."""
     economics: EconomicsSpec = EconomicsSpec()
     """Discounting and other costs."""
+    risk_transfer: tuple[RiskTransfer, ...] = ()
+    """Risk-transfer contracts in force in the run (none: the lender bears every loss)."""
+
+    @model_validator(mode="after")
+    def _triggers(self) -> World:
+        check_triggers(self.risk_transfer, self.charge_off_dpd)
+        return self
+
+
+def check_triggers(contracts: tuple[RiskTransfer, ...], charge_off_dpd: int) -> None:
+    """Insurance and guarantees claim before charge-off; no trigger lies past it."""
+    for i, contract in enumerate(contracts):
+        trigger = contract.trigger_dpd
+        if contract.kind != "forward_flow" and trigger >= charge_off_dpd:
+            raise KeyedValueError(
+                f"risk_transfer[{i}].trigger_dpd",
+                f"contract {contract.name!r}: {contract.kind} claims before charge-off; the "
+                f"trigger must be below charge_off_dpd {charge_off_dpd} (got {trigger})",
+            )
+        if trigger is not None and trigger > charge_off_dpd:
+            raise KeyedValueError(
+                f"risk_transfer[{i}].trigger_dpd",
+                f"contract {contract.name!r}: no account reaches dpd {trigger} (charge-off at "
+                f"{charge_off_dpd}; leave trigger_dpd out to transfer at charge-off)",
+            )

@@ -111,8 +111,15 @@ class AccountState:
     placed_until: np.ndarray  # int16 last day of an agency placement
     visit_queued: np.ndarray  # bool: a visit request is waiting for a team
     chargeoff_day: np.ndarray  # int16
+    prior_delinquencies: np.ndarray = field(default=None)  # type: ignore[assignment]
+    """int16: the credit record, the portfolio's prior delinquencies plus one per re-default
+    during the run (what the lender sees)."""
     legal_collected_cents: np.ndarray = field(default=None)  # type: ignore[assignment]
     agency_collected_cents: np.ndarray = field(default=None)  # type: ignore[assignment]
+    # Risk transfer (waifang.sim.cover), None in a run without contracts: whether a contract
+    # covers the account, and whether a claim (or forward-flow price) has been paid on it.
+    covered: np.ndarray | None = None  # bool
+    claimed: np.ndarray | None = None  # bool
 
     @classmethod
     def from_portfolio(
@@ -153,6 +160,7 @@ class AccountState:
             placed_until=day_array(),
             visit_queued=np.zeros(n, bool),
             chargeoff_day=day_array(),
+            prior_delinquencies=portfolio.prior_delinquencies.astype(np.int16, copy=True),
             legal_collected_cents=np.zeros(n, np.int64),
             agency_collected_cents=np.zeros(n, np.int64),
         )
@@ -172,9 +180,9 @@ class AccountState:
         return np.where(self.status == CHARGED_OFF, 0, self.balance_cents)
 
 
-_OBSERVABLE = frozenset({"account_id", "region", *OBSERVED_TRAITS})
 _TRACKED = frozenset(
     {
+        "prior_delinquencies",
         "frozen",
         "hardship_until",
         "disputed_until",
@@ -192,10 +200,17 @@ _TRACKED = frozenset(
 )
 
 
+_OBSERVABLE = frozenset({"account_id", "region", *OBSERVED_TRAITS}) - _TRACKED
+
+
 def _read_only(array: np.ndarray) -> np.ndarray:
     view = array.view()
     view.flags.writeable = False
     return view
+
+
+def _or_false(mask: np.ndarray | None, n: int) -> np.ndarray:
+    return np.zeros(n, bool) if mask is None else mask
 
 
 @dataclass(frozen=True)
@@ -236,6 +251,16 @@ class LenderView:
         if name in _TRACKED:
             return _read_only(getattr(self._state, name))
         raise AttributeError(f"the lender cannot observe {name!r}")
+
+    @property
+    def covered(self) -> np.ndarray:
+        """Accounts a risk-transfer contract covers (all False without contracts)."""
+        return _read_only(_or_false(self._state.covered, self._state.n))
+
+    @property
+    def claimed(self) -> np.ndarray:
+        """Accounts on which a contract has paid its claim (or forward-flow price)."""
+        return _read_only(_or_false(self._state.claimed, self._state.n))
 
     def revealed_strategic(self) -> np.ndarray:
         """Accounts a visit has shown to be able but unwilling to pay."""
