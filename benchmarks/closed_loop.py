@@ -62,6 +62,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--horizon-periods", type=int, default=4,
+                        help="also time weekly plans over this many weeks (1: skip)")
     args = parser.parse_args()
     path = scenario_path("visit_optimisation")
     raw = tomllib.loads(path.read_text())
@@ -93,6 +95,13 @@ def main() -> None:
         (cp,) = checkpoints(world, portfolio, base, rules, seed=run_seed, days=[0])
         table = candidates(cp.view, 0, world, rules, model, scenario.region_names())
     print(f"  {len(table):,} eligible accounts valued")
+    with Clock(f"values for all {len(portfolio):,} accounts, day 0") as every:
+        from waifang.optimise.values import features
+
+        everyone = np.arange(len(portfolio))
+        feats = features(cp.view, everyone, 0, world.days)
+        feats["balance"] = cp.view.balance
+        model.predict(feats)
     names = scenario.region_names()
     policy = OptimisedPolicy(base, spec.optimiser, world, rules, names, model, run_seed)
     with Clock("optimised policy, 180 days, weekly plans") as optimised:
@@ -101,18 +110,27 @@ def main() -> None:
     probe = RealisedProbe(policy, base, np.random.SeedSequence(args.seed, spawn_key=(0, 3)))
     with Clock("optimised policy + realised-value probe") as probed:
         simulate_probed(world, portfolio, policy, rules, seed=run_seed, probe=probe)
+    horizon = None
+    if args.horizon_periods > 1:
+        long = spec.optimiser.model_copy(update={"horizon_periods": args.horizon_periods})
+        policy = OptimisedPolicy(base, long, world, rules, names, model, run_seed)
+        with Clock(f"optimised policy, plans over {args.horizon_periods} weeks") as horizon:
+            simulate(world, portfolio, policy, rules, seed=run_seed)
     for kind in ("wall", "cpu"):
         ladder_s, run_s = getattr(ladder, kind), getattr(optimised, kind)
         train_s, probe_s = getattr(training, kind), getattr(probed, kind)
         print(f"ratio optimised / ladder ({kind}): {run_s / ladder_s:.2f} (run), "
               f"{(run_s + train_s) / ladder_s:.2f} (with training), "
-              f"{(probe_s + train_s) / ladder_s:.2f} (with training and probe)")
+              f"{(probe_s + train_s) / ladder_s:.2f} (with training and probe)"
+              + (f", {getattr(horizon, kind) / ladder_s:.2f} (run, {args.horizon_periods}-week "
+                 "plans)" if horizon else ""))
     print(f"closed_loop accounts={args.accounts} ladder_s={ladder.wall:.2f} "
           f"optimised_s={optimised.wall:.2f} training_s={training.wall:.2f} "
           f"probed_s={probed.wall:.2f} values_s={values.wall:.2f} "
           f"ladder_cpu={ladder.cpu:.2f} optimised_cpu={optimised.cpu:.2f} "
           f"training_cpu={training.cpu:.2f} probed_cpu={probed.cpu:.2f} "
-          f"values_cpu={values.cpu:.2f}")
+          f"values_cpu={values.cpu:.2f} every_account_values_cpu={every.cpu:.2f}"
+          + (f" horizon_cpu={horizon.cpu:.2f}" if horizon else ""))
 
 
 if __name__ == "__main__":

@@ -66,6 +66,8 @@ def test_optimise_reads_them_as_they_are(written, capsys):
         (["--policy", "nope", "--day", "3"], "--policy: no policy 'nope'"),
         (["--policy", "ladder", "--day", "60"], "--day: must lie in 0..59"),
         (["--policy", "ladder", "--day", "3", "--reps", "1"], "--reps: must be at least 2"),
+        (["--policy", "ladder", "--day", "3", "--horizon-periods", "0"],
+         "--horizon-periods: must be at least 1"),
     ],
 )
 def test_bad_arguments_are_one_line(written, tmp_path, capsys, args, message):
@@ -75,3 +77,39 @@ def test_bad_arguments_are_one_line(written, tmp_path, capsys, args, message):
     assert code == 1
     assert len(err.splitlines()) == 1 and message in err, err
     assert not (tmp_path / "C.csv").exists()
+
+
+def test_several_periods_add_a_period_column_that_optimise_reads(written, capsys):
+    folder, scenario, out = written
+    multi = folder / "W.csv"
+    code = main(["candidates", str(scenario), "--policy", "ladder", "--day", "12", "--out",
+                 str(multi), "--reps", "2", "--horizon", "30", "--sample", "200",
+                 "--horizon-periods", "3"])
+    assert code == 0
+    table = pd.read_csv(multi)
+    assert list(table.columns)[:4] == ["account_id", "option", "region", "period"]
+    assert not table.duplicated(["account_id", "period"]).any()
+    assert set(table["period"]) == {0, 1, 2}
+    # Period 0 is the single-period table itself.
+    single = pd.read_csv(out)
+    now = table[table["period"] == 0].drop(columns="period").reset_index(drop=True)
+    pd.testing.assert_frame_equal(now, single)
+    # Later periods: accounts that are not candidates today (they reach 90 dpd meanwhile),
+    # each at a dpd that still lets it reach the period before charge-off.
+    later = table[table["period"] > 0]
+    assert (~later["account_id"].isin(single["account_id"])).any()
+    assert (later["dpd"] + 7 * later["period"] >= 90).all()
+    assert (later["dpd"] + 7 * later["period"] < 180).all()
+    capacity = pd.read_csv(folder / "W_capacity.csv")
+    assert list(capacity.columns) == ["region", "option", "limit", "hours_limit", "period"]
+    assert len(capacity) == 2 * 3
+    plan = folder / "wplan.csv"
+    code = main(["optimise", "--candidates", str(multi), "--capacity",
+                 str(folder / "W_capacity.csv"), "--budget", "6000", "--out", str(plan)])
+    assert code == 0
+    chosen = pd.read_csv(plan)
+    assert chosen["account_id"].is_unique and len(chosen) > 0
+    rows = chosen[["account_id", "period"]].merge(table, on=["account_id", "period"])
+    hours = rows.groupby(["region", "period"])["hours"].sum()
+    limit = capacity.set_index(["region", "period"])["hours_limit"]
+    assert (hours <= limit.loc[hours.index] + 1e-9).all()

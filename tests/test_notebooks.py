@@ -132,9 +132,12 @@ def test_visit_optimisation_notebook_shows_the_closed_loop():
     assert "predicted" in text and "realised" in text
     images = [out for cell in _outputs(notebook) for out in cell
               if "image/png" in out.get("data", {})]
-    assert len(images) >= 3  # values, the plan on regions x weeks, predicted vs realised
+    # values, the plan on regions x weeks, a four-week plan, predicted vs realised
+    assert len(images) >= 4
+    assert "four-week plans" in text and "bias_share" in text
     source = "".join(cell.source for cell in notebook.cells)
-    for name in ("treatment_effects", "ValueModel", "run_optimised", "run_scenario"):
+    for name in ("treatment_effects", "ValueModel", "run_optimised", "run_scenario",
+                 "horizon_periods", "plan_bias"):
         assert name in source
 
 

@@ -56,7 +56,7 @@ def test_cli_writes_plan_and_json(files, capsys):
     )
     assert code == 0, err
     plan = pd.read_csv(tmp / "PLAN.csv")
-    assert list(plan.columns) == ["account_id", "option", "value", "cost", "reason"]
+    assert list(plan.columns) == ["account_id", "option", "period", "value", "cost", "reason"]
     # By hand: one north visit slot -> a takes the visit (1420) and b nothing, or b the visit
     # (780) and a legal (600) = 1380 < 1420. c: visit 320 vs agency 240; budget 900 - 420
     # leaves 480 >= 380, so c visits. Total 1420 + 320 = 1740.

@@ -258,6 +258,7 @@ def reasons_frame(
             "account_id": problem.account_ids[problem.account],
             "option": np.asarray(problem.options, dtype=object)[problem.option],
             "region": np.asarray(problem.regions, dtype=object)[problem.region],
+            "period": problem.period,
             "value": problem.value,
             "cost": problem.cost,
             "chosen": chosen,
@@ -268,10 +269,14 @@ def reasons_frame(
 
 
 def _row_lookup(problem: Problem, names, suffix: str) -> dict[tuple[int, int], int]:
-    """(region code, option code) -> coupling row index for capacity rows ending in suffix."""
+    """(region code, option code) -> coupling row index for capacity rows ending in suffix.
+
+    Only rows of one region over every period: a row of one period, or of every region (a
+    court or agency), is not cited by name; its price is in the reason's remainder."""
+    keys = problem.coupling.capacity_keys
     out = {}
     for k, name in enumerate(names):
-        if name.startswith("capacity[") and name.endswith(suffix):
-            region, option = name[len("capacity[") : name.index("]")].split("/", 1)
-            out[(problem.regions.index(region), problem.options.index(option))] = k
+        key = keys[k] if k < len(keys) else None
+        if key is not None and name.endswith(suffix) and key[0] >= 0 and key[2] == -1:
+            out[(key[0], key[1])] = k
     return out

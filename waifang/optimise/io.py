@@ -138,7 +138,8 @@ def _read_parquet(path: Path) -> pd.DataFrame:
 
 
 def load_capacities(path: str | Path, candidates: pd.DataFrame) -> list[Capacity]:
-    """Capacities from ``region, option, limit[, hours_limit]``; a blank limit is none."""
+    """Capacities from ``region, option, limit[, hours_limit][, period]``; a blank limit is
+    none, a blank (or missing) period limits every period together."""
     frame = read_csv(path, CAPACITY_COLUMNS)
     options = set(candidates["option"].astype(str).unique())
     regions = set(candidates["region"].astype(str).unique())
@@ -148,7 +149,10 @@ def load_capacities(path: str | Path, candidates: pd.DataFrame) -> list[Capacity
         if "hours_limit" in frame.columns
         else [None] * len(frame)
     )
-    seen: dict[tuple[str, str], int] = {}
+    periods = (
+        _periods(frame, path, candidates) if "period" in frame.columns else [None] * len(frame)
+    )
+    seen: dict[tuple[str, str, int | None], int] = {}
     caps = []
     for i, (region, option) in enumerate(zip(frame["region"], frame["option"], strict=True)):
         where = f"{path}: row {i + 2}"
@@ -159,11 +163,11 @@ def load_capacities(path: str | Path, candidates: pd.DataFrame) -> list[Capacity
             )
         if region not in regions:
             raise InputError(f"{where}, column 'region': no candidate is in region '{region}'")
-        if (region, option) in seen:
-            raise InputError(
-                f"{where}: ({region}, {option}) repeats row {seen[(region, option)] + 2}"
-            )
-        seen[(region, option)] = i
+        key = (region, option, periods[i])
+        if key in seen:
+            tail = "" if periods[i] is None else f", period {periods[i]}"
+            raise InputError(f"{where}: ({region}, {option}{tail}) repeats row {seen[key] + 2}")
+        seen[key] = i
         if hours[i] is not None and "hours" not in candidates.columns:
             raise InputError(f"{where}, column 'hours_limit': the candidates have no 'hours'")
         if limits[i] is None and hours[i] is None:
@@ -173,8 +177,35 @@ def load_capacities(path: str | Path, candidates: pd.DataFrame) -> list[Capacity
                 f"{where}, column 'limit': {frame['limit'].iloc[i]!r} is not a whole number "
                 "of slots (a count limit counts accounts)"
             )
-        caps.append(Capacity(region, option, limit=limits[i], hours_limit=hours[i]))
+        caps.append(
+            Capacity(region, option, limit=limits[i], hours_limit=hours[i], period=periods[i])
+        )
     return caps
+
+
+def _periods(frame: pd.DataFrame, path, candidates: pd.DataFrame) -> list[int | None]:
+    """The capacity file's ``period`` cells: whole numbers the candidates have, or blank."""
+    if "period" not in candidates.columns:
+        raise InputError(f"{path}: has a 'period' column but the candidates have none")
+    known = set(pd.to_numeric(candidates["period"], errors="coerce").dropna().tolist())
+    out: list[int | None] = []
+    for i, raw in enumerate(frame["period"].tolist()):
+        if raw == "":
+            out.append(None)
+            continue
+        try:
+            x = float(raw)
+        except ValueError:
+            x = float("nan")
+        if not (np.isfinite(x) and x >= 0 and x == int(x)):
+            raise InputError(
+                f"{path}: row {i + 2}, column 'period': {raw!r} is not a whole number >= 0"
+            )
+        if x not in known:
+            raise InputError(f"{path}: row {i + 2}, column 'period': no candidate is in period "
+                             f"{int(x)}")
+        out.append(int(x))
+    return out
 
 
 def load_quotas(path: str | Path) -> list[Quota]:
@@ -321,7 +352,7 @@ def write_plan(
     path = Path(path)
     if path.suffix.lower() == ".json":
         raise InputError(f"--out {path}: the plan is a CSV; PLAN.json is written beside it")
-    plan = plan_frame(problem, result)[["account_id", "option", "value", "cost"]]
+    plan = plan_frame(problem, result)[["account_id", "option", "period", "value", "cost"]]
     plan["reason"] = reasons.to_numpy()
     summary = result.summary()
     summary.update(n_candidates=problem.n_candidates, n_excluded=problem.n_excluded)

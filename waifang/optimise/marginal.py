@@ -116,10 +116,9 @@ def _binding_rows(problem: Problem, result: Result) -> list[str]:
 def _one_more_slot(problem: Problem, row: str) -> list[Capacity]:
     """The capacities with the count limit of ``row`` (``capacity[region/option].count``)
     one higher."""
-    region, option = row[len("capacity[") : row.index("]")].split("/", 1)
     return [
         replace(cap, limit=cap.limit + 1)
-        if (cap.region, cap.option) == (region, option) and cap.limit is not None
+        if f"{cap.label}.count" == row and cap.limit is not None
         else cap
         for cap in problem.capacities
     ]

@@ -19,14 +19,23 @@ visits, which the simulated field teams then make. Every plan is kept (:class:`P
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from waifang.optimise.horizon import later_candidates, top_per_region_period
+from waifang.optimise.options import (
+    ESCALATIONS,
+    escalation_candidates,
+    escalation_capacities,
+    free_places,
+    top_visits,
+)
 from waifang.optimise.problem import Capacity, make_problem
 from waifang.optimise.solve import solve
-from waifang.optimise.values import ValueModel, features
+from waifang.optimise.values import PayHazard, ValueModel, features
 
 # The spec of the ``optimiser`` table lives with the scenario files: every scenario (and so
 # every worker process) needs it, and importing it from here would import pandas, scipy and
@@ -38,6 +47,9 @@ from waifang.sim.rng import stream
 from waifang.sim.rules import ComplianceRules
 from waifang.sim.spec import World
 from waifang.sim.state import DELINQUENT, LenderView
+
+HORIZON_GAP = 1e-2
+"""Relative gap a plan over several periods is solved to (one period's: 1e-3)."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +63,13 @@ class Plan:
     cost: np.ndarray
     candidates: int
     status: str
+    value_raw: np.ndarray | None = None
+    """The uncorrected value of each chosen account (None: no correction asked for)."""
+    options: np.ndarray | None = None
+    """The option chosen for each of ``accounts`` (None: all visits)."""
+    tentative: pd.DataFrame | None = None
+    """With a horizon of several periods: every chosen row (``account, region, period,
+    value, cost``), the later periods' ones being a reservation the next plan revisits."""
 
     @property
     def predicted(self) -> float:
@@ -100,8 +119,9 @@ def candidates(
         feats = features(view, idx, day, world.days)
         feats["balance"] = view.balance[idx]
         value, value_se, _ = model.predict(feats)
+        value_raw = model.predict(feats, corrected=False)[0]
     else:
-        value = value_se = np.full(idx.size, np.nan)
+        value = value_se = value_raw = np.full(idx.size, np.nan)
     names = np.asarray(region_names, dtype=object)
     return pd.DataFrame(
         {
@@ -111,6 +131,7 @@ def candidates(
             "region": names[region],
             "region_code": region,
             "value": value,
+            "value_raw": value_raw,
             "value_se": value_se,
             "cost": cost[region],
             "hours": hours[region],
@@ -133,12 +154,17 @@ class OptimisedPolicy:
         region_names: tuple[str, ...],
         model: ValueModel | None,
         seed: np.random.SeedSequence,
+        option_models: dict[str, ValueModel] | None = None,
     ) -> None:
         if spec.selection == "optimal" and model is None and not spec.visits_nobody:
             raise ValueError("an optimal selection needs a value model")
         self.base, self.spec, self.world, self.rules = base, spec, world, rules
         self.region_names = region_names
         self.model = model
+        self.option_models = dict(option_models or {})
+        missing = [o for o in spec.options if o in ESCALATIONS and o not in self.option_models]
+        if spec.selection == "optimal" and missing:
+            raise ValueError(f"an optimal selection of {missing[0]!r} needs its value model")
         self.rng = stream(seed, "optimised-policy")
         self.plans: list[Plan] = []
 
@@ -147,9 +173,25 @@ class OptimisedPolicy:
         if day % self.spec.period_days == 0:
             plan = self.plan(view, day)
             self.plans.append(plan)
-            if plan.accounts.size:
-                requests["visit"] = plan.accounts
+            if plan.options is None:
+                if plan.accounts.size:
+                    requests["visit"] = plan.accounts
+            else:
+                for option in self.spec.options:
+                    chosen = plan.accounts[plan.options == option]
+                    if chosen.size:
+                        requests[option] = chosen
         return requests
+
+    def _escalation_rows(self, view: LenderView, day: int) -> pd.DataFrame | None:
+        """Legal and agency candidates of ``day`` (None when the plan offers neither)."""
+        offered = [o for o in self.spec.options if o in ESCALATIONS]
+        if not offered or self.spec.selection != "optimal":
+            return None
+        return pd.concat([escalation_candidates(view, day, o, self.spec.escalation_min_dpd,
+                                                self.world, self.rules, self.option_models[o],
+                                                self.region_names) for o in offered],
+                         ignore_index=True)
 
     def plan(self, view: LenderView, day: int) -> Plan:
         spec, world = self.spec, self.world
@@ -160,6 +202,11 @@ class OptimisedPolicy:
         hours_left = np.maximum(team_hours(world, self.rules, days) - queued * hours, 0.0)
         n_candidates = len(table)
         budget = spec.budget(day)
+        escalations = self._escalation_rows(view, day)
+        if spec.horizon_periods > 1 and spec.selection == "optimal":
+            return self._plan_horizon(view, day, table, hours_left, escalations)
+        if escalations is not None:
+            return self._plan_options(view, day, table, escalations, hours_left, budget)
         if budget <= 0 or n_candidates == 0:
             return _plan(day, table.iloc[:0], n_candidates, "nothing to plan")
         if spec.selection == "random":
@@ -184,6 +231,99 @@ class OptimisedPolicy:
         chosen_ids = problem.account_ids[problem.account[result.chosen]].astype(np.int64)
         chosen = table.set_index("account").loc[np.sort(chosen_ids)].reset_index()
         return _plan(day, chosen, n_candidates, result.status.value)
+
+    def _plan_options(self, view: LenderView, day: int, visits: pd.DataFrame,
+                      escalations: pd.DataFrame, hours_left: np.ndarray, budget: float
+                      ) -> Plan:
+        """One period's plan over the visit, legal and agency (at most one per account)."""
+        table = pd.concat([visits, escalations], ignore_index=True)
+        n_candidates = len(table)
+        if n_candidates == 0:
+            return _plan(day, table, n_candidates, "nothing to plan", options=True)
+        free = free_places(view, day, self.world)
+        table = table[table["value"] > table["cost"]]
+        table = top_visits(table, hours_left, budget, free)
+        if table.empty:
+            return _plan(day, table, n_candidates, "no candidate worth its cost", options=True)
+        frame = table.assign(account_id=table["account"].astype(str),
+                             region=table["region_code"].astype(str))
+        caps = [Capacity(str(r), "visit", hours_limit=float(hours_left[r]))
+                for r in np.unique(frame.loc[frame["option"] == "visit", "region_code"])]
+        caps += escalation_capacities(free, tuple(frame["option"].unique()))
+        problem = make_problem(frame[["account_id", "option", "region", "value", "cost",
+                                      "hours"]], caps, budget)
+        result = solve(problem, backend="decompose", gap=1e-3, time_limit=30)
+        if not result.status.has_plan:
+            return _plan(day, table.iloc[:0], n_candidates, result.status.value, options=True)
+        rows = result.chosen
+        picked = pd.DataFrame({
+            "account": problem.account_ids[problem.account[rows]].astype(np.int64),
+            "option": np.asarray(problem.options, dtype=object)[problem.option[rows]],
+        })
+        chosen = picked.merge(table, on=["account", "option"], validate="1:1")
+        return _plan(day, chosen, n_candidates, result.status.value, options=True)
+
+    def _plan_horizon(self, view: LenderView, day: int, first: pd.DataFrame,
+                      hours_left: np.ndarray, escalations: pd.DataFrame | None = None
+                      ) -> Plan:
+        """A plan over ``horizon_periods`` periods; period 0's visits are dispatched."""
+        spec, world = self.spec, self.world
+        starts = [day + w * spec.period_days for w in range(spec.horizon_periods)]
+        starts = [s for s in starts if s < world.days]
+        hazard = self.model.hazard if self.model.hazard is not None else PayHazard.none()
+        frames = [first.assign(period=0, stay=1.0)]
+        if escalations is not None:
+            frames.append(escalations.assign(period=0, stay=1.0))
+        for w, start in enumerate(starts[1:], start=1):
+            frames.append(later_candidates(view, day, start - day, world, self.rules,
+                                           self.model, hazard, self.region_names)
+                          .assign(period=w))
+        table = pd.concat(frames, ignore_index=True)
+        budgets = {w: spec.budget(start) for w, start in enumerate(starts)}
+        hours = {0: hours_left}
+        for w, start in enumerate(starts[1:], start=1):
+            hours[w] = team_hours(world, self.rules, min(spec.period_days, world.days - start))
+        options = escalations is not None
+        n_candidates = len(first) + (len(escalations) if options else 0)
+        if (budgets[0] <= 0 and not options) or n_candidates == 0:
+            return _plan(day, first.iloc[:0], n_candidates, "nothing to plan", options=options)
+        table = table[table["value"] > table["cost"]]
+        free = free_places(view, day, world) if options else {}
+        visits = table["option"] == "visit"
+        # As in top_visits: room for the accounts an escalation takes instead.
+        extra = sum(free[o] for o in ESCALATIONS if (table["option"] == o).any())
+        table = pd.concat([top_per_region_period(table[visits], hours, budgets, int(extra)),
+                           table[~visits]])
+        if not (table["period"] == 0).any():
+            return _plan(day, first.iloc[:0], n_candidates, "no candidate worth its cost",
+                         options=options)
+        frame = table.assign(account_id=table["account"].astype(str),
+                             region=table["region_code"].astype(str))
+        pairs = frame.loc[frame["option"] == "visit", ["region_code", "period"]]
+        caps = [Capacity(str(r), "visit", hours_limit=float(hours[int(w)][r]), period=int(w))
+                for r, w in pairs.drop_duplicates().to_numpy()]
+        caps += escalation_capacities(free, tuple(frame["option"].unique())) if options else []
+        problem = make_problem(
+            frame[["account_id", "option", "region", "period", "value", "cost", "hours"]],
+            caps, sum(budgets.values()), period_budgets=budgets)
+        # The later weeks are a reservation the next plan revisits: a 1 % gap is enough, and
+        # keeps the MIP polish (fractional accounts in every week) short.
+        result = solve(problem, backend="decompose", gap=HORIZON_GAP, time_limit=30)
+        if not result.status.has_plan:
+            return _plan(day, first.iloc[:0], n_candidates, result.status.value,
+                         options=options)
+        rows = result.chosen
+        picked = pd.DataFrame({
+            "account": problem.account_ids[problem.account[rows]].astype(np.int64),
+            "option": np.asarray(problem.options, dtype=object)[problem.option[rows]],
+            "period": problem.period[rows],
+        })
+        tentative = picked.merge(table, on=["account", "option", "period"], validate="1:1")
+        now = tentative[tentative["period"] == 0]
+        tentative = tentative[["account", "option", "region", "period", "value", "cost",
+                               "stay"]]
+        plan = _plan(day, now, n_candidates, result.status.value, options=options)
+        return dataclasses.replace(plan, tentative=tentative.reset_index(drop=True))
 
 
 def top_per_region(table: pd.DataFrame, hours_left: np.ndarray, budget: float) -> pd.DataFrame:
@@ -225,9 +365,14 @@ def _fill(table: pd.DataFrame, budget: float, hours_left: np.ndarray) -> pd.Data
     return table.iloc[keep]
 
 
-def _plan(day: int, chosen: pd.DataFrame, n_candidates: int, status: str) -> Plan:
+def _plan(day: int, chosen: pd.DataFrame, n_candidates: int, status: str,
+          options: bool = False) -> Plan:
     order = np.argsort(chosen["account"].to_numpy(), kind="stable")
+    raw = (chosen["value_raw"].to_numpy(dtype=np.float64)[order]
+           if "value_raw" in chosen.columns else None)
     return Plan(
+        value_raw=raw,
+        options=(chosen["option"].to_numpy(dtype=object)[order] if options else None),
         day=day,
         accounts=chosen["account"].to_numpy(dtype=np.int64)[order],
         value=chosen["value"].to_numpy(dtype=np.float64)[order],

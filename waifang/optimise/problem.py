@@ -6,6 +6,12 @@ constraint that couples accounts (the budget, each capacity's count and hours li
 quota) is one row of the sparse matrix :attr:`Problem.coupling`, ``A x <= b``; the only other
 constraint is "at most one option per account". Backends read the spec and never change it.
 
+Several planning periods (weeks) go in one problem through an optional ``period`` column: a
+candidate row is then one (account, option, period), "at most one option per account" holds
+over the whole horizon (the optimiser chooses *when* as well as *what*), a capacity may be
+given per period (``Capacity.period``; None is a limit on the whole horizon) and a budget per
+period (``period_budgets``) beside the horizon's total budget.
+
 Loading and validating the CSV files of the ``waifang optimise`` command lives in
 :mod:`waifang.optimise.io`; this module validates what a Python caller can get wrong.
 
@@ -44,12 +50,26 @@ REQUIRED_COLUMNS = ("account_id", "option", "region", "value", "cost")
 
 @dataclass(frozen=True)
 class Capacity:
-    """Capacity of one (region, option): a count limit and/or an hours limit (None: no limit)."""
+    """Capacity of one (region, option): a count limit and/or an hours limit (None: no limit).
 
-    region: str
+    ``period`` limits only the candidate rows of that planning period; None limits the rows
+    of every period together (for candidates without periods, simply all rows). ``region``
+    None limits the option's rows of every region together (a court or agency that serves
+    the whole book; from Python only)."""
+
+    region: str | None
     option: str
     limit: float | None = None
     hours_limit: float | None = None
+    period: int | None = None
+
+    @property
+    def label(self) -> str:
+        """The name of its coupling rows without the kind, e.g. ``capacity[north/visit]``
+        or, for one period, ``capacity[north/visit/2]``."""
+        tail = "" if self.period is None else f"/{self.period}"
+        region = "*" if self.region is None else self.region
+        return f"capacity[{region}/{self.option}{tail}]"
 
 
 @dataclass(frozen=True)
@@ -84,7 +104,10 @@ class Coupling:
     A: sp.csc_matrix
     b: np.ndarray
     names: tuple[str, ...]
-    kinds: tuple[str, ...]  # "budget", "count", "hours", "quota"
+    kinds: tuple[str, ...]  # "budget", "period_budget", "count", "hours", "quota"
+    capacity_keys: tuple[tuple[int, int, int] | None, ...] = ()
+    """Per row, (region code or -1 for all regions, option code, period or -1 for all
+    periods) of a capacity row; None for the other rows (so callers need not parse names)."""
 
     @property
     def n_rows(self) -> int:
@@ -102,9 +125,12 @@ class Problem:
     value, cost : expected extra recovery and cost of the treatment, per row.
     hours : field hours per row (zeros when the candidates gave none).
     segment : int code into ``segments`` per row, or -1 when the candidates gave none.
-    budget : total cost allowed.
+    period : planning period per row (0 when the candidates gave none).
+    budget : total cost allowed (over every period).
+    period_budgets : (period, budget) pairs: the cost allowed in one period.
     capacities, quotas : the capacity and quota specs, in the order of their coupling rows.
     n_excluded : candidate rows dropped by compliance exclusions.
+    has_periods : the candidates had a ``period`` column.
     """
 
     account_ids: np.ndarray
@@ -124,6 +150,20 @@ class Problem:
     n_excluded: int = 0
     has_hours: bool = False
     source: str = "candidates"
+    period: np.ndarray | None = None
+    period_budgets: tuple[tuple[int, float], ...] = ()
+    has_periods: bool = False
+
+    def __post_init__(self) -> None:
+        if self.period is None:  # a spec built without periods: every row in period 0
+            zeros = np.zeros(len(self.value), dtype=np.int64)
+            zeros.setflags(write=False)
+            object.__setattr__(self, "period", zeros)
+
+    @property
+    def periods(self) -> tuple[int, ...]:
+        """The distinct periods of the candidate rows, ascending."""
+        return tuple(int(p) for p in np.unique(self.period))
 
     @property
     def n_candidates(self) -> int:
@@ -153,7 +193,8 @@ class Problem:
 
     def with_capacities(self, capacities: Sequence[Capacity]) -> Problem:
         """The same problem under other capacities (validated against options and regions)."""
-        caps = _check_capacities(list(capacities), self.options, self.regions, self.has_hours)
+        caps = _check_capacities(list(capacities), self.options, self.regions, self.has_hours,
+                                 self.periods if self.has_periods else None)
         return _replace(self, capacities=caps)
 
     def label(self, row: int) -> str:
@@ -176,11 +217,14 @@ def make_problem(
     exclusions: Exclusions | None = None,
     source: str = "candidates",
     quota_source: str | None = None,
+    period_budgets: dict[int, float] | None = None,
 ) -> Problem:
     """Validate a candidates table and the constraints, and freeze them into a :class:`Problem`.
 
     ``candidates`` has columns ``account_id, option, region, value, cost`` and optionally
-    ``hours`` and ``segment``; one row per eligible (account, option). Raises
+    ``hours``, ``segment`` and ``period``; one row per eligible (account, option), or with
+    ``period`` per (account, option, period). ``period_budgets`` maps a period to the cost
+    allowed in it. Raises
     :class:`~waifang.errors.InputError` naming the source, row and column of anything wrong.
     """
     missing = [c for c in REQUIRED_COLUMNS if c not in candidates.columns]
@@ -206,15 +250,21 @@ def make_problem(
     acc_code, acc_names = text["account_id"]
     opt_code, option_names = text["option"]
     reg_code, region_names = text["region"]
+    has_periods = "period" in frame.columns
+    period = _period_column(frame, source) if has_periods else np.zeros(len(frame), np.int64)
     key = acc_code * len(option_names) + opt_code  # one per (account, option)
-    dup = pd.Series(key).duplicated(keep=False).to_numpy()
+    # One row per (account, option[, period]).
+    row_key = key * (int(period.max()) + 1) + period if len(period) else key
+    dup = pd.Series(row_key).duplicated(keep=False).to_numpy()
     if dup.any():
         rows = np.flatnonzero(dup)
         first = rows[0]
-        twin = rows[key[rows] == key[first]][1]
+        twin = rows[row_key[rows] == row_key[first]][1]
+        what = "(account_id, option, period)" if has_periods else "(account_id, option)"
+        tail = f", {period[first]}" if has_periods else ""
         raise InputError(
-            f"{source}: duplicate (account_id, option) = "
-            f"({acc_names[acc_code[first]]}, {option_names[opt_code[first]]}) in rows "
+            f"{source}: duplicate {what} = "
+            f"({acc_names[acc_code[first]]}, {option_names[opt_code[first]]}{tail}) in rows "
             f"{first + 2} and {twin + 2}"
         )
     check_one_region_per_account(text["account_id"], text["region"], source)
@@ -255,7 +305,9 @@ def make_problem(
         arr.setflags(write=False)
         return arr
 
-    capacities = _check_capacities(list(capacities), options, regions, "hours" in numeric)
+    periods = tuple(int(p) for p in np.unique(period)) if has_periods else None
+    capacities = _check_capacities(list(capacities), options, regions, "hours" in numeric,
+                                   periods)
     problem = Problem(
         account_ids=account_ids,
         options=options,
@@ -274,9 +326,45 @@ def make_problem(
         n_excluded=n_excluded,
         has_hours="hours" in numeric,
         source=source,
+        period=col(period[keep], np.int64),
+        period_budgets=_check_period_budgets(period_budgets, periods),
+        has_periods=has_periods,
     )
     _check_quotas(problem, quota_source)
     return problem
+
+
+MAX_PERIOD = 10_000
+"""Largest period number (weeks of a horizon are numbered from 0)."""
+
+
+def _period_column(frame: pd.DataFrame, source: str) -> np.ndarray:
+    """The ``period`` column as whole numbers 0..MAX_PERIOD; a bad cell names its row."""
+    raw = frame["period"]
+    values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(values) | (values < 0) | (values > MAX_PERIOD) | (values != np.round(values))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError(
+            f"{source}: row {i + 2}, column 'period': {raw.iloc[i]!r} is not a whole number "
+            f"from 0 to {MAX_PERIOD}"
+        )
+    return values.astype(np.int64)
+
+
+def _check_period_budgets(
+    budgets: dict[int, float] | None, periods: tuple[int, ...] | None
+) -> tuple[tuple[int, float], ...]:
+    if not budgets:
+        return ()
+    if periods is None:
+        raise InputError("period budgets need candidates with a 'period' column")
+    out = []
+    for p, b in sorted(budgets.items()):
+        if int(p) != p or p < 0:
+            raise InputError(f"period budget: period must be a whole number >= 0, got {p!r}")
+        out.append((int(p), _check_budget(b)))
+    return tuple(out)
 
 
 MAX_BUDGET = 1e15
@@ -296,20 +384,30 @@ def _check_budget(budget: float) -> float:
 
 
 def _check_capacities(
-    capacities: list[Capacity], options: Sequence[str], regions: Sequence[str], has_hours: bool
+    capacities: list[Capacity],
+    options: Sequence[str],
+    regions: Sequence[str],
+    has_hours: bool,
+    periods: Sequence[int] | None = None,
 ) -> tuple[Capacity, ...]:
-    seen: dict[tuple[str, str], int] = {}
+    seen: dict[tuple[str, str, int | None], int] = {}
     for i, cap in enumerate(capacities):
-        where = f"capacity {i + 1} ({cap.region}, {cap.option})"
+        tail = "" if cap.period is None else f", period {cap.period}"
+        where = f"capacity {i + 1} ({cap.region}, {cap.option}{tail})"
         if cap.option not in options:
             raise InputError(
                 f"{where}: unknown option '{cap.option}'; the candidates have {', '.join(options)}"
             )
-        if cap.region not in regions:
+        if cap.region is not None and cap.region not in regions:
             raise InputError(f"{where}: unknown region '{cap.region}'; no candidate is in it")
-        if (cap.region, cap.option) in seen:
-            raise InputError(f"{where}: repeats capacity {seen[(cap.region, cap.option)] + 1}")
-        seen[(cap.region, cap.option)] = i
+        if cap.period is not None and periods is None:
+            raise InputError(f"{where}: sets a period but the candidates have no 'period'")
+        if cap.period is not None and cap.period not in periods:
+            raise InputError(f"{where}: unknown period {cap.period}; no candidate is in it")
+        key = (cap.region, cap.option, cap.period)
+        if key in seen:
+            raise InputError(f"{where}: repeats capacity {seen[key] + 1}")
+        seen[key] = i
         for name in ("limit", "hours_limit"):
             x = getattr(cap, name)
             if x is not None and not (np.isfinite(x) and x >= 0):
@@ -362,7 +460,8 @@ def _check_quotas(problem: Problem, source: str | None = None) -> None:
                 f"{where}: min_count {q.min_count:g} exceeds max_count {q.max_count:g}"
             )
         # Capacity reachable by this segment: a region with no count limit is unbounded.
-        limits = {(c.region, c.option): c.limit for c in problem.capacities}
+        limits = {(c.region, c.option): c.limit for c in problem.capacities
+                  if c.period is None and c.region is not None}
         seg_regions = {problem.regions[r] for r in np.unique(problem.region[rows])}
         caps = [limits.get((r, q.option)) for r in seg_regions]
         if caps and all(c is not None for c in caps) and q.min_count > sum(caps):
@@ -381,9 +480,9 @@ def _check_quotas(problem: Problem, source: str | None = None) -> None:
 
 def _build_coupling(problem: Problem) -> Coupling:
     n = problem.n_candidates
-    rows, cols, vals, b, names, kinds = [], [], [], [], [], []
+    rows, cols, vals, b, names, kinds, cap_keys = [], [], [], [], [], [], []
 
-    def add(name, kind, idx, coef, rhs):
+    def add(name, kind, idx, coef, rhs, cap_key=None):
         k = len(b)
         rows.append(np.full(len(idx), k, dtype=np.int64))
         cols.append(np.asarray(idx, dtype=np.int64))
@@ -391,22 +490,32 @@ def _build_coupling(problem: Problem) -> Coupling:
         b.append(float(rhs))
         names.append(name)
         kinds.append(kind)
+        cap_keys.append(cap_key)
 
     every = np.arange(n)
     add("budget", "budget", every, problem.cost, problem.budget)
+    for p, budget in problem.period_budgets:
+        idx = np.flatnonzero(problem.period == p)
+        add(f"budget[{p}]", "period_budget", idx, problem.cost[idx], budget)
     key = problem.region.astype(np.int64) * len(problem.options) + problem.option
     order = np.argsort(key, kind="stable")
     bounds = np.searchsorted(key[order], np.arange(len(problem.regions) * len(problem.options) + 1))
     for cap in problem.capacities:
-        k = problem.regions.index(cap.region) * len(problem.options) + problem.options.index(
-            cap.option
-        )
-        idx = order[bounds[k] : bounds[k + 1]]
-        label = f"capacity[{cap.region}/{cap.option}]"
+        o = problem.options.index(cap.option)
+        if cap.region is None:
+            r = -1
+            idx = np.flatnonzero(problem.option == o)
+        else:
+            r = problem.regions.index(cap.region)
+            k = r * len(problem.options) + o
+            idx = order[bounds[k] : bounds[k + 1]]
+        if cap.period is not None:
+            idx = idx[problem.period[idx] == cap.period]
+        cap_key = (r, o, -1 if cap.period is None else cap.period)
         if cap.limit is not None:
-            add(f"{label}.count", "count", idx, np.ones(len(idx)), cap.limit)
+            add(f"{cap.label}.count", "count", idx, np.ones(len(idx)), cap.limit, cap_key)
         if cap.hours_limit is not None:
-            add(f"{label}.hours", "hours", idx, problem.hours[idx], cap.hours_limit)
+            add(f"{cap.label}.hours", "hours", idx, problem.hours[idx], cap.hours_limit, cap_key)
     for q in problem.quotas:
         o = problem.options.index(q.option)
         s = problem.segments.index(q.segment)
@@ -427,4 +536,5 @@ def _build_coupling(problem: Problem) -> Coupling:
     A.eliminate_zeros()
     b_arr = np.asarray(b)
     b_arr.setflags(write=False)
-    return Coupling(A=A, b=b_arr, names=tuple(names), kinds=tuple(kinds))
+    return Coupling(A=A, b=b_arr, names=tuple(names), kinds=tuple(kinds),
+                    capacity_keys=tuple(cap_keys))

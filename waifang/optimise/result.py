@@ -242,13 +242,15 @@ def plan_status(bound: float, objective: float, gap_tolerance: float, timed_out:
 
 
 def plan_frame(problem: Problem, result: Result) -> pd.DataFrame:
-    """The chosen rows as a table: ``account_id, option, region, value, cost``."""
+    """The chosen rows as a table: ``account_id, option, region, period, value, cost``
+    (``period`` 0 when the candidates had none)."""
     rows = result.chosen
     return pd.DataFrame(
         {
             "account_id": problem.account_ids[problem.account[rows]],
             "option": np.asarray(problem.options, dtype=object)[problem.option[rows]],
             "region": np.asarray(problem.regions, dtype=object)[problem.region[rows]],
+            "period": problem.period[rows],
             "value": problem.value[rows],
             "cost": problem.cost[rows],
         }

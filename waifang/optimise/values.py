@@ -36,7 +36,7 @@ import pandas as pd
 from waifang.sim.fork import Checkpoint
 from waifang.sim.policy import Policy
 from waifang.sim.rng import stream
-from waifang.sim.state import LenderView
+from waifang.sim.state import CLOSED, CURRENT, DELINQUENT, LenderView
 
 BALANCE_EDGES = (0.0, 2000.0, 4000.0, 7000.0, 12000.0, 20000.0, 40000.0)
 """Balance bands (currency) of the cells."""
@@ -63,10 +63,15 @@ recovers) stays in every cell but the last, so claimed and unclaimed accounts ar
 without contracts it is 0 everywhere and the cells are those of the features before it."""
 
 
-def features(view: LenderView, idx: np.ndarray, day: int, days: int) -> pd.DataFrame:
-    """The lender-observable features of accounts ``idx`` on ``day`` (one row each)."""
+def features(view: LenderView, idx: np.ndarray, day: int, days: int, ahead: int = 0
+             ) -> pd.DataFrame:
+    """The lender-observable features of accounts ``idx`` on ``day`` (one row each).
+
+    With ``ahead`` > 0: the features they will have on ``day + ahead`` if they pay nothing
+    meanwhile (dpd and the days left move on; balance, history and the rest stay)."""
     idx = np.asarray(idx, dtype=np.int64)
-    dpd = view.dpd[idx].astype(np.int64)
+    dpd = view.dpd[idx].astype(np.int64) + ahead
+    day = day + ahead
     balance = view.balance[idx]
     revealed_ability = view.revealed_ability()[idx]
     strategic = view.revealed_strategic()[idx]
@@ -147,9 +152,13 @@ def treatment_effects(
     diffs = np.zeros((reps, sub.n))
     for r in range(reps):
         child = np.random.SeedSequence(seed.entropy, spawn_key=(*seed.spawn_key, checkpoint.day, r))
-        without = sub.branch(base, seed=child, until=until, unlimited_field=True)
+        # Escalations are valued with open courts and agencies (the sample is cut out of a
+        # larger book); a visit keeps them as they are, as it always was.
+        free = option != "visit"
+        without = sub.branch(base, seed=child, until=until, unlimited_field=True,
+                             unlimited_escalation=free)
         treated = sub.branch(base, extra={option: everyone}, seed=child, until=until,
-                             unlimited_field=True)
+                             unlimited_field=True, unlimited_escalation=free)
         diffs[r] = treated.value - without.value
         if measure == "net_npv":
             diffs[r] -= treated.terminal_npv - without.terminal_npv
@@ -165,6 +174,64 @@ def treatment_effects(
         reps=reps,
         features=features(checkpoint.view, accounts, checkpoint.day, world.days),
     )
+
+
+@dataclass(frozen=True)
+class PayHazard:
+    """How fast delinquent accounts leave delinquency by paying, per dpd band (per day).
+
+    Fitted on pairs of snapshots of a run under the base ladder (no visits): of the accounts
+    delinquent at the first, the share that is current or closed at the second, by the dpd
+    band (15 days) they had. Accounts that would reach charge-off within the pair's gap are
+    left out (a sale at charge-off also closes an account). One set of rates per pair, by the
+    day the pair starts: on a book that entered delinquency together, the accounts still
+    delinquent after a month are the slower payers, and a lender planning on day ``d`` knows
+    how its book behaved from the same point of its life.
+
+    ``stay(dpd, days, day)`` is the chance an account is still delinquent ``days`` later: its
+    band's rate, from the latest pair that starts on or before ``day``, held constant on the
+    way (a band with fewer than ``min_accounts`` accounts takes the pair's pooled rate).
+    """
+
+    starts: np.ndarray
+    rate: np.ndarray  # (pairs, bands)
+
+    BANDS = 720 // 15 + 1
+
+    @classmethod
+    def fit(cls, pairs: Sequence[tuple[LenderView, LenderView, int, int]],
+            charge_off_dpd: int, min_accounts: int = 30) -> PayHazard:
+        """``pairs`` of (view on day d, view on day d + gap, d, gap)."""
+        starts, rates = [], []
+        for first, second, day, gap in pairs:
+            was = np.flatnonzero(first.status == DELINQUENT)
+            was = was[first.dpd[was].astype(np.int64) + gap < charge_off_dpd]
+            band = np.minimum(first.dpd[was].astype(np.int64), 720) // 15
+            paid = np.isin(second.status[was], (CURRENT, CLOSED))
+            at_risk = np.bincount(band, minlength=cls.BANDS).astype(np.float64)
+            left = np.bincount(band, weights=paid, minlength=cls.BANDS)
+            # A constant daily hazard h leaves a share exp(-h gap) still delinquent.
+            with np.errstate(divide="ignore", invalid="ignore"):
+                share = np.minimum(left / np.maximum(at_risk, 1), 1 - 1e-9)
+            rate = -np.log1p(-share) / gap
+            pooled = -np.log1p(-min(left.sum() / max(at_risk.sum(), 1), 1 - 1e-9)) / gap
+            starts.append(day)
+            rates.append(np.where(at_risk >= min_accounts, rate, pooled))
+        if not starts:
+            return cls.none()
+        order = np.argsort(starts)
+        return cls(starts=np.asarray(starts)[order], rate=np.asarray(rates)[order])
+
+    @classmethod
+    def none(cls) -> PayHazard:
+        """No one pays: every account stays delinquent (no history to fit on)."""
+        return cls(starts=np.zeros(1, np.int64), rate=np.zeros((1, cls.BANDS)))
+
+    def stay(self, dpd: np.ndarray, days: int, day: int = 0) -> np.ndarray:
+        """Chance each account (by its dpd on ``day``) is still delinquent ``days`` later."""
+        band = np.minimum(np.asarray(dpd, dtype=np.int64), 720) // 15
+        k = max(int(np.searchsorted(self.starts, day, side="right")) - 1, 0)
+        return np.exp(-self.rate[k][band] * days)
 
 
 class WithheldRevelation:
@@ -253,10 +320,16 @@ class ValueModel:
     [106.7, 213.3, 7.5, 22.5]
     """
 
-    def __init__(self, levels, tables, min_accounts) -> None:
+    def __init__(self, levels, tables, min_accounts, spread=None) -> None:
         self.levels = levels
         self.tables = tables  # per level: DataFrame indexed by the level's features
         self.min_accounts = min_accounts
+        # With shrinkage: per level, the variance of true cell ratios around their parent
+        # cell's (tau^2); None: no shrinkage, the finest cell with enough accounts is used.
+        self.spread = spread
+        self.hazard: PayHazard | None = None  # how fast accounts pay (for later periods)
+        # A held-out linear recalibration, value = a x balance + b x value (None: none).
+        self.calibration: tuple[float, float] | None = None
 
     @classmethod
     def fit(
@@ -265,17 +338,81 @@ class ValueModel:
         *,
         levels: Sequence[tuple[str, ...]] = LEVELS,
         min_accounts: int = 30,
+        shrink: bool = False,
     ) -> ValueModel:
-        """Fit on a frame with the level features, ``balance`` and ``gross`` per account."""
+        """Fit on a frame with the level features, ``balance`` and ``gross`` per account.
+
+        With ``shrink`` every cell's ratio is shrunk toward its parent cell's (the next
+        coarser level, itself shrunk), by its standard error (empirical Bayes): ``r = r_parent
+        + w (r_cell - r_parent)``, ``w = tau^2 / (tau^2 + se_cell^2)``, where ``tau^2``, the
+        spread of true cell ratios around their parents at that level, is estimated from the
+        cells themselves (mean squared gap to the parent less mean squared standard error,
+        at least 0). A noisy cell's high estimate is pulled in; a precise one stays. This
+        answers the winner's curse: picking the accounts with the highest estimates also
+        picks the cells whose noise happened to be high.
+        """
         if len(frame) == 0:
             raise ValueError("no treatment effects to fit values on")
-        tables = []
-        for level in levels:
-            tables.append(_ratio_table(frame, level))
-        return cls(tuple(levels), tables, min_accounts)
+        levels = tuple(levels)
+        tables = [_ratio_table(frame, level) for level in levels]
+        model = cls(levels, tables, min_accounts)
+        if shrink:
+            model.spread = _spreads(model, frame)
+        return model
 
-    def predict(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Value, its standard error (both currency) and the level used, per row."""
+    def predict(self, frame: pd.DataFrame, corrected: bool = True
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Value, its standard error (both currency) and the level used, per row.
+
+        ``corrected=False`` gives the plain cell estimates: no shrinkage, no calibration
+        (what the correction is measured against)."""
+        if not corrected:
+            return self._predict_plain(frame)
+        value, se, used = (self._predict_shrunk(frame) if self.spread is not None
+                           else self._predict_plain(frame))
+        if self.calibration is not None:
+            a, b = self.calibration
+            value = a * frame["balance"].to_numpy(dtype=np.float64) + b * value
+            se = abs(b) * se
+        return value, se, used
+
+    @classmethod
+    def fit_calibrated(cls, frame: pd.DataFrame, *, levels: Sequence[tuple[str, ...]] = LEVELS,
+                       min_accounts: int = 30, shrink: bool = False,
+                       seed: np.random.SeedSequence | None = None) -> ValueModel:
+        """:meth:`fit` on the whole frame, recalibrated by cross-fitting on two halves.
+
+        The accounts are split in two at random; a model fitted on each half predicts the
+        other. Regressing the held-out effects on those predictions, per unit of balance and
+        weighted by balance, gives ``value = a x balance + b x predicted``: ``b`` below 1 is
+        the optimism of ranking by noisy cell estimates (regression to the mean), ``a``
+        what is left of the level. Applied to the model fitted on everything (a little
+        cautious: the full model is less noisy than a half's).
+        """
+        model = cls.fit(frame, levels=levels, min_accounts=min_accounts, shrink=shrink)
+        rng = np.random.default_rng(seed if seed is not None else np.random.SeedSequence(0))
+        half = rng.random(len(frame)) < 0.5
+        xs, ys, ws = [], [], []
+        for fit_on in (half, ~half):
+            if fit_on.sum() < 2 or (~fit_on).sum() < 2:
+                return model
+            part = cls.fit(frame[fit_on], levels=levels, min_accounts=min_accounts,
+                           shrink=shrink)
+            held = frame[~fit_on]
+            predicted, _, _ = part.predict(held)
+            balance = held["balance"].to_numpy(dtype=np.float64)
+            ok = (balance > 0) & np.isfinite(predicted)
+            xs.append(predicted[ok] / balance[ok])
+            ys.append(held["gross"].to_numpy(dtype=np.float64)[ok] / balance[ok])
+            ws.append(balance[ok])
+        x, y, w = np.concatenate(xs), np.concatenate(ys), np.concatenate(ws)
+        xm, ym = np.average(x, weights=w), np.average(y, weights=w)
+        sxx = np.average((x - xm) ** 2, weights=w)
+        b = float(np.average((x - xm) * (y - ym), weights=w) / sxx) if sxx > 0 else 0.0
+        model.calibration = (float(ym - b * xm), b)
+        return model
+
+    def _predict_plain(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         n = len(frame)
         ratio = np.full(n, np.nan)
         ratio_se = np.full(n, np.nan)
@@ -307,6 +444,66 @@ class ValueModel:
             used[hit] = k
         balance = frame["balance"].to_numpy(dtype=np.float64)
         return ratio * balance, ratio_se * balance, used
+
+
+    def cells(self, frame: pd.DataFrame) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Per level, each row's cell (ratio, standard error, accounts); NaN, NaN, 0 where the
+        level has no such cell."""
+        out = []
+        n = len(frame)
+        for level, table in zip(self.levels, self.tables, strict=True):
+            if level:
+                keys = _keys({c: frame[c].to_numpy() for c in level}, level)
+                known = table["key"].to_numpy()
+                at = np.minimum(np.searchsorted(known, keys), max(known.size - 1, 0))
+                found = (known.size > 0) & (known[at] == keys) & (keys >= 0)
+                take = np.where(found, at, 0)
+                out.append((np.where(found, table["ratio"].to_numpy()[take], np.nan),
+                            np.where(found, table["ratio_se"].to_numpy()[take], np.nan),
+                            np.where(found, table["n"].to_numpy()[take], 0)))
+            else:
+                out.append((np.repeat(table["ratio"].to_numpy(), n),
+                            np.repeat(table["ratio_se"].to_numpy(), n),
+                            np.repeat(table["n"].to_numpy(), n)))
+        return out
+
+    def _predict_shrunk(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        cells = self.cells(frame)
+        ratio, ratio_se, _ = (np.asarray(a, dtype=np.float64).copy() for a in cells[-1])
+        used = np.full(len(frame), len(self.levels) - 1)
+        for k in range(len(self.levels) - 2, -1, -1):
+            r, se, n = cells[k]
+            ok = (n >= self.min_accounts) & np.isfinite(r) & np.isfinite(se)
+            tau2 = self.spread[k]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                w = np.where(ok, tau2 / (tau2 + se**2), 0.0) if tau2 > 0 else np.zeros(len(r))
+            w = np.where(ok, np.nan_to_num(w), 0.0)
+            gap = np.where(ok, r - ratio, 0.0)
+            ratio = ratio + w * gap
+            ratio_se = np.sqrt((w * np.where(ok, se, 0.0)) ** 2 + ((1 - w) * ratio_se) ** 2)
+            used = np.where(ok, k, used)
+        balance = frame["balance"].to_numpy(dtype=np.float64)
+        return ratio * balance, ratio_se * balance, used
+
+
+def _spreads(model: ValueModel, frame: pd.DataFrame) -> tuple[float, ...]:
+    """Per level, tau^2: the variance of true cell ratios around their parent cells', by the
+    method of moments over the level's cells with enough accounts (the last level: 0)."""
+    cells = model.cells(frame)
+    out = []
+    for k in range(len(model.levels) - 1):
+        r, se, n = cells[k]
+        parent = cells[k + 1][0]
+        ok = (n >= model.min_accounts) & np.isfinite(r) & np.isfinite(se) & np.isfinite(parent)
+        if not ok.any():
+            out.append(0.0)
+            continue
+        # One entry per cell (rows of a cell repeat it): the unique (ratio, se, parent).
+        uniq = np.unique(np.stack([r[ok], se[ok], parent[ok]]), axis=1)
+        gap2 = (uniq[0] - uniq[2]) ** 2
+        out.append(float(max(0.0, gap2.mean() - (uniq[1] ** 2).mean())))
+    out.append(0.0)
+    return tuple(out)
 
 
 _BITS = {"dpd_band": 8, "balance_band": 5, "segment": 12, "address_verified": 1, "history": 3,

@@ -13,6 +13,12 @@ then writes
 - ``C_capacity.csv`` beside it: ``region, option, limit, hours_limit``, each region's field
   team hours within the allowed visit hours over ``--period-days`` days (``limit`` blank).
 
+With ``--horizon-periods H`` > 1 both tables gain a ``period`` column: the candidates of
+each of H periods of ``--period-days`` days from day D (period 0: today's; a later period's
+as :mod:`waifang.optimise.horizon` builds them, on the path where the account pays nothing
+meanwhile, valued at the dpd it will then have times the chance it is still delinquent,
+fitted on the run's own last 30 days), and each region's team hours per period.
+
 ``waifang optimise --candidates C.csv --capacity C_capacity.csv --budget B`` reads them.
 """
 
@@ -48,6 +54,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="candidates simulated to fit the values (default 3000)")
     p.add_argument("--horizon", type=int, default=90, metavar="H",
                    help="days a visit's effect is followed (default 90)")
+    p.add_argument("--horizon-periods", type=int, default=1, metavar="W",
+                   help="periods planned at once: a 'period' column in both tables (default 1)")
     p.add_argument("--seed", type=int, default=None, metavar="S", help="override the seed")
     p.set_defaults(handler=candidates_command)
 
@@ -65,7 +73,8 @@ def candidates_command(args: argparse.Namespace) -> int:
     scenario = load_scenario(scenario_path(args.file))
     out = Path(args.out)
     minimums = (("--reps", args.reps, 2), ("--sample", args.sample, 10),
-                ("--horizon", args.horizon, 1), ("--period-days", args.period_days, 1))
+                ("--horizon", args.horizon, 1), ("--period-days", args.period_days, 1),
+                ("--horizon-periods", args.horizon_periods, 1))
     for name, value, low in minimums:
         if value < low:
             raise InputError(f"{name}: must be at least {low} (got {value})")
@@ -76,7 +85,8 @@ def candidates_command(args: argparse.Namespace) -> int:
         raise InputError(f"--out {out}: folder {out.parent} does not exist")
     table, capacity = candidates_tables(scenario, args.policy, args.day, seed=args.seed,
                                         reps=args.reps, sample=args.sample,
-                                        horizon=args.horizon, period_days=args.period_days)
+                                        horizon=args.horizon, period_days=args.period_days,
+                                        horizon_periods=args.horizon_periods)
     atomic_write(out, lambda tmp: table.to_csv(tmp, index=False))
     atomic_write(capacity_path(out), lambda tmp: capacity.to_csv(tmp, index=False))
     print(f"{len(table):,} candidates on day {args.day} under {args.policy!r} "
@@ -87,11 +97,12 @@ def candidates_command(args: argparse.Namespace) -> int:
 
 def candidates_tables(
     scenario, policy_name: str, day: int, *, seed: int | None = None, reps: int = 4,
-    sample: int = 3000, horizon: int = 90, period_days: int = 7,
+    sample: int = 3000, horizon: int = 90, period_days: int = 7, horizon_periods: int = 1,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The candidates and capacity tables of ``day`` (see the module docstring)."""
+    from waifang.optimise.horizon import later_candidates
     from waifang.optimise.policy import candidates, team_hours
-    from waifang.optimise.values import ValueModel, treatment_effects
+    from waifang.optimise.values import PayHazard, ValueModel, treatment_effects
     from waifang.optimise.values import sample as pick
     from waifang.scenarios.optimised import build_optimised
     from waifang.scenarios.runner import build_portfolio
@@ -119,7 +130,11 @@ def candidates_tables(
                                        build_portfolio)
     else:
         policy = LadderPolicy(spec, portfolio.segment_names)
-    (cp,) = checkpoints(world, portfolio, policy, rules, seed=run_seed, days=[day])
+    # The run's own last 30 days tell how fast its accounts pay (for later periods).
+    earlier = max(0, day - 30)
+    taken = checkpoints(world, portfolio, policy, rules, seed=run_seed,
+                        days=sorted({earlier, day}))
+    cp = taken[-1]
     table = candidates(cp.view, day, world, rules, None, scenario.region_names())
     if len(table):
         fit_on = pick(np.random.SeedSequence(seed, spawn_key=(0, 5)),
@@ -128,15 +143,29 @@ def candidates_tables(
                                     seed=np.random.SeedSequence(seed, spawn_key=(0, 6)))
         model = ValueModel.fit(effects.frame(), min_accounts=30)
         table = candidates(cp.view, day, world, rules, model, scenario.region_names())
-    hours = team_hours(world, rules, min(period_days, world.days - day))
-    capacity = pd.DataFrame({
+    columns = ["account_id", "option", "region", "value", "value_se", "cost", "hours",
+               "segment", "balance", "dpd"]
+    starts = [s for s in range(day, day + horizon_periods * period_days, period_days)
+              if s < world.days]
+    capacity = pd.concat([pd.DataFrame({
         "region": scenario.region_names(),
         "option": "visit",
         "limit": "",
-        "hours_limit": hours,
-    })
-    columns = ["account_id", "option", "region", "value", "value_se", "cost", "hours",
-               "segment", "balance", "dpd"]
+        "hours_limit": team_hours(world, rules, min(period_days, world.days - start)),
+        "period": w,
+    }) for w, start in enumerate(starts)], ignore_index=True)
+    if horizon_periods > 1:
+        hazard = (PayHazard.fit([(taken[0].view, cp.view, earlier, day - earlier)],
+                                world.charge_off_dpd) if day > earlier else PayHazard.none())
+        frames = [table.assign(period=0)]
+        if len(table):
+            frames += [later_candidates(cp.view, day, start - day, world, rules, model, hazard,
+                                        scenario.region_names()).assign(period=w)
+                       for w, start in enumerate(starts[1:], start=1)]
+        table = pd.concat(frames, ignore_index=True)
+        columns.insert(3, "period")
+    else:
+        capacity = capacity.drop(columns="period")
     table = table.assign(segment=np.asarray(portfolio.segment_names, dtype=object)[
         table["segment"].to_numpy(dtype=np.int64)] if len(table) else table["segment"])
     return table[columns], capacity

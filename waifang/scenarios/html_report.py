@@ -145,6 +145,35 @@ def _sureness(row, flip: bool = False) -> str:
     return f"(paired 95 % CI [{_number(low)}, {_number(high)}]; {verdict})"
 
 
+def _plan_bias_section(results: ScenarioResults) -> str:
+    """Predicted against realised for every optimised policy whose plans were measured."""
+    from waifang.scenarios.plan_bias import plan_bias
+
+    table = plan_bias(results.summary)
+    if table.empty:
+        return ""
+    rows = pd.DataFrame({
+        "policy": table["policy"],
+        "replications": table["replications"],
+        "predicted": [_number(v) for v in table["predicted"]],
+        "realised": [_number(v) for v in table["realised"]],
+        "realised - predicted [95 % CI]": [
+            _cell(m, lo, hi) + f" ({s:+.0%})" for m, lo, hi, s in zip(
+                table["bias"], table["bias_low"], table["bias_high"], table["bias_share"],
+                strict=True)],
+        "uncorrected predicted": [_number(v) for v in table["predicted_raw"]],
+        "realised - uncorrected [95 % CI]": [
+            _cell(m, lo, hi) + f" ({s:+.0%})" for m, lo, hi, s in zip(
+                table["bias_raw"], table["bias_raw_low"], table["bias_raw_high"],
+                table["bias_raw_share"], strict=True)],
+    })
+    return ("<h2>Plans: predicted against realised net value (re-simulated sample of each "
+            "plan, scaled to the plans; mean over replications [95 % CI])</h2>\n"
+            "<p>A negative difference means the plans expected more than they realised. "
+            "'Uncorrected' is the same accounts valued without the policy's "
+            "<code>value_correction</code>.</p>\n" + _table(rows))
+
+
 def render_html(
     results: ScenarioResults, charts: list[tuple[str, str, bytes]] | None = None
 ) -> str:
@@ -217,6 +246,7 @@ champion <b>{html.escape(scenario.champion)}</b> (differences are paired by repl
 {_table(means)}
 <h2>Paired difference vs {html.escape(scenario.champion)} [95 % CI]</h2>
 {_table(differences)}
+{_plan_bias_section(results)}
 <h2>Spread over replications: mean, standard deviation, 5th percentile</h2>
 {_table(spread)}
 {cover}

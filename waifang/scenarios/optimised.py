@@ -5,7 +5,9 @@ training book drawn apart from the replication's own book (its own seed), the po
 the replication's book and seed like every other policy, and a probe measures each plan's
 realised value by re-simulation (:mod:`waifang.optimise.training`). The summary row gains:
 
-- ``plans``: plans made; ``plan_visits``: visits they asked for; ``plan_cost``: their cost;
+- ``plans``: plans made; ``plan_visits``: visits they asked for; ``plan_cost``: the cost
+  of everything they asked for; ``plan_legal``, ``plan_agency``: filings and placements
+  they asked for (only when the optimiser offers those options);
 - ``plan_predicted``: the plans' predicted net value, sum of (value - cost);
 - ``realised_plans``: plans whose realised value was measured; ``plan_predicted_sampled``
   and ``plan_realised``: predicted and realised net value of the measured accounts, scaled
@@ -20,7 +22,7 @@ import dataclasses
 import numpy as np
 
 from waifang.optimise.policy import OptimisedPolicy
-from waifang.optimise.training import RealisedProbe, train_value_model
+from waifang.optimise.training import RealisedProbe, train_value_models
 from waifang.scenarios.schema import Scenario, ScenarioPolicy
 from waifang.sim.fork import simulate_probed
 from waifang.sim.policy import LadderPolicy
@@ -65,15 +67,18 @@ def build_optimised(
     assert opt is not None
     world = scenario.world(_index(scenario, spec))
     base = LadderPolicy(spec, portfolio.segment_names)
-    model = None
-    if opt.selection == "optimal" and not opt.visits_nobody:
+    models: dict = {}
+    escalating = any(o != "visit" for o in opt.options)
+    if opt.selection == "optimal" and (not opt.visits_nobody or escalating):
         book_seed = np.random.SeedSequence(seed, spawn_key=(replication, TRAINING))
         book = build_portfolio(scenario, np.random.default_rng(book_seed))
-        model = train_value_model(
+        models = train_value_models(
             world, book, len(portfolio), base, rules, opt,
             np.random.SeedSequence(seed, spawn_key=(replication, TRAINING, 1)),
         )
-    policy = OptimisedPolicy(base, opt, world, rules, scenario.region_names(), model, run_seed)
+    policy = OptimisedPolicy(base, opt, world, rules, scenario.region_names(),
+                             models.get("visit"), run_seed,
+                             option_models={k: v for k, v in models.items() if k != "visit"})
     return policy, base
 
 
@@ -99,9 +104,16 @@ def run_optimised(
     plans = policy.plans
     summary = dict(result.summary)
     predicted = float(sum(p.predicted for p in plans)) if policy.model else float("nan")
+    def chosen(p, option):
+        return p.accounts.size if p.options is None and option == "visit" else int(
+            0 if p.options is None else (p.options == option).sum())
+
+    escalations = {f"plan_{o}": float(sum(chosen(p, o) for p in plans))
+                   for o in spec.optimiser.options if o != "visit"}
     summary.update({
         "plans": float(len(plans)),
-        "plan_visits": float(sum(p.accounts.size for p in plans)),
+        "plan_visits": float(sum(chosen(p, "visit") for p in plans)),
+        **escalations,
         "plan_cost": float(sum(p.cost.sum() for p in plans)),
         "plan_predicted": predicted,
         **probe.summary(),

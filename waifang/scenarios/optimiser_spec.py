@@ -28,8 +28,13 @@ class OptimiserSpec(Spec):
     """Visit spending allowed per planning period (currency); 0 visits nobody. A list gives
     each period its own budget, the last one repeating (e.g. to follow the spending profile
     of the rule the policy is compared with)."""
-    options: tuple[Literal["visit"], ...] = ("visit",)
-    """Treatments the optimiser chooses (the base ladder must not ask for them)."""
+    options: tuple[Literal["visit", "legal", "agency"], ...] = ("visit",)
+    """Treatments the optimiser chooses, at most one per account (the base ladder must not
+    ask for them). Legal and agency are planned in the plan's own period only and only by an
+    ``optimal`` selection (see :mod:`waifang.optimise.options`)."""
+    escalation_min_dpd: int = Field(default=90, ge=0, le=MAX_DAYS)
+    """The lender's own threshold for legal and agency candidates (a policy choice, not a
+    rule): accounts below it are not offered them."""
     selection: Literal["optimal", "random"] = "optimal"
     """``optimal``: maximise value - cost by LP/MIP; ``random``: eligible accounts in random
     order until the budget or the team hours run out (a benchmark with the same budget)."""
@@ -48,6 +53,16 @@ class OptimiserSpec(Spec):
     """Trained accounts a cell needs before its own ratio is used (else a coarser cell)."""
     realised_sample: int = Field(default=200, ge=0, le=MAX_CAPACITY)
     """Planned accounts per plan whose realised value is measured by re-simulation (0: none)."""
+    value_correction: Literal["none", "shrink", "calibrate", "both"] = "none"
+    """How the fitted values are corrected for the optimism of choosing the highest
+    estimates: ``shrink`` each cell toward its parent by its standard error (empirical
+    Bayes), ``calibrate`` by a linear recalibration cross-fitted on two halves of the
+    training effects, ``both``, or ``none`` (see :class:`waifang.optimise.values.ValueModel`).
+    The uncorrected prediction is reported beside the corrected one."""
+    horizon_periods: int = Field(default=1, ge=1, le=52)
+    """Periods each plan looks ahead (a rolling horizon): with more than 1 the optimiser also
+    chooses *which* period to visit whom, under each period's budget and team hours, and only
+    the first period's visits are dispatched (see :mod:`waifang.optimise.horizon`)."""
 
     @field_validator("budget_per_period")
     @classmethod

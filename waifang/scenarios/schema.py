@@ -269,6 +269,25 @@ def _check_optimiser(scenario: Scenario, i: int, policy: ScenarioPolicy) -> None
                 "'visit' has no capacity: no region's field teams work within the allowed "
                 f"visit hours ({rules.visit_start_hour:g}-{rules.visit_end_hour:g})",
             )
+    resources = scenario.resources
+    for option, places, what in (("legal", resources.legal_capacity, "resources.legal_capacity"),
+                                 ("agency", resources.agency_capacity,
+                                  "resources.agency_capacity")):
+        if option in opt.options and places == 0:
+            raise _KeyError(f"{key}.options",
+                            f"{option!r} has no capacity: {what} is 0")
+    if "agency" in opt.options and not resources.agency_vetted:
+        try:
+            rules, _ = resolve_rules(
+                scenario.compliance.preset,
+                {**scenario.compliance.overrides, **(policy.compliance or {})},
+            )
+        except InputError:
+            rules = None  # reported with its own key by rules_for
+        if rules is not None and rules.vetted_agencies_only:
+            raise _KeyError(f"{key}.options",
+                            "'agency' has no capacity: the rules allow only vetted agencies "
+                            "and resources.agency_vetted is false")
     for j, rule in enumerate(policy.rules):
         if rule.action in opt.options:
             raise _KeyError(

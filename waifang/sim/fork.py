@@ -128,6 +128,7 @@ class Checkpoint:
         seed: np.random.SeedSequence | None = None,
         until: int | None = None,
         unlimited_field: bool = False,
+        unlimited_escalation: bool = False,
     ) -> Branch:
         """Continue a copy of the checkpoint under ``policy`` up to the start of ``until``.
 
@@ -145,6 +146,10 @@ class Checkpoint:
         unlimited_field
             Give every region as many field teams as accounts, so that every visit asked for
             on a day is made that day if the rules allow it.
+        unlimited_escalation
+            Give the courts and the agencies as many places as accounts, so that every filing
+            or placement asked for is made if the rules allow it (to value legal or agency on
+            a sample cut out of a larger book).
         """
         world = self._run.world
         until = world.days if until is None else int(until)
@@ -159,6 +164,9 @@ class Checkpoint:
             for region in run.field.regions:
                 region.spec = region.spec.model_copy(update={"teams": max(region.spec.teams,
                                                                           run.state.n, 1)})
+        if unlimited_escalation:
+            run.courts.capacity = max(run.courts.capacity, run.state.n)
+            run.agencies.capacity = max(run.agencies.capacity, run.state.n)
         run.env.process(run.day_cycle(first_day=self.day))
         run.env.run(until=until * HOURS)
         return tracker.finish(until, self._npv_before, self._cost_before)
