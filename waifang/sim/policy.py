@@ -262,51 +262,50 @@ class LadderPolicy:
     def _filter(
         idx: np.ndarray, rule: LadderRule, segments: np.ndarray | None, view: LenderView
     ) -> np.ndarray:
-        if idx.size == 0 or not (
-            rule.min_balance > 0
-            or rule.max_balance is not None
-            or segments is not None
-            or rule.min_prior_delinquencies
-            or rule.min_other_debts
-            or rule.only_revealed_strategic
-            or rule.max_revealed_ability is not None
-        ):
-            return idx  # no filter on this rung
-        keep = np.ones(idx.size, bool)
+        if idx.size == 0:
+            return idx
+        # Each filter a rung sets adds a mask; a rung with none returns ``idx`` untouched (no
+        # all-True mask to build and apply on the many rungs that filter on dpd alone).
+        masks: list[np.ndarray] = []
         if rule.min_balance > 0 or rule.max_balance is not None:
             balance = view.balance_cents[idx]
-            keep &= balance >= round(rule.min_balance * 100)
+            masks.append(balance >= round(rule.min_balance * 100))
             if rule.max_balance is not None:
-                keep &= balance <= round(rule.max_balance * 100)
+                masks.append(balance <= round(rule.max_balance * 100))
         if segments is not None:
-            keep &= np.isin(view.segment[idx], segments)
+            masks.append(np.isin(view.segment[idx], segments))
         if rule.min_prior_delinquencies:
-            keep &= view.prior_delinquencies[idx] >= rule.min_prior_delinquencies
+            masks.append(view.prior_delinquencies[idx] >= rule.min_prior_delinquencies)
         if rule.min_other_debts:
-            keep &= view.other_debts[idx] >= rule.min_other_debts
+            masks.append(view.other_debts[idx] >= rule.min_other_debts)
         if rule.max_prior_delinquencies is not None:
-            keep &= view.prior_delinquencies[idx] <= rule.max_prior_delinquencies
+            masks.append(view.prior_delinquencies[idx] <= rule.max_prior_delinquencies)
         if rule.max_other_debts is not None:
-            keep &= view.other_debts[idx] <= rule.max_other_debts
+            masks.append(view.other_debts[idx] <= rule.max_other_debts)
         if rule.min_risk_score is not None:
-            keep &= view.risk_score[idx] >= np.float32(rule.min_risk_score)
+            masks.append(view.risk_score[idx] >= np.float32(rule.min_risk_score))
         if rule.max_risk_score is not None:
-            keep &= view.risk_score[idx] <= np.float32(rule.max_risk_score)
+            masks.append(view.risk_score[idx] <= np.float32(rule.max_risk_score))
         if rule.min_credit_limit is not None:
-            keep &= view.credit_limit[idx] >= rule.min_credit_limit
+            masks.append(view.credit_limit[idx] >= rule.min_credit_limit)
         if rule.max_credit_limit is not None:
-            keep &= view.credit_limit[idx] <= rule.max_credit_limit
+            masks.append(view.credit_limit[idx] <= rule.max_credit_limit)
         if rule.guarantee is not None:
-            keep &= view.guarantee[idx] == rule.guarantee
+            masks.append(view.guarantee[idx] == rule.guarantee)
         if rule.only_revealed_strategic:
-            keep &= view.revealed_strategic()[idx]
+            masks.append(view.revealed_strategic()[idx])
         if rule.max_revealed_ability is not None:
             ability = view.revealed_ability()[idx]
-            keep &= ability <= rule.max_revealed_ability  # NaN (not revealed) compares False
+            masks.append(ability <= rule.max_revealed_ability)  # NaN (not revealed): False
         if rule.covered is not None:
-            keep &= view.covered[idx] == rule.covered
+            masks.append(view.covered[idx] == rule.covered)
         if rule.claimed is not None:
-            keep &= view.claimed[idx] == rule.claimed
+            masks.append(view.claimed[idx] == rule.claimed)
+        if not masks:
+            return idx  # no filter on this rung
+        keep = masks[0]
+        for mask in masks[1:]:
+            keep &= mask
         return idx[keep]
 
 
