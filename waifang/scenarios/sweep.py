@@ -420,6 +420,17 @@ def run_sweep(
     )
 
 
+def value_label(value: Any) -> Any:
+    """A swept value as a chart groups and labels it: numbers, strings and booleans as they
+    are, a list (or table) as a readable string of its items, ``[1.0, 0.8]`` or
+    ``{teams = 2}``, which is hashable and reads as in the scenario file."""
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{k} = {value_label(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(str(value_label(v)) for v in value) + "]"
+    return value
+
+
 def _stack(sweep: Sweep, frames: list[pd.DataFrame]) -> pd.DataFrame:
     stacked = []
     for k, (point, frame) in enumerate(zip(sweep.points, frames, strict=True)):

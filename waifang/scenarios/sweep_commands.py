@@ -154,21 +154,28 @@ def sweep_chart(results: SweepResults) -> bytes:
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
+    from waifang.scenarios.sweep import value_label
+
     metric = results.metric
     sweep = results.sweep
-    table = results.comparison[results.comparison["metric"] == metric]
+    table = results.comparison[results.comparison["metric"] == metric].copy()
+    # A swept value may be a list (a whole `behaviour.stress`, say): group and label by a
+    # readable string form of it; numbers and strings stay as they are.
+    for name in sweep.parameters:
+        table[name] = table[name].map(value_label)
+    points = [{n: value_label(p[n]) for n in sweep.parameters} for p in sweep.points]
     x_name, others = sweep.parameters[0], list(sweep.parameters[1:])
     panels = (
         [()]
         if not others
-        else list(dict.fromkeys(tuple(p[o] for o in others) for p in sweep.points))
+        else list(dict.fromkeys(tuple(p[o] for o in others) for p in points))
     )
     fig, axes = plt.subplots(
         2, len(panels), figsize=(min(4.2 * len(panels), 16), 6.4), squeeze=False,
         sharey="row", sharex="col",
     )
     numeric = all(isinstance(p[x_name], int | float) and not isinstance(p[x_name], bool)
-                  for p in sweep.points)
+                  for p in points)
     policies = list(dict.fromkeys(table["policy"]))
     champion = sweep.base.champion
     for column, panel in enumerate(panels):
