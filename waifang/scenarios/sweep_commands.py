@@ -13,6 +13,8 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from waifang.scenarios.cli_args import add_execution_flags, add_run_flags, run_request
+
 if TYPE_CHECKING:
     from waifang.scenarios.sweep import SweepResults
 
@@ -28,22 +30,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     sweep.add_argument("file", metavar="FILE", help="scenario TOML file with a [sweep] table")
     sweep.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
-    sweep.add_argument("--seed", type=int, default=None, metavar="S", help="override the seed")
-    sweep.add_argument(
-        "--replications", type=int, default=None, metavar="N", help="override the replications"
-    )
-    sweep.add_argument(
-        "--workers", type=int, default=1, metavar="K", help="local processes (default 1)"
-    )
-    sweep.add_argument(
-        "--scheduler", default=None, metavar="ADDR",
-        help="Dask scheduler address (tcp://host:8786); the work runs on its workers",
-    )
+    add_run_flags(sweep)
+    add_execution_flags(sweep, on_workers="the work runs on its workers",
+                        resume="finish an interrupted sweep of the same file in DIR")
     sweep.add_argument("--metric", default=None, metavar="M",
                        help="metric to chart over the grid (default: the file's, or net_value)")
-    sweep.add_argument("--quiet", action="store_true", help="print only the table")
-    sweep.add_argument("--resume", action="store_true",
-                       help="finish an interrupted sweep of the same file in DIR")
     sweep.set_defaults(handler=sweep_command)
 
 
@@ -62,17 +53,10 @@ def sweep_command(args: argparse.Namespace) -> int:
         sweep = dataclasses.replace(sweep, metric=args.metric)
     # What `run` checks before it simulates (flags against the caps, tape, memory), on the
     # point with the most accounts, before the output folder is touched.
-    from waifang.scenarios.preflight import RunRequest, preflight
+    from waifang.scenarios.preflight import preflight
 
     largest = max(sweep.scenarios, key=lambda s: s.portfolio.accounts, default=sweep.base)
-    preflight(
-        largest,
-        RunRequest(
-            seed=args.seed,
-            replications=args.replications,
-            workers=1 if args.scheduler else args.workers,
-        ),
-    )
+    preflight(largest, run_request(args))
     out = prepare_out_dir(args.out)
     checkpoint = Checkpoint(out, print_name=args.out)
     with progress_reporter(f"{sweep.base.name} sweep", quiet=args.quiet) as progress:
