@@ -379,13 +379,11 @@ def run_sweep(
     resume: bool = False,
 ) -> SweepResults:
     """Run every point of ``sweep`` (all policies, all replications; one pool for all)."""
-    from waifang.scenarios.runner import check_run_options, check_tape, run_units, tabulate
+    from waifang.scenarios.runner import check_policies, check_run_options, run_units, tabulate
 
     seed, replications = check_run_options(sweep.base, seed, replications, workers)
     for scenario in sweep.scenarios:
-        check_tape(scenario)
-        for i in range(len(scenario.policies)):
-            scenario.rules_for(i)
+        check_policies(scenario)
     policies = [tuple(p.name for p in s.policies) for s in sweep.scenarios]
     if len(set(policies)) != 1:
         raise InputError("sweep: every point must have the same policies")
