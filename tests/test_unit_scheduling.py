@@ -37,6 +37,46 @@ def test_the_expected_time_is_the_mean_of_the_same_point_and_policy():
     assert order.expected(Unit(0, 2, 0)) == float("inf")
 
 
+def _reference_order(units, seconds, in_flight):
+    """The rule stated plainly: each time, scan every unit left for the largest mean time of
+    its (point, policy) so far (untimed: infinite), the first listed among equals."""
+    todo, times, order, running = list(units), {}, [], []
+
+    def expected(u):
+        seen = times.get((u.point, u.policy))
+        return sum(seen) / len(seen) if seen else float("inf")
+
+    while todo or running:
+        while todo and len(running) < in_flight:
+            best = max(range(len(todo)), key=lambda i: (expected(todo[i]), -i))
+            running.append(todo.pop(best))
+            order.append(running[-1])
+        done = running.pop(0)
+        times.setdefault((done.point, done.policy), []).append(seconds[done])
+    return order
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_the_heap_hands_out_what_a_plain_scan_would(seed):
+    import random
+
+    rng = random.Random(seed)
+    units = all_units(rng.randint(1, 4), rng.randint(1, 6), rng.randint(1, 5))
+    units = [u for u in units if rng.random() < 0.8]  # a resumed run: some already done
+    # Times drawn from few values, so that ties (listed order) are exercised too.
+    seconds = {u: rng.choice((0.5, 1.0, 1.0, 2.0)) * (1 + u.point) for u in units}
+    in_flight = rng.randint(1, 4)
+    order = LongestFirst(units)
+    got, running = [], []
+    while len(order) or running:
+        while len(order) and len(running) < in_flight:
+            running.append(order.pop())
+            got.append(running[-1])
+        done = running.pop(0)
+        order.record(done, seconds[done])
+    assert got == _reference_order(units, seconds, in_flight)
+
+
 class _Future:
     def __init__(self, unit, seconds):
         self.unit, self.seconds = unit, seconds
