@@ -22,8 +22,8 @@ Latent traits, which a lender does not observe but a back-test may know: ``abili
 ``willingness`` (in [0, 1]) and ``strategic`` (boolean). Missing ones are drawn with the
 ``rng`` from the segment's distributions (:class:`~waifang.sim.spec.Segment` defaults unless
 the segment is described) given the signals the tape gives, through the synthetic
-generator's copula read backwards (:func:`~waifang.sim.portfolio.draw_traits_given_signals`). Booleans may be written
-1/0, true/false, yes/no, t/f or y/n. Other columns are ignored.
+generator's copula read backwards (:func:`~waifang.sim.portfolio.draw_traits_given_signals`).
+Booleans may be written 1/0, true/false, yes/no, t/f or y/n. Other columns are ignored.
 
 A bad tape raises :class:`~waifang.errors.InputError` naming the file, the column, up to five
 row numbers and their values. Rows are *data rows counted from 1*: row 1 is the first account,
