@@ -433,3 +433,30 @@ def test_a_copy_of_a_run_with_a_court_queue_continues_it_bit_for_bit():
     )
     before = later._npv_before / 100.0 - later._cost_before
     assert before + rest.value.sum() == pytest.approx(full.summary["net_value"], rel=1e-12)
+
+
+def test_a_branch_with_open_courts_and_agencies_files_and_places_everything_asked():
+    """``unlimited_escalation`` gives a branch as many court and agency places as accounts,
+    free but for its own cases and placements, even when the run it is copied from has every
+    place taken and requests waiting (before, only the count was raised: the branch still
+    had the run's full Containers and filed and placed nothing)."""
+    world = World(days=30, charge_off_dpd=720, behaviour=NO_PAYMENTS,
+                  resources=ResourcesSpec(court_delay_days=60.0, legal_capacity=5,
+                                          agency_capacity=5))
+    p = flat_portfolio(100, dpd=100)
+
+    def policy(view, day):
+        return {"legal": np.arange(10), "agency": np.arange(10)} if day == 0 else {}
+
+    rules, _ = resolve_rules("cn")
+    (cp,) = checkpoints(world, p, policy, rules, seed=np.random.SeedSequence(1), days=[5])
+    asked = {"legal": np.arange(50, 70), "agency": np.arange(50, 70)}
+
+    def quiet(view, day):
+        return {}
+
+    full = cp.branch(quiet, extra=asked, until=7)
+    assert full.performed["legal"] == full.performed["agency"] == 0  # all places taken
+    opened = cp.branch(quiet, extra=asked, until=7, unlimited_escalation=True)
+    # The 5 requests waiting since day 0 and the 20 asked now.
+    assert opened.performed["legal"] == opened.performed["agency"] == 25

@@ -142,6 +142,15 @@ class Courts:
         waiting, self.waiting = self.waiting, np.zeros(0, np.int64)
         self._queue(waiting)
 
+    def open(self, places: int) -> None:
+        """At least ``places`` places, every one free but those of this run's own cases: a
+        branch that values legal action on a sample cut out of a larger book (waifang.sim.fork,
+        ``unlimited_escalation``). Only on a copy not used yet."""
+        if self.in_court is not None:
+            raise RuntimeError("a court is opened only on a copied run, before it runs")
+        self.capacity = max(self.capacity, places)
+        self._free = (self.capacity, self.capacity - self.cases.size) if self.capacity else None
+
     def request(self, idx: np.ndarray) -> None:
         ctx = self.ctx
         state = ctx.state
@@ -313,6 +322,15 @@ class Agencies:
         self.asked = np.zeros(ctx.state.n, np.int16)  # the day a waiting request was made
         self.usage = Usage(ctx.world.days)
         self.places = _places(ctx, self.capacity)
+
+    def open(self, places: int) -> None:
+        """At least ``places`` places, every one free but those of this run's placements (a
+        branch that values placements on a sample of a larger book, as :meth:`Courts.open`)."""
+        self.capacity = max(self.capacity, places)
+        if self.capacity:
+            held = self.ctx.borrowers.placed_count
+            self.places = simpy.Container(self.ctx.env, capacity=self.capacity,
+                                          init=self.capacity - held)
 
     def request(self, idx: np.ndarray) -> None:
         ctx = self.ctx
