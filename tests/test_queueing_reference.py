@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import simpy
 from helpers import NO_PAYMENTS, flat_portfolio
@@ -460,3 +461,33 @@ def test_a_branch_with_open_courts_and_agencies_files_and_places_everything_aske
     opened = cp.branch(quiet, extra=asked, until=7, unlimited_escalation=True)
     # The 5 requests waiting since day 0 and the 20 asked now.
     assert opened.performed["legal"] == opened.performed["agency"] == 25
+
+
+def test_a_congested_court_gives_the_same_tables_again_and_on_two_workers(tmp_path):
+    """Court cases as processes keep runs reproducible: the shipped baseline with a court and
+    agencies far too small (requests queue every day) gives identical tables on a second run
+    and on two worker processes."""
+    from waifang.scenarios.runner import run_scenario
+    from waifang.scenarios.schema import BASELINE, load_scenario
+
+    text = BASELINE.read_text()
+    for old, new in (("accounts = 100_000", "accounts = 1_000"), ("days = 180", "days = 80"),
+                     ("replications = 5 ", "replications = 2 "),
+                     ("legal_capacity = 2000", "legal_capacity = 1"),
+                     ("court_delay_days = 90.0", "court_delay_days = 10.0"),
+                     ("agency_capacity = 20_000", "agency_capacity = 15")):
+        assert old in text, old
+        text = text.replace(old, new)
+    path = tmp_path / "congested.toml"
+    path.write_text(text)
+    scenario = load_scenario(path)
+    first = run_scenario(scenario, workers=1)
+    daily = first.daily
+    assert daily["legal_filed"].sum() > 10 and daily["legal_waiting"].max() > 3
+    assert daily["agency_waiting"].max() > 10
+    assert (first.summary["violations"] == 0).all()
+    again = run_scenario(scenario, workers=1)
+    parallel = run_scenario(scenario, workers=2)
+    for other in (again, parallel):
+        pd.testing.assert_frame_equal(first.summary, other.summary)
+        pd.testing.assert_frame_equal(first.daily, other.daily)
