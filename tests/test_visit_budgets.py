@@ -93,3 +93,25 @@ def test_a_scenario_without_optimised_policies_needs_a_period(capsys):
     assert main(["visit-budgets", "baseline"]) == 1
     err = capsys.readouterr().err.strip()
     assert "--period-days" in err and "are none" in err and "\n" not in err
+
+
+def test_the_variants_file_runs_the_shipped_champion_and_budgets():
+    """visit_optimisation_variants.toml copies the champion's ladder and the weekly budgets of
+    visit_optimisation.toml (a sweep cannot address an included file's policies): the copies
+    must stay the same, and every point of its sweep must be a valid scenario whose
+    `optimised` differs from the shipped one only where the point says."""
+    from waifang.scenarios.run_commands import scenario_path
+    from waifang.scenarios.schema import load_scenario
+    from waifang.scenarios.sweep import load_sweep
+
+    shipped = load_scenario(scenario_path("visit_optimisation"))
+    variants = load_scenario(scenario_path("visit_optimisation_variants"))
+    assert variants.policies[0] == shipped.policies[0]
+    assert variants.policies[1].rules == shipped.policies[2].rules
+    assert variants.policies[1].optimiser == shipped.policies[2].optimiser
+    assert variants.seed == shipped.seed and variants.replications == shipped.replications
+    assert variants.world() == shipped.world()
+    sweep = load_sweep(scenario_path("visit_optimisation_variants"))
+    changed = [(p.policies[1].optimiser.value_correction, p.policies[1].optimiser.horizon_periods)
+               for p in sweep.scenarios]
+    assert changed == [("none", 1), ("shrink", 1), ("calibrate", 1), ("none", 4)]
