@@ -59,6 +59,7 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "problem": (
         "waifang/optimise/problem.py",
         [
+            "tests/optimise/test_problem_units.py",
             "tests/optimise/test_inputs_cli.py",
             "tests/optimise/test_solvers.py",
             "tests/optimise/test_duals.py",
