@@ -156,3 +156,19 @@ def test_another_budget_or_capacities_keep_the_rest():
         problem.with_capacities([Capacity("w", "visit", limit=1)])
     with pytest.raises(InputError, match="budget must be a non-negative number, got -1"):
         problem.with_budget(-1)
+
+
+@pytest.mark.parametrize("periods", [False, True], ids=["plain", "with_periods"])
+def test_a_table_with_no_rows_is_an_empty_problem_that_chooses_nothing(periods):
+    # E.g. every candidate filtered away upstream: no error, nothing to choose.
+    columns = {"account_id": str, "option": str, "region": str, "value": float, "cost": float}
+    if periods:
+        columns["period"] = int
+    frame = pd.DataFrame({c: pd.Series([], dtype=t) for c, t in columns.items()})
+    problem = make_problem(frame, budget=5.0)
+    assert (problem.n_candidates, problem.n_accounts) == (0, 0)
+    assert problem.coupling.names == ("budget",) and problem.coupling.A.shape == (1, 0)
+    from waifang.optimise.solve import solve
+
+    result = solve(problem)
+    assert result.objective == 0.0 and len(result.chosen) == 0
