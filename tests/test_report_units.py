@@ -178,6 +178,11 @@ def test_a_parquet_daily_table_and_a_missing_pyarrow(tmp_path, monkeypatch):
     assert "audit.csv" not in files  # audit = "counts": no audit log
     back = pd.read_parquet(tmp_path / "out" / "daily.parquet")
     pd.testing.assert_frame_equal(back, results.daily)
+    # Other readers see the contract's columns only (no stored pandas index column).
+    import pyarrow.parquet as pq
+
+    names = pq.read_schema(tmp_path / "out" / "daily.parquet").names
+    assert names == list(results.daily.columns)
 
     def no_pyarrow(*args, **kwargs):
         raise ImportError("pyarrow")
@@ -211,8 +216,11 @@ def test_files_are_renamed_into_place_only_once_all_were_written_manifest_last(t
     def fails(p: Path) -> None:
         raise OSError("disk full")
 
-    writers = {"manifest.json": lambda p: p.write_text('{"files": ["a.csv", "b.csv"]}'),
-               "a.csv": lambda p: p.write_text("new a\n"), "b.csv": fails}
+    # The manifest is renamed last whatever the writers' order or names ("z.csv" sorts after
+    # it): a crash between two renames leaves the earlier manifest, which lists its own files.
+    writers = {"a.csv": lambda p: p.write_text("new a\n"),
+               "manifest.json": lambda p: p.write_text('{"files": ["a.csv", "z.csv"]}'),
+               "z.csv": fails}
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     with pytest.raises(OSError, match="disk full"):
         report._write_all(out, writers)
@@ -222,11 +230,11 @@ def test_files_are_renamed_into_place_only_once_all_were_written_manifest_last(t
     real_replace = os.replace
     monkeypatch.setattr(report.os, "replace",
                         lambda a, b: (replaced.append(Path(b).name), real_replace(a, b)))
-    writers["b.csv"] = lambda p: p.write_text("new b\n")
+    writers["z.csv"] = lambda p: p.write_text("new z\n")
     files = report._write_all(out, writers)
     assert replaced[-1] == "manifest.json" and sorted(replaced) == sorted(writers)
     assert files == {name: out / name for name in writers}
-    assert sorted(p.name for p in out.iterdir()) == ["a.csv", "b.csv", "manifest.json",
-                                                     "mine.txt"]
-    assert (out / "a.csv").read_text() == "new a\n" and (out / "b.csv").read_text() == "new b\n"
+    assert sorted(p.name for p in out.iterdir()) == ["a.csv", "manifest.json", "mine.txt",
+                                                     "z.csv"]
+    assert (out / "a.csv").read_text() == "new a\n" and (out / "z.csv").read_text() == "new z\n"
     assert (out / "mine.txt").read_text() == "the user's\n"

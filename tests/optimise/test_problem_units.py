@@ -154,6 +154,10 @@ def test_another_budget_or_capacities_keep_the_rest():
 
     with pytest.raises(InputError, match="unknown region 'w'"):
         problem.with_capacities([Capacity("w", "visit", limit=1)])
+    twice = [Capacity("n", "visit", limit=1), Capacity("s", "visit", limit=2),
+             Capacity("n", "visit", hours_limit=3.0)]
+    with pytest.raises(InputError, match=r"^capacity 3 \(n, visit\): repeats capacity 1$"):
+        problem.with_capacities(twice)
     with pytest.raises(InputError, match="budget must be a non-negative number, got -1"):
         problem.with_budget(-1)
 
