@@ -130,6 +130,9 @@ def test_the_manifests_compliance_counts_are_the_summarys(written):
     }
     assert manifest["violations_by_policy"] == {
         "ladder": 0, "digital_only": 0, "early_visits_allowed": 0}
+    # Per-policy entries in the scenario's order, as "policies" lists them (not alphabetical).
+    for key in ("blocked_by_rule", "violations_by_policy", "departures", "resolved_policies"):
+        assert list(manifest[key]) == manifest["policies"], key
     assert manifest["compliance"] == (
         "violations: 0; 240 actions blocked (by rule: visit_min_dpd 240)")
     policies = manifest["resolved_policies"]

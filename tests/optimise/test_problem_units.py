@@ -176,3 +176,24 @@ def test_a_table_with_no_rows_is_an_empty_problem_that_chooses_nothing(periods):
 
     result = solve(problem)
     assert result.objective == 0.0 and len(result.chosen) == 0
+
+
+def test_quota_bounds_are_checked_at_their_edges():
+    frame = pd.DataFrame({"account_id": ["a", "b", "c"], "option": ["visit"] * 3,
+                          "region": ["n"] * 3, "value": [9.0, 5.0, 7.0], "cost": [1.0] * 3,
+                          "segment": ["x", "y", "x"]})
+    from waifang.errors import InputError
+
+    # Shares of exactly 0 and 1 are allowed; just outside is refused, naming the quota.
+    ok = make_problem(frame, budget=3, quotas=[Quota("x", min_share=0.0, max_share=1.0)])
+    assert ok.coupling.names[1:] == ("quota[x/visit].max_share", "quota[x/visit].min_share")
+    for bad, message in (
+        (Quota("x", min_share=-0.01), r"^quota 1 \(segment x, option visit\): min_share must "
+                                      r"lie in \[0, 1\], got -0.01$"),
+        (Quota("x", max_share=1.5), r"max_share must lie in \[0, 1\], got 1.5$"),
+        (Quota("x", option="legal"), r"^quota 1 \(segment x, option legal\): unknown option "
+                                     r"'legal'$"),
+        (Quota("z"), r"^quota 1 \(segment z, option visit\): unknown segment 'z'$"),
+    ):
+        with pytest.raises(InputError, match=message):
+            make_problem(frame, budget=3, quotas=[bad])
