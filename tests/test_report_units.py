@@ -241,3 +241,18 @@ def test_files_are_renamed_into_place_only_once_all_were_written_manifest_last(t
                                                      "z.csv"]
     assert (out / "a.csv").read_text() == "new a\n" and (out / "z.csv").read_text() == "new z\n"
     assert (out / "mine.txt").read_text() == "the user's\n"
+
+
+def test_the_manifest_hashes_the_tapes_bytes(tmp_path):
+    rows = ["account_id,balance,dpd,region,segment"]
+    rows += [f"{100 + i},{300 + 11 * i},{1 + 3 * i},{'city' if i % 2 else 'country'},low"
+             for i in range(30)]
+    (tmp_path / "tape.csv").write_text("\n".join(rows) + "\n")
+    path = small_file(tmp_path)
+    path.write_text(path.read_text().replace("accounts = 3000", 'tape = "tape.csv"'))
+    results = fake_run(path, replications=1)
+    assert (results.summary["accounts"] == 30).all()  # the tape's accounts ran
+    m = report.manifest(results, None, [])
+    assert m["tape_file"] == str((tmp_path / "tape.csv").resolve())
+    assert m["tape_sha256"] == hashlib.sha256((tmp_path / "tape.csv").read_bytes()).hexdigest()
+    assert m["scenario_file"] == str(path.resolve())  # the scenario's own path when none given

@@ -187,6 +187,14 @@ def test_quota_bounds_are_checked_at_their_edges():
     # Shares of exactly 0 and 1 are allowed; just outside is refused, naming the quota.
     ok = make_problem(frame, budget=3, quotas=[Quota("x", min_share=0.0, max_share=1.0)])
     assert ok.coupling.names[1:] == ("quota[x/visit].max_share", "quota[x/visit].min_share")
+    # The cheapest two accounts cost exactly the budget: a min_count of 2 is feasible.
+    fits = make_problem(frame, budget=2.0, quotas=[Quota("x", min_count=2.0)])
+    assert fits.coupling.b.tolist() == [2.0, -2.0]
+    from waifang.errors import InfeasibleError
+
+    with pytest.raises(InfeasibleError, match="min_count 2 needs at least 2.00 but the budget "
+                                              "is 1.99"):
+        make_problem(frame, budget=1.99, quotas=[Quota("x", min_count=2.0)])
     for bad, message in (
         (Quota("x", min_share=-0.01), r"^quota 1 \(segment x, option visit\): min_share must "
                                       r"lie in \[0, 1\], got -0.01$"),
