@@ -462,9 +462,10 @@ class NaiveModel:
         if a.status != DELINQUENT:
             a.visit_queued_since = None
             return None
-        if a.dpd < self.rules.visit_min_dpd:
+        if a.dpd < self.rules.visit_min_dpd and a.visit_queued_since < day:
             # A part payment took it back under the minimum dpd while it waited: the lender
-            # cancels the visit before the team leaves (not a refusal by the rules).
+            # cancels the visit before the team leaves (not a refusal by the rules). A request
+            # of today meets the rules.
             self.visits_cancelled += 1
             a.visit_queued_since = None
             return None

@@ -341,10 +341,16 @@ class FieldRegion:
         ctx, spec = self.ctx, self.spec
         state = ctx.state
         # Requests for accounts that no longer need a visit leave quietly; those a part
-        # payment took back under the minimum dpd are cancelled by the lender (counted); stale
-        # ones drop.
+        # payment took back under the minimum dpd while they waited (asked on an earlier day)
+        # are cancelled by the lender (counted); stale ones drop. Today's requests meet the
+        # rules themselves: one under the minimum dpd is a refusal, so a rule the engine
+        # stopped enforcing shows as a breach and is not hidden by the cancellation.
         still = state.status[self.queue] == DELINQUENT
-        under = still & (state.dpd[self.queue] < ctx.compliance.rules.visit_min_dpd)
+        under = (
+            still
+            & (self.since < day)
+            & (state.dpd[self.queue] < ctx.compliance.rules.visit_min_dpd)
+        )
         cancelled = int(np.count_nonzero(under))
         if cancelled:
             ctx.counters.visits_cancelled += cancelled
