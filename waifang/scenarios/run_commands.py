@@ -53,7 +53,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 SHIPPED_NAMES: tuple[str, ...] = (
-    BUILTIN_NAME, "calibrated_cards", "visit_optimisation", "risk_transfer"
+    BUILTIN_NAME, "calibrated_cards", "visit_optimisation", "risk_transfer",
+    "visit_optimisation_variants",
 )
 """Scenarios shipped with the package, run by name (``waifang run calibrated_cards``)."""
 
