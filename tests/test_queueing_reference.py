@@ -385,19 +385,21 @@ def test_every_place_is_given_back_with_withdrawals_and_refusals():
     """Borrowers pay off at random (cases withdrawn, in court or still waiting) and some
     requests are refused at filing (a hardship plan started while they waited): at the end
     the free places and the cases in court add up to the capacity, and the Container's queue
-    is the court's."""
+    is the court's. Every request, to the court or the agencies, is served, still waiting, or
+    counted the day it left the queue."""
     world = World(
         days=90,
         charge_off_dpd=720,
         behaviour=NO_PAYMENTS.model_copy(update={"base_hazard": (0.03,) * 6}),
         treatments=TreatmentsSpec(legal=LegalSpec(judgement_recovery=0.4)),
-        resources=ResourcesSpec(court_delay_days=10.0, legal_capacity=40),
+        resources=ResourcesSpec(court_delay_days=10.0, legal_capacity=40, agency_capacity=150),
     )
     per_day = [30] * 40
     policy, n = asking(per_day)
 
     def with_plans(view, day):
         asks = dict(policy(view, day))
+        asks["agency"] = asks.get("legal", np.zeros(0, np.int64))  # the agencies queue too
         if day == 5:
             asks["hardship"] = np.arange(150, 200)  # waiting by then: refused at filing
         return asks
@@ -411,6 +413,12 @@ def test_every_place_is_given_back_with_withdrawals_and_refusals():
     assert d["legal_waiting"].max() > 100
     left = d["legal_requested"].sum() - d["legal_filed"].sum() - courts.waiting.size
     assert left > 100  # requests that left the queue unfiled (withdrawn or refused)
+    # Every request is filed, still waiting, or counted the day it left the queue.
+    flow = np.cumsum(d["legal_requested"] - d["legal_filed"] - d["legal_left_queue"])
+    assert np.array_equal(flow, d["legal_waiting"])
+    assert d["legal_left_queue"].sum() == left
+    flow = np.cumsum(d["agency_requested"] - d["agency_placed"] - d["agency_left_queue"])
+    assert d["agency_waiting"].max() > 100 and np.array_equal(flow, d["agency_waiting"])
     assert courts.places.level + courts.cases.size == courts.capacity
     assert len(courts.places.get_queue) == courts.waiting.size
     assert courts.in_court.size == courts.cases.size
@@ -486,6 +494,13 @@ def test_a_congested_court_gives_the_same_tables_again_and_on_two_workers(tmp_pa
     assert daily["legal_filed"].sum() > 10 and daily["legal_waiting"].max() > 3
     assert daily["agency_waiting"].max() > 10
     assert (first.summary["violations"] == 0).all()
+    # Each pool's requests are served, still waiting, or counted the day they left the queue.
+    for pool, done in (("legal", "filed"), ("agency", "placed")):
+        assert daily[f"{pool}_left_queue"].sum() > 0, pool
+        for _, run in daily.groupby(["policy", "replication"]):
+            flow = np.cumsum(run[f"{pool}_requested"] - run[f"{pool}_{done}"]
+                             - run[f"{pool}_left_queue"])
+            assert np.array_equal(flow.to_numpy(), run[f"{pool}_waiting"].to_numpy()), pool
     again = run_scenario(scenario, workers=1)
     parallel = run_scenario(scenario, workers=2)
     for other in (again, parallel):

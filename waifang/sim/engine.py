@@ -256,8 +256,12 @@ class _Run:
                     "visits_requested", "visits_performed", region.spec.name, called_off=True
                 )
             )
-        columns.update(self.courts.usage.columns("legal_requested", "legal_filed", ""))
-        columns.update(self.agencies.usage.columns("agency_requested", "agency_placed", ""))
+        columns.update(
+            self.courts.usage.columns("legal_requested", "legal_filed", "", left_queue=True)
+        )
+        columns.update(
+            self.agencies.usage.columns("agency_requested", "agency_placed", "", left_queue=True)
+        )
         return columns
 
     def _check_never_performed(self) -> None:

@@ -255,10 +255,12 @@ class Courts:
             ok = np.isin(head, filed, assume_unique=True)
             self.file(filed, day, processes[ok])
             if filed.size < head.size:
+                self.usage.left_queue[day] += head.size - filed.size
                 yield from self._call(processes[~ok], self.REFUSED)
         status = state.status[self.waiting]
         open_ = (status == DELINQUENT) | (status == CHARGED_OFF)
         if not open_.all():
+            self.usage.left_queue[day] += int(np.count_nonzero(~open_))
             if self.places is not None:
                 for process in self.queued[~open_]:
                     process.interrupt(self.WITHDRAWN)
@@ -351,7 +353,9 @@ class Agencies:
             yield ctx.at(day, AGENCY_HOUR)  # (at once after the court's session at 09:00)
         state = ctx.state
         status = state.status[self.waiting]
-        self.waiting = self.waiting[(status == DELINQUENT) | (status == CHARGED_OFF)]
+        open_ = (status == DELINQUENT) | (status == CHARGED_OFF)
+        self.usage.left_queue[day] += self.waiting.size - int(np.count_nonzero(open_))
+        self.waiting = self.waiting[open_]
         places = self.places
         if places is not None:
             # Places freed since yesterday's placements (terms run out, cures, payoffs).
@@ -361,6 +365,7 @@ class Agencies:
             head, self.waiting = self.waiting[:free], self.waiting[free:]
             placed = _escalate(ctx, "agency", head)
             free -= placed.size
+            self.usage.left_queue[day] += head.size - placed.size
             if placed.size:
                 places.get(placed.size)
                 ctx.compliance.post_check_escalation("agency", placed, state, ctx.portfolio)
