@@ -62,10 +62,10 @@ class Courts:
     A case (:meth:`case`) asks the court's :class:`simpy.Container` of free places for one
     (first come, first served), holds it while the court files it, waits for its hearing and,
     called at the hearing (judged, or withdrawn because the borrower cured or paid off), gives
-    it back. The paperwork is the court's, in numpy over the session's cases: filing checks,
-    fees, the delay draws, the judgements' money. A few thousand cases a day would each cost
-    scalar numpy calls otherwise; the processes only hold and free places, so the queue, the
-    waits and the utilisation are simpy's.
+    it back. Who waits, who gets a place and when it is free again is simpy's. The paperwork is
+    the court's, in numpy over the session's cases: filing checks, fees, the delay draws, the
+    judgements' money (done case by case inside the processes, each would be a dozen numpy
+    calls on one element, far dearer than the process itself).
 
     The order within a day is fixed, and the same on every run (simpy runs events at the
     same time by priority, then in the order they were scheduled):
