@@ -32,7 +32,7 @@ from waifang.sim.compliance import ACTION_CODE
 from waifang.sim.engine import _Run, simulate
 from waifang.sim.fork import checkpoints
 from waifang.sim.queues import TeamPool
-from waifang.sim.spec import LegalSpec, RegionSpec, ResourcesSpec, TreatmentsSpec
+from waifang.sim.spec import AgencySpec, LegalSpec, RegionSpec, ResourcesSpec, TreatmentsSpec
 from waifang.sim.state import DELINQUENT
 
 
@@ -334,6 +334,37 @@ def test_court_waits_match_a_first_come_first_served_queue_by_hand():
     assert courts.cases.size == filed[-1]
     assert courts.places.level == capacity - courts.cases.size
     assert all(p.is_alive for p in courts.in_court)
+
+
+def test_agency_waits_match_the_same_queue_by_hand():
+    """Placements of one day (``placement_days = 1``) free their place that night, so the
+    agencies are the same FIFO queue with ``capacity`` places a day: placements, queue, mean
+    wait and utilisation must be the hand-computed queue's."""
+    capacity, days = 6, 40
+    per_day = [2, 14, 0, 9, 15, 1, 0, 0, 11, 4, 7, 20, 1, 0, 0, 6, 8] + [4] * 10
+    world = World(
+        days=days,
+        charge_off_dpd=720,
+        behaviour=NO_PAYMENTS,
+        treatments=TreatmentsSpec(agency=AgencySpec(placement_days=1, daily_hazard=0.0)),
+        resources=ResourcesSpec(agency_capacity=capacity),
+    )
+    starts = np.concatenate([[0], np.cumsum(per_day)])
+
+    def policy(view, day):
+        return {"agency": np.arange(starts[day], starts[day + 1])} if day < len(per_day) else {}
+
+    rules, _ = resolve_rules("cn")
+    d = simulate(world, flat_portfolio(int(starts[-1]), dpd=100), policy, rules,
+                 seed=np.random.SeedSequence(3)).daily
+    placed, waiting, waited = fifo_court(per_day, capacity, days)
+    assert waiting.max() > 10 and placed.sum() == sum(per_day)
+    assert np.array_equal(d["agency_placed"], placed)
+    assert np.array_equal(d["agency_waiting"], waiting)
+    assert np.allclose(d["agency_mean_wait_days"], waited / np.maximum(placed, 1), rtol=0,
+                       atol=1e-12)
+    assert np.allclose(d["agency_utilisation"], placed / capacity)
+    assert np.all(d["agency_left_queue"] == 0)
 
 
 def test_the_queue_length_is_the_containers():
