@@ -246,6 +246,7 @@ class NaiveModel:
         self.promises_made = self.promises_kept = self.promises_broken = 0
         self.redefaults = 0
         self.calls_dropped = 0
+        self.visits_cancelled = 0  # queued visits the lender cancelled (under the minimum dpd)
 
     # ------------------------------------------------------------------ policy
     def policy(self, a: Account, day: int) -> dict[str, int]:
@@ -459,6 +460,13 @@ class NaiveModel:
         day) of a visit that fits today and passes the rules, or None."""
         res = self.world.resources
         if a.status != DELINQUENT:
+            a.visit_queued_since = None
+            return None
+        if a.dpd < self.rules.visit_min_dpd and a.visit_queued_since < day:
+            # A part payment took it back under the minimum dpd while it waited: the lender
+            # cancels the visit before the team leaves (not a refusal by the rules). A request
+            # of today meets the rules.
+            self.visits_cancelled += 1
             a.visit_queued_since = None
             return None
         if day - a.visit_queued_since > res.visit_queue_days:
@@ -890,4 +898,5 @@ def simulate_naive(
         "promises_kept": naive.promises_kept,
         "promises_broken": naive.promises_broken,
         "calls_dropped": naive.calls_dropped,
+        "visits_cancelled": naive.visits_cancelled,
     }

@@ -355,6 +355,7 @@ class _Run:
             "calls_dropped": self.ctx.counters.calls_dropped,
             "visits_dropped": self.ctx.counters.visits_dropped,
             "visits_called_off": counters.visits_called_off,
+            "visits_cancelled": counters.visits_cancelled,
             "agency_contacts": counters.agency_contacts,
             "visits_waiting": int(sum(r.queue.size for r in self.field.regions)),
             "legal_cases": self.ctx.counters.legal_cases,
