@@ -141,6 +141,7 @@ class Account:
         "placed_until",
         "agency_called",
         "visit_queued_since",
+        "visit_queued_dpd",
         "cured_ever",
         "judged",
         "charged_off_ever",
@@ -194,6 +195,7 @@ class Account:
         self.placed_until = NEVER
         self.agency_called = False  # the agency called today (its hazard applies tonight)
         self.visit_queued_since = None
+        self.visit_queued_dpd = 0
         self.cured_ever = False
         self.judged = None  # today's judgement, posted to the arrears tonight
         self.charged_off_ever = False
@@ -456,7 +458,7 @@ class NaiveModel:
         if a.status != DELINQUENT:
             a.visit_queued_since = None
             return None
-        if a.dpd < self.rules.visit_min_dpd:
+        if a.dpd < self.rules.visit_min_dpd <= a.visit_queued_dpd:
             # A part payment took it back under the minimum dpd while it waited: the lender
             # cancels the visit before the team leaves (not a refusal by the rules).
             self.visits_cancelled += 1
@@ -723,6 +725,7 @@ class NaiveModel:
             self.blocked[refused] += 1
             return
         a.visit_queued_since = day
+        a.visit_queued_dpd = a.dpd
 
     def court(self, a: Account, day: int, file: bool, collected_by_day: list[int]) -> None:
         """09:00: a due judgement recovers, then a requested case is filed."""
