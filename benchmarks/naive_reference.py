@@ -98,30 +98,36 @@ class Uniforms:
         return self._buffer[i]
 
 
+NAIVE_COLUMNS: tuple[str, ...] = (
+    "balance",
+    "dpd",
+    "ability",
+    "willingness",
+    "strategic",
+    "vulnerable",
+    "contactable",
+    "address_verified",
+    "region",
+    "segment",
+    "prior_delinquencies",
+    "other_debts",
+    "risk_score",
+    "credit_limit",
+    "guarantee",
+)
+"""The portfolio columns an :class:`Account` is built from."""
+
+
 class Account:
     """One borrower's account: everything the model reads and changes, as scalars."""
 
     __slots__ = (
+        *NAIVE_COLUMNS,
         "index",
-        "balance",
         "opening",
         "collected",
         "written_off",
-        "dpd",
         "status",
-        "ability",
-        "willingness",
-        "strategic",
-        "vulnerable",
-        "contactable",
-        "address_verified",
-        "region",
-        "segment",
-        "prior_delinquencies",
-        "other_debts",
-        "risk_score",
-        "credit_limit",
-        "guarantee",
         "lift",
         "recent_contacts",
         "promise_due",
@@ -458,9 +464,11 @@ class NaiveModel:
         if a.status != DELINQUENT:
             a.visit_queued_since = None
             return None
-        if a.dpd < self.rules.visit_min_dpd <= a.visit_queued_dpd:
+        if (a.dpd < self.rules.visit_min_dpd <= a.visit_queued_dpd
+                and a.visit_queued_since < day):
             # A part payment took it back under the minimum dpd while it waited: the lender
-            # cancels the visit before the team leaves (not a refusal by the rules).
+            # cancels the visit before the team leaves (not a refusal by the rules). A request
+            # of today meets the rules.
             self.visits_cancelled += 1
             a.visit_queued_since = None
             return None
@@ -791,26 +799,6 @@ class NaiveModel:
         a.agency_called = False
         a.lift *= self.decay
         a.recent_contacts *= self.decay
-
-
-NAIVE_COLUMNS: tuple[str, ...] = (
-    "balance",
-    "dpd",
-    "ability",
-    "willingness",
-    "strategic",
-    "vulnerable",
-    "contactable",
-    "address_verified",
-    "region",
-    "segment",
-    "prior_delinquencies",
-    "other_debts",
-    "risk_score",
-    "credit_limit",
-    "guarantee",
-)
-"""The portfolio columns an :class:`Account` is built from."""
 
 
 def _category(dpd: int, c: int) -> int:

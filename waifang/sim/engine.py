@@ -209,8 +209,7 @@ class _Run:
                 self.sms.run(day),
                 self.ivr.run(day),
                 self.calls.run(day),
-                self.courts.run(day),
-                self.agencies.run(day),
+                self._sessions(day),
                 *self.field.processes(day),
             ):
                 env.process(process)
@@ -222,6 +221,12 @@ class _Run:
                 self.cover.end_of_day(day)  # claims and transfers, then recoveries passed on
             self._count_dpd(day)
             yield self.ctx.at(day + 1, 0.0)
+
+    def _sessions(self, day: int):
+        """09:00: the court's session, then the agencies' (one after the other in one process:
+        the court's takes several steps at 09:00, and the agencies' must not come between)."""
+        yield from self.courts.run(day)
+        yield from self.agencies.run(day)
 
     def _count_dpd(self, day: int) -> None:
         dpd = self.state.dpd

@@ -344,12 +344,19 @@ class FieldRegion:
         ctx, spec = self.ctx, self.spec
         state = ctx.state
         # Requests for accounts that no longer need a visit leave quietly; those a part
-        # payment took back under the minimum dpd since they were asked are cancelled by the
-        # lender (counted); stale ones drop. A request that was under the minimum when asked
-        # (only if the request-time check failed) is left to the rules, which refuse it.
+        # payment took back under the minimum dpd while they waited (asked on an earlier day,
+        # at or past the minimum then) are cancelled by the lender (counted); stale ones drop.
+        # Today's requests, and any request under the minimum when asked (only if the
+        # request-time check failed), meet the rules themselves: a refusal, so a rule the
+        # engine stopped enforcing shows as a breach and is not hidden by the cancellation.
         still = state.status[self.queue] == DELINQUENT
         minimum = ctx.compliance.rules.visit_min_dpd
-        under = still & (state.dpd[self.queue] < minimum) & (self.asked_dpd >= minimum)
+        under = (
+            still
+            & (self.since < day)
+            & (self.asked_dpd >= minimum)
+            & (state.dpd[self.queue] < minimum)
+        )
         cancelled = int(np.count_nonzero(under))
         if cancelled:
             ctx.counters.visits_cancelled += cancelled
