@@ -147,6 +147,7 @@ class Account:
         "placed_until",
         "agency_called",
         "visit_queued_since",
+        "visit_queued_dpd",
         "cured_ever",
         "judged",
         "charged_off_ever",
@@ -200,6 +201,7 @@ class Account:
         self.placed_until = NEVER
         self.agency_called = False  # the agency called today (its hazard applies tonight)
         self.visit_queued_since = None
+        self.visit_queued_dpd = 0
         self.cured_ever = False
         self.judged = None  # today's judgement, posted to the arrears tonight
         self.charged_off_ever = False
@@ -462,7 +464,8 @@ class NaiveModel:
         if a.status != DELINQUENT:
             a.visit_queued_since = None
             return None
-        if a.dpd < self.rules.visit_min_dpd and a.visit_queued_since < day:
+        if (a.dpd < self.rules.visit_min_dpd <= a.visit_queued_dpd
+                and a.visit_queued_since < day):
             # A part payment took it back under the minimum dpd while it waited: the lender
             # cancels the visit before the team leaves (not a refusal by the rules). A request
             # of today meets the rules.
@@ -730,6 +733,7 @@ class NaiveModel:
             self.blocked[refused] += 1
             return
         a.visit_queued_since = day
+        a.visit_queued_dpd = a.dpd
 
     def court(self, a: Account, day: int, file: bool, collected_by_day: list[int]) -> None:
         """09:00: a due judgement recovers, then a requested case is filed."""

@@ -376,6 +376,7 @@ def _remap_indices(run: _Run, n: int, accounts: np.ndarray) -> None:
         mapped = new_index[region.queue]
         keep = mapped >= 0
         region.queue, region.since = mapped[keep], region.since[keep]
+        region.asked_dpd = region.asked_dpd[keep]
     calls = run.calls
     mapped = new_index[calls.queue]
     keep = mapped >= 0

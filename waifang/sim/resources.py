@@ -297,7 +297,8 @@ class FieldRegion:
 
     Every morning, before a team leaves, the lender looks at its queue: a request for an
     account that is no longer delinquent leaves quietly, and one for an account that a part
-    payment has taken back under the rules' ``visit_min_dpd`` is *cancelled* (counted in
+    payment has taken back under the rules' ``visit_min_dpd`` since it was asked is *cancelled*
+    (counted in
     ``visits_cancelled``, costs nothing). The rules never see a cancelled visit, so it is not a
     refusal; the teams' own check of every rule still runs on what is left.
 
@@ -314,6 +315,7 @@ class FieldRegion:
         self.ctx, self.code, self.spec = ctx, code, spec
         self.queue = np.zeros(0, np.int64)
         self.since = np.zeros(0, np.int32)
+        self.asked_dpd = np.zeros(0, ctx.state.dpd.dtype)  # each request's dpd when asked
         rules = ctx.compliance.rules
         self.start = max(spec.start_hour, rules.visit_start_hour)
         self.end = min(spec.end_hour, rules.visit_end_hour)
@@ -346,20 +348,24 @@ class FieldRegion:
         self.usage.requested[day] += idx.size
         self.queue = np.concatenate([self.queue, idx[order]])
         self.since = np.concatenate([self.since, np.full(idx.size, day, np.int32)])
+        self.asked_dpd = np.concatenate([self.asked_dpd, self.ctx.state.dpd[idx[order]]])
 
     def run(self, day: int):
         ctx, spec = self.ctx, self.spec
         state = ctx.state
         # Requests for accounts that no longer need a visit leave quietly; those a part
-        # payment took back under the minimum dpd while they waited (asked on an earlier day)
-        # are cancelled by the lender (counted); stale ones drop. Today's requests meet the
-        # rules themselves: one under the minimum dpd is a refusal, so a rule the engine
-        # stopped enforcing shows as a breach and is not hidden by the cancellation.
+        # payment took back under the minimum dpd while they waited (asked on an earlier day,
+        # at or past the minimum then) are cancelled by the lender (counted); stale ones drop.
+        # Today's requests, and any request under the minimum when asked (only if the
+        # request-time check failed), meet the rules themselves: a refusal, so a rule the
+        # engine stopped enforcing shows as a breach and is not hidden by the cancellation.
         still = state.status[self.queue] == DELINQUENT
+        minimum = ctx.compliance.rules.visit_min_dpd
         under = (
             still
             & (self.since < day)
-            & (state.dpd[self.queue] < ctx.compliance.rules.visit_min_dpd)
+            & (self.asked_dpd >= minimum)
+            & (state.dpd[self.queue] < minimum)
         )
         cancelled = int(np.count_nonzero(under))
         if cancelled:
@@ -372,6 +378,7 @@ class FieldRegion:
         keep = still & ~stale
         state.visit_queued[self.queue[~keep]] = False
         self.queue, self.since = self.queue[keep], self.since[keep]
+        self.asked_dpd = self.asked_dpd[keep]
         teams = spec.teams
         if teams == 0 or self.slots == 0 or self.queue.size == 0 or self.end <= self.start:
             return
@@ -456,6 +463,7 @@ class FieldRegion:
         served[refused] = True
         state.visit_queued[self.queue[served]] = False
         self.queue, self.since = self.queue[~served], self.since[~served]
+        self.asked_dpd = self.asked_dpd[~served]
 
 
 class FieldForce:
