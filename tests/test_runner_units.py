@@ -6,6 +6,7 @@ before any work, and the tables keep every column and count of the runs they wer
 from __future__ import annotations
 
 import math
+from datetime import datetime, timezone
 from pathlib import Path
 
 import fake_engine
@@ -68,17 +69,21 @@ def test_run_options_default_to_the_scenarios_and_are_checked(scenario):
 
 
 def test_progress_counts_every_unit_once_in_order(fake, scenario):
-    seen = []
-    results = run_scenario(scenario, replications=2, seed=3,
-                           progress=lambda done, total, run: seen.append(
-                               (done, total, run.policy, run.replication)))
+    seen, times = [], []
+
+    def progress(done, total, run):
+        seen.append((done, total, run.policy, run.replication))
+        times.append(datetime.now(timezone.utc))
+
+    results = run_scenario(scenario, replications=2, seed=3, progress=progress)
     assert [s[:2] for s in seen] == [(k, 6) for k in range(1, 7)]
     assert sorted(s[2:] for s in seen) == sorted(
         (p, r) for p in results.policies for r in range(2))
     assert len(fake) == 6
     assert (results.seed, results.replications, results.workers) == (3, 2, 1)
     assert results.scheduler is None
-    assert results.started <= results.finished
+    # Started before the first unit finished, finished after the last.
+    assert results.started <= times[0] <= times[-1] <= results.finished
 
 
 def test_a_sweeps_progress_names_the_point(fake, scenario):
@@ -130,6 +135,16 @@ def test_a_resumed_run_does_only_the_missing_work(fake, scenario):
     again = Kept(held)
     run_units([scenario], seed=4, replications=2, checkpoint=again)
     assert again.started == [(4, 2, False)] and again.saved == units and len(fake) == 16
+    # run_scenario hands its checkpoint on, and resumes only when asked.
+    fresh = Kept(held)
+    run_scenario(scenario, seed=4, replications=2, checkpoint=fresh)
+    assert fresh.started == [(4, 2, False)] and fresh.saved == units and len(fake) == 22
+    resumed = Kept(held)
+    results = run_scenario(scenario, seed=4, replications=2, checkpoint=resumed, resume=True)
+    assert resumed.started == [(4, 2, True)] and resumed.saved == units[2:]
+    assert len(fake) == 26
+    assert results.summary["net_npv"].tolist() == run_scenario(
+        scenario, seed=4, replications=2).summary["net_npv"].tolist()
 
 
 def test_a_tape_is_read_before_any_work(fake, tmp_path):
