@@ -82,8 +82,8 @@ BUGS: list[Bug] = [
     Bug(
         "terminal_value_next_bucket",
         "waifang/sim/engine.py",
-        "bucket = np.minimum((np.clip(dpd, 1, c) - 1) // 30, len(rolls) - 1)",
-        "bucket = np.minimum(np.clip(dpd, 1, c) // 30, len(rolls) - 1)",
+        "bucket = np.minimum((np.clip(dpd, 1, c) - 1) // 30, len(cure_chance) - 1)",
+        "bucket = np.minimum(np.clip(dpd, 1, c) // 30, len(cure_chance) - 1)",
         (MONEY,),
     ),
     Bug(

@@ -336,8 +336,8 @@ def test_net_npv_discounts_the_daily_ledger(observed):
 
 # ------------------------------------------------------------------------ terminal value
 
-ROLLS = (0.019, 0.052, 0.30, 0.59, 0.67, 0.67)  # README/DESIGN: the data's monthly roll rates
-BUCKET_OF = {  # README's daily bucket names: dpd range -> index of its roll rate
+CURES = (0.9995, 0.9844, 0.8053, 0.4899, 0.2520, 0.0931)  # README: cure before charge-off
+BUCKET_OF = {  # README's daily bucket names: dpd range -> index of its cure chance
     range(1, 31): 0, range(31, 61): 1, range(61, 91): 2,
     range(91, 121): 3, range(121, 151): 4, range(151, 181): 5,
 }
@@ -350,16 +350,13 @@ def _bucket(dpd: int) -> int:
 
 @pytest.mark.parametrize("dpd", EDGES)
 def test_terminal_value_at_every_bucket_edge(dpd):
-    """A delinquent balance is worth 0.9 of face times the chance that its bucket cures
-    before charge-off: one minus the chance it rolls through this and every later bucket."""
+    """A delinquent balance is worth 0.9 of face times the chance that an account of its
+    bucket cures before charge-off in the data (the README's table)."""
     p = flat_portfolio(3, dpd=np.array([dpd, dpd, 0]), balance=250.0)
     state = AccountState.from_portfolio(p, 0.0, 0.0)
     state.status[:] = [DELINQUENT, CHARGED_OFF, CURRENT]
     world = World(days=30, charge_off_dpd=180)
-    chance_all_roll = 1.0
-    for rate in ROLLS[_bucket(dpd):]:
-        chance_all_roll *= rate
-    expected = 0.9 * 25_000 * (1.0 - chance_all_roll) + 0.9 * 25_000  # + the current account
+    expected = 0.9 * 25_000 * CURES[_bucket(dpd)] + 0.9 * 25_000  # + the current account
     assert terminal_value_cents(state, world) == pytest.approx(expected, rel=1e-12)
 
 

@@ -29,7 +29,7 @@ from waifang.sim.policy import Policy, Request
 from waifang.sim.resources import Automated, CallCentre, Context, FieldForce
 from waifang.sim.results import RunResult
 from waifang.sim.rules import RULES, ComplianceRules
-from waifang.sim.spec import BUCKETS, MONTHLY_ROLL_RATES, TREATMENTS, World
+from waifang.sim.spec import BUCKETS, CURE_BEFORE_CHARGE_OFF, TREATMENTS, World
 from waifang.sim.state import (
     CHARGED_OFF,
     CLOSED,
@@ -416,9 +416,10 @@ def terminal_value_cents(
     a claim passed the rest to a cover provider (waifang.sim.cover).
 
     A current balance counts ``current_balance_value`` of its face. A delinquent balance in
-    bucket b counts that times the chance of curing before charge-off when rolling at the
-    data's monthly roll rates from b on: 1 - roll_b x ... x roll_last. Charged-off balances
-    count nothing (their recoveries, if any, are collected within the horizon).
+    bucket b counts that times the chance that an account of that bucket cures before
+    charge-off in the data (``CURE_BEFORE_CHARGE_OFF``: the monthly status file read as an
+    absorbing chain). Charged-off balances count nothing (their recoveries, if any, are
+    collected within the horizon).
     """
     worth = terminal_worth(state, world)
     if share is not None:
@@ -429,13 +430,12 @@ def terminal_value_cents(
 def terminal_worth(state: AccountState, world: World) -> np.ndarray:
     """Per account, the share of its balance :func:`terminal_value_cents` counts."""
     value = world.economics.current_balance_value
-    rolls = np.array(MONTHLY_ROLL_RATES)
-    cure_chance = 1.0 - np.cumprod(rolls[::-1])[::-1]
+    cure_chance = np.array(CURE_BEFORE_CHARGE_OFF)
     c = world.charge_off_dpd
     dpd = state.dpd
     current = state.status == CURRENT
     delinquent = state.status == DELINQUENT
-    bucket = np.minimum((np.clip(dpd, 1, c) - 1) // 30, len(rolls) - 1)
+    bucket = np.minimum((np.clip(dpd, 1, c) - 1) // 30, len(cure_chance) - 1)
     return np.where(current, value, 0.0) + np.where(delinquent, value * cure_chance[bucket], 0.0)
 
 

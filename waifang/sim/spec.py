@@ -53,6 +53,18 @@ Treatment = Literal[
 # for the terminal value of open balances (engine.terminal_value_cents).
 MONTHLY_ROLL_RATES: tuple[float, ...] = (0.019, 0.052, 0.30, 0.59, 0.67, 0.67)
 
+# The chance that a delinquent account in each bucket cures before charge-off, from the same
+# file's consecutive-month pairs read as a Markov chain: for 31-60 .. 121-150, the chance of
+# reaching status 0, C (paid off) or X (no loan) before status 5 (150+ / written off), the
+# chain's absorption probabilities (statuses 1-4 transient; 10,737 / 849 / 314 / 218 months
+# observed in them). 1-30 dpd: one minus the chance of moving deeper and not curing from there
+# (the data's status 0 holds current accounts too, so this is an upper figure). 151-180 dpd:
+# the chance of leaving status 5 for a cure within its last month (the data's status 5 holds
+# written-off accounts too). Rolling on at the roll rates and curing otherwise, as the terminal
+# value used before, overstated deep buckets: 91-120 at 0.74 against the data's 0.49.
+# tests/test_calibration_data.py recomputes them from the file.
+CURE_BEFORE_CHARGE_OFF: tuple[float, ...] = (0.9995, 0.9844, 0.8053, 0.4899, 0.2520, 0.0931)
+
 # The fit for the default population (Segment defaults), full data, holdout 0:
 # estimate (standard error). Written once here; BehaviourSpec's defaults read them.
 FITTED_BASE_HAZARD: tuple[float, float, float, float, float, float] = (
@@ -580,7 +592,8 @@ class EconomicsSpec(Spec):
     current_balance_value: float = Field(default=0.9, ge=0, le=1)
     """Share of a cured (current) account's balance counted as worth collecting at the
     horizon (assumption); a delinquent balance counts this times the chance its bucket cures
-    before charge-off by the data's roll rates; charged-off balances count nothing."""
+    before charge-off in the data (``CURE_BEFORE_CHARGE_OFF``); charged-off balances count
+    nothing."""
 
 
 # --------------------------------------------------------------------------------------------

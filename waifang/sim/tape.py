@@ -21,8 +21,9 @@ cell is blank:
 Latent traits, which a lender does not observe but a back-test may know: ``ability`` and
 ``willingness`` (in [0, 1]) and ``strategic`` (boolean). Missing ones are drawn with the
 ``rng`` from the segment's distributions (:class:`~waifang.sim.spec.Segment` defaults unless
-the segment is described), exactly as the synthetic generator does. Booleans may be written
-1/0, true/false, yes/no, t/f or y/n. Other columns are ignored.
+the segment is described) given the signals the tape gives, through the synthetic
+generator's copula read backwards (:func:`~waifang.sim.portfolio.draw_traits_given_signals`).
+Booleans may be written 1/0, true/false, yes/no, t/f or y/n. Other columns are ignored.
 
 A bad tape raises :class:`~waifang.errors.InputError` naming the file, the column, up to five
 row numbers and their values. Rows are *data rows counted from 1*: row 1 is the first account,
@@ -40,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from waifang.errors import InputError
+from waifang.sim.portfolio import draw_traits_given_signals
 from waifang.sim.spec import MAX_COUNT, MAX_MONEY, Segment
 from waifang.sim.state import LATENT_TRAITS, OBSERVED_TRAITS, Portfolio
 
@@ -75,6 +77,12 @@ class _Tape:
             f"{row_list}{more} (got {value_list}; rows count from 1 at the first row under "
             "the header)"
         )
+
+    def given(self, column: str) -> np.ndarray:
+        """Where the tape gives ``column`` a value (the column is there and the cell not blank)."""
+        if column not in self.frame:
+            return np.zeros(self.n, dtype=bool)
+        return ~self.blank(column)
 
     def blank(self, column: str) -> np.ndarray:
         s = self.frame[column]
@@ -267,8 +275,18 @@ def load_tape(
         tape.check(name, (values < 0) | (values > 1), "latent trait outside [0, 1]")
     strategic_given = "strategic" in tape.frame.columns
     strategic = tape.booleans("strategic", False)
+    guarantee = tape.booleans("guarantee", False)
+    # The lender's signals, in the copula's order, and which cells the tape gave: a missing
+    # trait is drawn given them (waifang.sim.portfolio.draw_traits_given_signals). The limit
+    # is always known (a blank one is the balance's share of it).
+    signals = np.stack([credit_limit, prior, risk_score, other, guarantee.astype(np.float64)])
+    observed = np.stack(
+        [np.ones(tape.n, dtype=bool)]
+        + [tape.given(c) for c in ("prior_delinquencies", "risk_score", "other_debts", "guarantee")]
+    )
     ability, willingness, strategic = _fill_latent(
-        ability, willingness, strategic, strategic_given, segment, seg_names, segments, rng
+        ability, willingness, strategic, strategic_given, segment, seg_names, segments, rng,
+        signals, observed,
     )
 
     return Portfolio(
@@ -281,7 +299,7 @@ def load_tape(
         risk_score=risk_score.astype(np.float32),
         prior_delinquencies=prior.astype(np.int16),
         other_debts=other.astype(np.int16),
-        guarantee=tape.booleans("guarantee", False),
+        guarantee=guarantee,
         vulnerable=tape.booleans("vulnerable", False),
         contactable=tape.booleans("contactable", True),
         address_verified=tape.booleans("address_verified", False),
@@ -303,8 +321,17 @@ def _fill_latent(
     segment_names: Sequence[str],
     segments: Sequence[Segment],
     rng: np.random.Generator | None,
+    signals: np.ndarray,
+    observed: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Draw the latent traits the tape lacks, per account, from its segment's Beta laws."""
+    """Draw the latent traits the tape lacks, per account, given its segment and signals.
+
+    Each missing trait keeps its segment's Beta law over the segment and moves with the
+    signals the tape gives as the generator's copula says
+    (:func:`~waifang.sim.portfolio.draw_traits_given_signals`), so a tape's risk score,
+    limit, prior delinquencies, other debts and guarantee tell as much about its borrowers as
+    a generated book's do.
+    """
     need_ability = np.isnan(ability)
     need_willingness = np.isnan(willingness)
     if not (need_ability.any() or need_willingness.any() or not strategic_given):
@@ -314,20 +341,14 @@ def _fill_latent(
     specs = {s.name: s for s in segments}
     default = Segment(name="default", share=1.0, balance_median=1.0)
     per_segment = [specs.get(name, default) for name in segment_names]
-    ability_mean = np.array([s.ability_mean for s in per_segment])[segment]
-    willingness_mean = np.array([s.willingness_mean for s in per_segment])[segment]
-    concentration = np.array([s.latent_concentration for s in per_segment])[segment]
     strategic_share = np.array([s.strategic_share for s in per_segment])[segment]
     # Draw every stream for every account, in a fixed order, so that which columns a tape
     # has never shifts the draws of another column.
-    drawn_ability = rng.beta(ability_mean * concentration, (1 - ability_mean) * concentration)
-    drawn_willingness = rng.beta(
-        willingness_mean * concentration, (1 - willingness_mean) * concentration
-    )
     drawn_strategic = rng.random(segment.size) < strategic_share
     strategic_ability = 0.7 + 0.3 * rng.random(segment.size)
-    ability = np.where(need_ability, drawn_ability, ability)
-    willingness = np.where(need_willingness, drawn_willingness, willingness)
+    ability, willingness = draw_traits_given_signals(
+        signals, observed, ability, willingness, segment, per_segment, rng
+    )
     if not strategic_given:
         strategic = drawn_strategic
     # A strategic defaulter is able but unwilling, as in the generator (ability at least
