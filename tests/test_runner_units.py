@@ -74,6 +74,9 @@ def test_progress_counts_every_unit_once_in_order(fake, scenario):
     def progress(done, total, run):
         seen.append((done, total, run.policy, run.replication))
         times.append(datetime.now(timezone.utc))
+        # A plain run hands over the PolicyRun itself (its numbers; no sweep point to name).
+        assert isinstance(run, PolicyRun) and not hasattr(run, "point")
+        assert set(run.summary) >= set(SUMMARY_COLUMNS)
 
     results = run_scenario(scenario, replications=2, seed=3, progress=progress)
     assert [s[:2] for s in seen] == [(k, 6) for k in range(1, 7)]
