@@ -48,6 +48,7 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "behaviour": (
         "waifang/sim/behaviour.py",
         [
+            "tests/test_borrower_units.py",
             "tests/test_held_out_guards.py",
             "tests/test_money_exact.py",
             "tests/test_sim_money.py",
