@@ -98,30 +98,36 @@ class Uniforms:
         return self._buffer[i]
 
 
+NAIVE_COLUMNS: tuple[str, ...] = (
+    "balance",
+    "dpd",
+    "ability",
+    "willingness",
+    "strategic",
+    "vulnerable",
+    "contactable",
+    "address_verified",
+    "region",
+    "segment",
+    "prior_delinquencies",
+    "other_debts",
+    "risk_score",
+    "credit_limit",
+    "guarantee",
+)
+"""The portfolio columns an :class:`Account` is built from."""
+
+
 class Account:
     """One borrower's account: everything the model reads and changes, as scalars."""
 
     __slots__ = (
+        *NAIVE_COLUMNS,
         "index",
-        "balance",
         "opening",
         "collected",
         "written_off",
-        "dpd",
         "status",
-        "ability",
-        "willingness",
-        "strategic",
-        "vulnerable",
-        "contactable",
-        "address_verified",
-        "region",
-        "segment",
-        "prior_delinquencies",
-        "other_debts",
-        "risk_score",
-        "credit_limit",
-        "guarantee",
         "lift",
         "recent_contacts",
         "promise_due",
@@ -240,6 +246,7 @@ class NaiveModel:
         self.promises_made = self.promises_kept = self.promises_broken = 0
         self.redefaults = 0
         self.calls_dropped = 0
+        self.visits_cancelled = 0  # queued visits the lender cancelled (under the minimum dpd)
 
     # ------------------------------------------------------------------ policy
     def policy(self, a: Account, day: int) -> dict[str, int]:
@@ -453,6 +460,13 @@ class NaiveModel:
         day) of a visit that fits today and passes the rules, or None."""
         res = self.world.resources
         if a.status != DELINQUENT:
+            a.visit_queued_since = None
+            return None
+        if a.dpd < self.rules.visit_min_dpd and a.visit_queued_since < day:
+            # A part payment took it back under the minimum dpd while it waited: the lender
+            # cancels the visit before the team leaves (not a refusal by the rules). A request
+            # of today meets the rules.
+            self.visits_cancelled += 1
             a.visit_queued_since = None
             return None
         if day - a.visit_queued_since > res.visit_queue_days:
@@ -783,26 +797,6 @@ class NaiveModel:
         a.recent_contacts *= self.decay
 
 
-NAIVE_COLUMNS: tuple[str, ...] = (
-    "balance",
-    "dpd",
-    "ability",
-    "willingness",
-    "strategic",
-    "vulnerable",
-    "contactable",
-    "address_verified",
-    "region",
-    "segment",
-    "prior_delinquencies",
-    "other_debts",
-    "risk_score",
-    "credit_limit",
-    "guarantee",
-)
-"""The portfolio columns an :class:`Account` is built from."""
-
-
 def _category(dpd: int, c: int) -> int:
     """Index into :data:`DAILY_KEYS` of an account at ``dpd`` (the engine's histogram)."""
     if dpd == 0:
@@ -904,4 +898,5 @@ def simulate_naive(
         "promises_kept": naive.promises_kept,
         "promises_broken": naive.promises_broken,
         "calls_dropped": naive.calls_dropped,
+        "visits_cancelled": naive.visits_cancelled,
     }

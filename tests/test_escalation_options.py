@@ -96,13 +96,10 @@ def test_plans_with_escalations_keep_the_budget_the_places_and_the_rules(with_op
     s = result.summary
     assert s["plan_agency"] == chosen["agency"] and s["plan_legal"] == chosen["legal"]
     assert s["agency_placements"] >= chosen["agency"] > 0
-    # A queued visit is checked again each morning: an account that pays part of its arrears
-    # while it waits drops below 90 dpd and is refused then, rightly (only a few may be).
-    assert s["blocked_visit_min_dpd"] <= 0.02 * s["visits"]
-    blocked = {k: v for k, v in s.items()
-               if k.startswith("blocked_") and v and k != "blocked_visit_min_dpd"}
+    # Nothing refused by any rule; visits cancelled by the lender counted as its views show.
+    blocked = {k: v for k, v in s.items() if k.startswith("blocked_") and v}
     assert not blocked, blocked
-    assert s["violations"] == 0
+    top.check_no_planned_visit_refused(result)
 
 
 def test_agency_places_bound_the_plans():

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from test_optimised_policy import _run
+from test_optimised_policy import _run, check_no_planned_visit_refused
 
 from waifang.optimise.horizon import later_candidates, top_per_region_period
 from waifang.optimise.policy import region_costs, team_hours
@@ -54,13 +54,8 @@ def test_horizon_plans_keep_every_periods_budget_and_hours(horizon_run):
             later += int(w > 0) * len(part)
     assert later > 0  # the plans did reserve later weeks
     s = result.summary
-    for rule in ("visit_gap", "visit_vulnerable", "visit_hardship"):
-        assert s[f"blocked_{rule}"] == 0, rule
-    # Queued visits are checked again each morning (engine with field teams as a queue): an
-    # account that pays part of its arrears while it waits drops below 90 dpd and is refused
-    # then, rightly. Only a few may be.
-    assert s["blocked_visit_min_dpd"] <= 0.02 * s["visits"]
-    assert s["violations"] == 0
+    # No planned visit refused; the ones the lender cancelled are counted and match its views.
+    check_no_planned_visit_refused(result)
     assert s["cost_visit"] <= s["plan_cost"] + 1e-9
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -9,12 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from waifang.optimise.policy import region_costs, team_hours
+from waifang.optimise.policy import OptimisedPolicy, region_costs, team_hours
 from waifang.scenarios.cli import main
 from waifang.scenarios.optimised import run_optimised
 from waifang.scenarios.runner import build_portfolio, run_replication
 from waifang.scenarios.schema import load_scenario, scenario_from_dict
 from waifang.sim.rng import replication_seeds
+from waifang.sim.state import DELINQUENT
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -29,7 +31,13 @@ def _raw():
 
 
 def _run(name, changes=None):
-    """Replication 0 of one optimised policy of the test scenario, with its plans."""
+    """Replication 0 of one optimised policy of the test scenario, with its plans.
+
+    ``result.extra["queued_under_min_dpd"]`` counts, from what the policy saw each morning
+    (before the day's requests), the queued visits of delinquent accounts below the rules'
+    ``visit_min_dpd``: the visits the lender cancels that morning, counted apart from the
+    engine (only the main run calls the optimised policy; training and probe branches run
+    its base ladder)."""
     raw = _raw()
     index = [p["name"] for p in raw["policies"]].index(name)
     raw["policies"][index]["optimiser"].update(changes or {})
@@ -37,8 +45,23 @@ def _run(name, changes=None):
     portfolio_seed, run_seed = replication_seeds(scenario.seed, 0)
     portfolio = build_portfolio(scenario, np.random.default_rng(portfolio_seed))
     rules, departures = scenario.rules_for(index)
-    result = run_optimised(scenario, scenario.policies[index], portfolio, rules, departures, 0,
-                           scenario.seed, run_seed, build_portfolio)
+    under = []
+    plain_call = OptimisedPolicy.__call__
+
+    def watched(self, view, day):
+        queued = view.visit_queued & (view.status == DELINQUENT)
+        under.append(int((queued & (view.dpd < rules.visit_min_dpd)).sum()))
+        return plain_call(self, view, day)
+
+    OptimisedPolicy.__call__ = watched
+    try:
+        result = run_optimised(scenario, scenario.policies[index], portfolio, rules,
+                               departures, 0, scenario.seed, run_seed, build_portfolio)
+    finally:
+        OptimisedPolicy.__call__ = plain_call
+    assert len(under) == scenario.days  # called once a day, by the main run only
+    result = dataclasses.replace(result, extra={**result.extra,
+                                                "queued_under_min_dpd": sum(under)})
     return scenario, portfolio, rules, result
 
 
@@ -63,20 +86,25 @@ def test_plans_keep_the_budget_and_each_regions_team_hours(optimised):
         assert (plan.value > plan.cost).all()
 
 
-def test_every_planned_visit_passes_the_rules(optimised):
-    # Candidates come from the engine's own request-time check, so no planned visit is
-    # refused for the 30-day gap, vulnerability or a hardship plan. A visit can meet an
-    # account below the visit dpd all the same: arrears are state, and a partial payment
-    # between the plan and the trip brings dpd back 30 days per instalment (with every
-    # payment a cure, cure_share 1, this test's run has no such block: 0 of 62 visits,
-    # against 2 of 63 as shipped). Those stay rare.
-    _, _, _, result = optimised
+def check_no_planned_visit_refused(result):
+    """Candidates come from the engine's own request-time check, so no planned visit is
+    refused by a rule. A part payment while a visit waits in the queue can take the account
+    back under the visit dpd (30 days per instalment): the lender then cancels the visit
+    before a team leaves (``visits_cancelled``, nothing paid), so the rules refuse nothing.
+    The cancellations are those the policy's own morning views show."""
     s = result.summary
-    for rule in ("visit_gap", "visit_vulnerable", "visit_hardship"):
-        assert s[f"blocked_{rule}"] == 0, rule
-    assert s["blocked_visit_min_dpd"] <= 0.05 * s["visits"]
+    refused = {k: v for k, v in s.items() if k.startswith("blocked_visit") and v}
+    assert not refused, refused
     assert s["violations"] == 0
     assert s["visits"] > 0
+    assert s["visits_cancelled"] == result.extra["queued_under_min_dpd"]
+    return s["visits_cancelled"]
+
+
+def test_every_planned_visit_passes_the_rules(optimised):
+    _, _, _, result = optimised
+    # This run does cancel some (2 of 63 visits), so the count is checked on real cases.
+    assert check_no_planned_visit_refused(result) > 0
 
 
 def test_visits_spend_no_more_than_the_plans(optimised):

@@ -9,7 +9,11 @@ team free (waifang.sim.queues.TeamPool). Checked here:
   error from batch means on a fixed seed; the same statistic rejects a service rate 10 % off;
 - the engine's one-batch plan of an uncongested day gives the same run, bit for bit, as the
   team processes;
-- on a congested engine run, no more visits are in progress at once than there are teams.
+- on a congested engine run, no more visits are in progress at once than there are teams;
+- a court case is a simpy process holding one of the court's places: Little's law on the
+  court's queue; filings, queue, waits and utilisation against a first-come-first-served
+  queue computed by hand; the judgement comes after the agents' 09:00 calls; every place is
+  given back (withdrawals, refusals); a copied run continues a congested court bit for bit.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import simpy
 from helpers import NO_PAYMENTS, flat_portfolio
@@ -24,10 +29,11 @@ from helpers import NO_PAYMENTS, flat_portfolio
 from waifang.sim import LadderPolicy, LadderRule, PolicySpec, World, resolve_rules
 from waifang.sim import resources as resources_module
 from waifang.sim.compliance import ACTION_CODE
-from waifang.sim.engine import simulate
+from waifang.sim.engine import _Run, simulate
 from waifang.sim.fork import checkpoints
 from waifang.sim.queues import TeamPool
 from waifang.sim.spec import LegalSpec, RegionSpec, ResourcesSpec, TreatmentsSpec
+from waifang.sim.state import DELINQUENT
 
 
 def test_the_first_team_back_takes_the_next_visit_and_goes_home_when_it_cannot_finish():
@@ -255,3 +261,233 @@ def test_a_copy_of_a_congested_run_continues_it_bit_for_bit():
     )
     before = later._npv_before / 100.0 - later._cost_before
     assert before + rest.value.sum() == pytest.approx(full.summary["net_value"], rel=1e-12)
+
+
+# ---------------------------------------------------------------- courts: a process per case
+
+
+def court_world(capacity: int, days: int, delay: float, recovery: float = 0.0, **treatments):
+    return World(
+        days=days,
+        charge_off_dpd=720,
+        behaviour=NO_PAYMENTS,
+        treatments=TreatmentsSpec(legal=LegalSpec(judgement_recovery=recovery), **treatments),
+        resources=ResourcesSpec(court_delay_days=delay, legal_capacity=capacity),
+    )
+
+
+def asking(per_day: list[int]):
+    """A policy that takes ``per_day[d]`` new accounts to court on day d, in index order."""
+    starts = np.concatenate([[0], np.cumsum(per_day)])
+
+    def policy(view, day):
+        return {"legal": np.arange(starts[day], starts[day + 1])} if day < len(per_day) else {}
+
+    return policy, int(starts[-1])
+
+
+def run_court(world: World, per_day: list[int], seed: int = 5):
+    policy, n = asking(per_day)
+    rules, _ = resolve_rules("cn")
+    run = _Run(world, flat_portfolio(n, dpd=100), policy, rules, np.random.SeedSequence(seed),
+               "counts")
+    return run, run.run()
+
+
+def fifo_court(per_day: list[int], capacity: int, days: int):
+    """The court by hand, for cases heard the day after they are filed: every place is free
+    again at each day's session, so a day files min(capacity, queue); first come, first served.
+    Per day: (filed, waiting after the session, days waited by the cases filed)."""
+    queue: list[int] = []  # the day each waiting request was made, oldest first
+    filed, waiting, waited = [], [], []
+    for day in range(days):
+        queue += [day] * (per_day[day] if day < len(per_day) else 0)
+        now, queue = queue[:capacity], queue[capacity:]
+        filed.append(len(now))
+        waiting.append(len(queue))
+        waited.append(sum(day - asked for asked in now))
+    return np.array(filed), np.array(waiting), np.array(waited, float)
+
+
+def test_court_waits_match_a_first_come_first_served_queue_by_hand():
+    """Cases heard exactly one day after filing (a mean delay of 0.01 days rounds up to the
+    one-day minimum) hold their place for one day, so the court's queue is a plain FIFO queue
+    with ``capacity`` places a day, computed here by hand. Filings, the queue, the mean wait
+    and the utilisation in daily.csv must be that queue's, and at the end every case process
+    has given its place back."""
+    capacity, days = 7, 40
+    per_day = [3, 12, 0, 9, 15, 2, 0, 0, 11, 4, 7, 20, 1, 0, 0, 6, 8] + [5] * 10
+    run, result = run_court(court_world(capacity, days, delay=0.01), per_day)
+    d = result.daily
+    filed, waiting, waited = fifo_court(per_day, capacity, days)
+    assert waiting.max() > 10 and filed.sum() == sum(per_day)  # a real queue, drained
+    assert np.array_equal(d["legal_requested"][: len(per_day)], per_day)
+    assert np.array_equal(d["legal_filed"], filed)
+    assert np.array_equal(d["legal_waiting"], waiting)
+    assert np.allclose(d["legal_mean_wait_days"], waited / np.maximum(filed, 1), rtol=0, atol=1e-12)
+    assert np.allclose(d["legal_utilisation"], filed / capacity)
+    assert np.all(d["legal_dropped"] == 0)
+    courts = run.courts
+    # The simpy side agrees: no request left in the Container's queue, and every place free
+    # but those of the cases still in court (filed on the last day, heard after the horizon).
+    assert len(courts.places.get_queue) == courts.waiting.size == 0
+    assert courts.cases.size == filed[-1]
+    assert courts.places.level == capacity - courts.cases.size
+    assert all(p.is_alive for p in courts.in_court)
+
+
+def test_the_queue_length_is_the_containers():
+    """While requests wait, the court's record of its queue is the Container's own queue, and
+    the cases in court hold every place."""
+    capacity = 5
+    world = court_world(capacity, days=6, delay=20.0)
+    run, result = run_court(world, [4, 9, 3])
+    courts = run.courts
+    assert result.daily["legal_filed"].sum() == capacity  # nobody heard within 6 days
+    assert len(courts.places.get_queue) == courts.waiting.size == 16 - capacity
+    assert courts.places.level == 0 and courts.in_court.size == capacity
+
+
+def test_judgements_come_after_the_agents_09_00_calls():
+    """The judgement day's 09:00 call hour runs before the court's session: a judgement that
+    pays the whole balance (the borrower can pay it all, the court awards all of it) closes
+    the account at the session, after that morning's call. So the calls made on a day are the
+    accounts still open the night before. A court sitting before the 09:00 calls (as a
+    hearing timeout scheduled at filing did) would close the account first and lose the call."""
+    n = 40
+    world = World(
+        days=30,
+        charge_off_dpd=720,
+        behaviour=NO_PAYMENTS,
+        treatments=TreatmentsSpec(
+            legal=LegalSpec(judgement_recovery=1.0),
+            call=TreatmentsSpec().call.model_copy(update={"promise_probability": 0.0}),
+        ),
+        resources=ResourcesSpec(court_delay_days=8.0, legal_capacity=n),
+    )
+    p = flat_portfolio(n, dpd=100, ability=1.0)
+
+    def policy(view, day):
+        asks = {"call": np.flatnonzero(view.status == DELINQUENT)}
+        if day == 0:
+            asks["legal"] = np.arange(n)
+        return asks
+
+    rules, _ = resolve_rules("cn")
+    d = simulate(world, p, policy, rules, seed=np.random.SeedSequence(2)).daily
+    closed = d["closed"]
+    assert closed[-1] == n and np.count_nonzero(np.diff(closed)) > 3  # judged over many days
+    open_at_dawn = n - np.concatenate([[0], closed[:-1]])
+    assert np.array_equal(d["actions_call"], open_at_dawn)
+
+
+def test_every_place_is_given_back_with_withdrawals_and_refusals():
+    """Borrowers pay off at random (cases withdrawn, in court or still waiting) and some
+    requests are refused at filing (a hardship plan started while they waited): at the end
+    the free places and the cases in court add up to the capacity, and the Container's queue
+    is the court's."""
+    world = World(
+        days=90,
+        charge_off_dpd=720,
+        behaviour=NO_PAYMENTS.model_copy(update={"base_hazard": (0.03,) * 6}),
+        treatments=TreatmentsSpec(legal=LegalSpec(judgement_recovery=0.4)),
+        resources=ResourcesSpec(court_delay_days=10.0, legal_capacity=40),
+    )
+    per_day = [30] * 40
+    policy, n = asking(per_day)
+
+    def with_plans(view, day):
+        asks = dict(policy(view, day))
+        if day == 5:
+            asks["hardship"] = np.arange(150, 200)  # waiting by then: refused at filing
+        return asks
+
+    rules, _ = resolve_rules("uk_fca")  # no legal action during a hardship plan
+    run = _Run(world, flat_portfolio(n, dpd=100), with_plans, rules, np.random.SeedSequence(8),
+               "counts")
+    result = run.run()
+    d, courts = result.daily, run.courts
+    assert result.blocked_by_rule["no_contact_hardship"] > 0  # refused while waiting
+    assert d["legal_waiting"].max() > 100
+    left = d["legal_requested"].sum() - d["legal_filed"].sum() - courts.waiting.size
+    assert left > 100  # requests that left the queue unfiled (withdrawn or refused)
+    assert courts.places.level + courts.cases.size == courts.capacity
+    assert len(courts.places.get_queue) == courts.waiting.size
+    assert courts.in_court.size == courts.cases.size
+    assert all(p.is_alive for p in courts.in_court)
+
+
+def test_a_copy_of_a_run_with_a_court_queue_continues_it_bit_for_bit():
+    """waifang.sim.fork copies a run between days: the copy makes its own case processes (in
+    court, and queued in order) and continues as the run does."""
+    world = court_world(30, days=40, delay=6.0, recovery=0.5)
+    policy, n = asking([20] * 25)
+    p = flat_portfolio(n, dpd=100)
+    rules, _ = resolve_rules("cn")
+    seed = np.random.SeedSequence(4)
+    full = simulate(world, p, policy, rules, seed=seed)
+    assert full.daily["legal_waiting"][:10].max() > 20
+    (later,) = checkpoints(world, p, policy, rules, seed=seed, days=[10])
+    rest = later.branch(policy)
+    assert rest.performed["legal"] + int(full.daily["legal_filed"][:10].sum()) == (
+        full.summary["legal_cases"]
+    )
+    before = later._npv_before / 100.0 - later._cost_before
+    assert before + rest.value.sum() == pytest.approx(full.summary["net_value"], rel=1e-12)
+
+
+def test_a_branch_with_open_courts_and_agencies_files_and_places_everything_asked():
+    """``unlimited_escalation`` gives a branch as many court and agency places as accounts,
+    free but for its own cases and placements, even when the run it is copied from has every
+    place taken and requests waiting (before, only the count was raised: the branch still
+    had the run's full Containers and filed and placed nothing)."""
+    world = World(days=30, charge_off_dpd=720, behaviour=NO_PAYMENTS,
+                  resources=ResourcesSpec(court_delay_days=60.0, legal_capacity=5,
+                                          agency_capacity=5))
+    p = flat_portfolio(100, dpd=100)
+
+    def policy(view, day):
+        return {"legal": np.arange(10), "agency": np.arange(10)} if day == 0 else {}
+
+    rules, _ = resolve_rules("cn")
+    (cp,) = checkpoints(world, p, policy, rules, seed=np.random.SeedSequence(1), days=[5])
+    asked = {"legal": np.arange(50, 70), "agency": np.arange(50, 70)}
+
+    def quiet(view, day):
+        return {}
+
+    full = cp.branch(quiet, extra=asked, until=7)
+    assert full.performed["legal"] == full.performed["agency"] == 0  # all places taken
+    opened = cp.branch(quiet, extra=asked, until=7, unlimited_escalation=True)
+    # The 5 requests waiting since day 0 and the 20 asked now.
+    assert opened.performed["legal"] == opened.performed["agency"] == 25
+
+
+def test_a_congested_court_gives_the_same_tables_again_and_on_two_workers(tmp_path):
+    """Court cases as processes keep runs reproducible: the shipped baseline with a court and
+    agencies far too small (requests queue every day) gives identical tables on a second run
+    and on two worker processes."""
+    from waifang.scenarios.runner import run_scenario
+    from waifang.scenarios.schema import BASELINE, load_scenario
+
+    text = BASELINE.read_text()
+    for old, new in (("accounts = 100_000", "accounts = 1_000"), ("days = 180", "days = 80"),
+                     ("replications = 5 ", "replications = 2 "),
+                     ("legal_capacity = 2000", "legal_capacity = 1"),
+                     ("court_delay_days = 90.0", "court_delay_days = 10.0"),
+                     ("agency_capacity = 20_000", "agency_capacity = 15")):
+        assert old in text, old
+        text = text.replace(old, new)
+    path = tmp_path / "congested.toml"
+    path.write_text(text)
+    scenario = load_scenario(path)
+    first = run_scenario(scenario, workers=1)
+    daily = first.daily
+    assert daily["legal_filed"].sum() > 10 and daily["legal_waiting"].max() > 3
+    assert daily["agency_waiting"].max() > 10
+    assert (first.summary["violations"] == 0).all()
+    again = run_scenario(scenario, workers=1)
+    parallel = run_scenario(scenario, workers=2)
+    for other in (again, parallel):
+        pd.testing.assert_frame_equal(first.summary, other.summary)
+        pd.testing.assert_frame_equal(first.daily, other.daily)

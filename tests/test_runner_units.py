@@ -60,8 +60,9 @@ def test_a_replication_is_its_policies_units(fake, scenario):
 def test_run_options_default_to_the_scenarios_and_are_checked(scenario):
     assert runner.check_run_options(scenario, None, None, 1) == (7, 2)  # small.toml's
     assert runner.check_run_options(scenario, 0, 1, 4) == (0, 1)
-    for args, message in (((-1, None, 1), "--seed: must be >= 0 (got -1)"),
-                          ((None, 0, 1), "--replications: must be at least 1 (got 0)"),
+    for args, message in (((-1, None, 1), "--seed: must be in 0..9223372036854775807 (got -1)"),
+                          ((None, 0, 1),
+                           "--replications: must be in 1..10,000, the scenario's cap (got 0)"),
                           ((None, None, 0), "--workers: must be at least 1 (got 0)")):
         with pytest.raises(InputError) as err:
             runner.check_run_options(scenario, *args)

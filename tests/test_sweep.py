@@ -240,3 +240,33 @@ def test_sweep_on_a_dask_cluster_gives_the_same_tables(swept):
         on_dask = run_sweep(load_sweep(path), scheduler=cluster.scheduler_address)
     got = pd.read_csv(pd.io.common.StringIO(on_dask.summary.to_csv(index=False)))
     pd.testing.assert_frame_equal(got, pd.read_csv(out / "summary.csv"))
+
+
+def test_value_labels_read_as_in_the_scenario_file():
+    from waifang.scenarios.sweep import value_label
+
+    assert value_label(4) == 4 and value_label(0.5) == 0.5 and value_label("x") == "x"
+    assert value_label([1.0, 0.8]) == "[1.0, 0.8]"
+    assert value_label([[1, 2], [3]]) == "[[1, 2], [3]]"
+    assert value_label({"teams": 2, "stress": [1.0]}) == "{teams = 2, stress = [1.0]}"
+
+
+@pytest.mark.parametrize("list_first", [True, False])
+def test_a_list_valued_path_sweeps_and_charts(tmp_path, capsys, list_first):
+    """A whole list as a swept value (x axis or panel): the run, tables and chart work, the
+    list is labelled as written, and each point really ran with its list."""
+    stress = '"behaviour.stress" = [[1.0, 1.0], [0.5, 0.5]]\n'
+    teams = '"resources.regions[0].teams" = [1, 2]\n'
+    path = _write(tmp_path, stress + teams if list_first else teams + stress)
+    out = tmp_path / "out"
+    assert main(["sweep", str(path), "--out", str(out), "--quiet", "--replications", "2"]) == 0
+    assert "Traceback" not in capsys.readouterr().err
+    assert (out / "sweep_net_value.png").read_bytes()[:4] == b"\x89PNG"
+    summary = pd.read_csv(out / "summary.csv")
+    assert set(summary["behaviour.stress"]) == {"[1.0, 1.0]", "[0.5, 0.5]"}
+    # Halved payment hazards collect less, policy by policy, at each team count.
+    collected = summary.groupby(["policy", "resources.regions[0].teams", "behaviour.stress"])[
+        "collected"].sum().unstack()
+    assert (collected["[0.5, 0.5]"] < collected["[1.0, 1.0]"]).all()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert {p["behaviour.stress"] for p in manifest["points"]} == {"[1.0, 1.0]", "[0.5, 0.5]"}

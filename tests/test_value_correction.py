@@ -123,3 +123,37 @@ def test_a_run_reports_the_bias_before_and_after_its_correction(tmp_path):
     section = report.split("Plans: predicted against realised", 1)[1].split("<h2>", 1)[0]
     assert "optimised" in section and "random_visits" in section
     assert "rule_90dpd" not in section
+
+
+@pytest.mark.parametrize("correction", ["none", "shrink", "calibrate", "both"])
+def test_one_valuation_gives_the_corrected_and_the_plain_values(correction):
+    """``ValueModel.valuation`` (what every plan asks, once) gives bit for bit what
+    ``predict`` gives corrected and uncorrected, through cells of three levels where some
+    are too small (fallback to the parent) and some unseen in training (NaN at that level)."""
+    rng = np.random.default_rng(4)
+    levels = (("cell", "band"), ("cell",), ())
+    n = 1500
+    train = pd.DataFrame({"cell": rng.integers(0, 12, n), "band": rng.integers(0, 6, n),
+                          "balance": rng.lognormal(8.5, 0.6, n)})
+    # One cell with exactly min_accounts accounts (enough: it is used, not its parent).
+    edge = pd.DataFrame({"cell": 12, "band": 7, "balance": rng.lognormal(8.5, 0.6, 25)})
+    train = pd.concat([train, edge], ignore_index=True)
+    train["gross"] = ((0.02 * train["cell"] + rng.normal(0, 0.3, len(train)))
+                      * train["balance"])
+    test = pd.DataFrame({"cell": rng.integers(0, 14, 800), "band": rng.integers(0, 8, 800),
+                         "balance": rng.lognormal(8.5, 0.6, 800)})
+    test.loc[:9, ["cell", "band"]] = (12, 7)
+    shrink = correction in ("shrink", "both")
+    if correction in ("calibrate", "both"):
+        model = ValueModel.fit_calibrated(train, levels=levels, min_accounts=25, shrink=shrink)
+    else:
+        model = ValueModel.fit(train, levels=levels, min_accounts=25, shrink=shrink)
+    value, se, level, raw = model.valuation(test)
+    want = model.predict(test)
+    assert np.array_equal(value, want[0]) and np.array_equal(se, want[1])
+    assert np.array_equal(level, want[2])
+    assert np.array_equal(raw, model.predict(test, corrected=False)[0])
+    # The three levels were all used, so the fallbacks were exercised.
+    assert set(np.unique(model.predict(test, corrected=False)[2])) == {0, 1, 2}
+    if correction != "none":
+        assert not np.array_equal(value, raw)

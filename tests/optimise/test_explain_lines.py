@@ -14,7 +14,7 @@ from optimise_cases import random_capacities, random_frame
 
 from waifang.optimise.explain import explain
 from waifang.optimise.marginal import marginal_values
-from waifang.optimise.problem import Quota, make_problem
+from waifang.optimise.problem import Capacity, Quota, make_problem
 from waifang.optimise.result import priced_profit
 from waifang.optimise.solve import solve
 
@@ -27,12 +27,68 @@ def _price(x):
     return f"{x:.3g}"
 
 
+def _named_row(name):
+    """A coupling row the reason cites by name, read from its name alone: ("budget", period)
+    or ("count" | "hours", region or None for every region, option, period or None); None
+    for the budget, quota rows and the rows of one region over every period."""
+    if name.startswith("budget["):
+        return ("budget", int(name[len("budget[") : -1]))
+    if not name.startswith("capacity["):
+        return None
+    parts = name[len("capacity[") : name.index("]")].split("/")
+    region, option, period = parts[0], parts[1], (int(parts[2]) if len(parts) > 2 else None)
+    if region != "*" and period is None:
+        return None
+    return (name.rsplit(".", 1)[1], None if region == "*" else region, option, period)
+
+
+def _named_parts_of(problem, j, names, prices, marginals):
+    """The named parts of row ``j``'s price text and their charge, one candidate at a time."""
+    parts, charge = [], 0.0
+    region = problem.regions[problem.region[j]]
+    option = problem.options[problem.option[j]]
+    period = int(problem.period[j])
+    for k, name in enumerate(names):
+        row = _named_row(name)
+        if row is None:
+            continue
+        if row[0] == "budget":
+            if row[1] != period or not prices[k] > 0:
+                continue
+            c = float(problem.cost[j])
+            parts.append(f"period {period} budget price {_money(c)} x {_price(prices[k])} = "
+                         f"{_money(c * prices[k])}")
+            charge += c * prices[k]
+            continue
+        kind, r, o, p = row
+        if o != option or (r is not None and r != region) or (p is not None and p != period):
+            continue
+        where = f"{o} (all regions)" if r is None else f"{r}/{o}"
+        when = "" if p is None else f" in period {p}"
+        if kind == "count":
+            if not (prices[k] > 0 or (name in marginals and marginals[name].value)):
+                continue
+            note = (f" [re-solved: one more slot adds {_money(marginals[name].value)}]"
+                    if name in marginals else "")
+            what = "place price" if r is None else "slot price"
+            parts.append(f"{what} {where}{when} {_money(prices[k])}{note}")
+            charge += prices[k]
+        else:
+            h = float(problem.hours[j])
+            if not prices[k] > 0 or h == 0:
+                continue
+            parts.append(f"hours {h:g} x {_price(prices[k])} = {_money(h * prices[k])} "
+                         f"({where}{when})")
+            charge += h * prices[k]
+    return parts, charge
+
+
 def reference_lines(problem, result, rows, marginals):
     """One line per row, one row at a time."""
     names = problem.coupling.names
     slot, hours = {}, {}
     for k, name in enumerate(names):
-        if name.startswith("capacity["):
+        if name.startswith("capacity[") and _named_row(name) is None:
             region, option = name[len("capacity[") : name.index("]")].split("/", 1)
             key = (problem.regions.index(region), problem.options.index(option))
             (slot if name.endswith(".count") else hours)[key] = k
@@ -75,6 +131,9 @@ def reference_lines(problem, result, rows, marginals):
             eta = prices[hours[key]]
             parts.append(f"hours {h:g} x {_price(eta)} = {_money(h * eta)}")
             charge += h * eta
+        named, named_charge = _named_parts_of(problem, j, names, prices, marginals)
+        parts += named
+        charge += named_charge
         other = (v - c) - charge - q[j]
         if abs(other) > 1e-9 * max(1.0, abs(v)):
             parts.append(f"quota prices {_money(-other)}")
@@ -121,12 +180,41 @@ def _case(seed, *, budget_share=0.4, segments=False, quotas=False, n_accounts=60
     return make_problem(frame, caps, budget, quotas=q)
 
 
+def _period_case(seed, n_accounts=40, n_periods=3):
+    """Weeks with their own budgets and (region, option) limits, limits over the whole
+    horizon, and an option whose places are shared by every region (as a court's)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for a in range(n_accounts):
+        region = f"r{rng.integers(2)}"
+        base = rng.uniform(50, 400)
+        for option in ("visit", "legal"):
+            for p in range(n_periods):
+                if rng.random() < 0.25:
+                    continue
+                rows.append(dict(account_id=f"a{a}", option=option, region=region, period=p,
+                                 value=float(np.round(base * rng.uniform(0.5, 1.3), 1)),
+                                 cost=float(np.round(rng.uniform(20, 120), 1)),
+                                 hours=0.0 if option == "legal" else
+                                 float(np.round(rng.uniform(0.5, 3), 1))))
+    frame = pd.DataFrame(rows)
+    caps = [Capacity(r, "visit", limit=float(rng.integers(1, 5)),
+                     hours_limit=float(np.round(rng.uniform(2, 8), 1)), period=p)
+            for r in ("r0", "r1") for p in range(n_periods)]
+    caps += [Capacity("r0", "visit", limit=6.0), Capacity(None, "legal", limit=3.0),
+             Capacity(None, "legal", limit=1.0, period=1)]
+    budgets = {p: float(np.round(rng.uniform(100, 300), 1)) for p in range(n_periods)}
+    return make_problem(frame, caps, float(sum(budgets.values())) * 0.8,
+                        period_budgets=budgets)
+
+
 CASES = {
     "budget and capacities bind": dict(seed=1),
     "budget not binding": dict(seed=2, budget_share=50.0),
     "quotas priced": dict(seed=3, segments=True, quotas=True),
     "tight budget": dict(seed=4, budget_share=0.1),
 }
+PERIOD_CASES = (7, 8, 9)
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -138,6 +226,31 @@ def test_every_line_matches_the_one_at_a_time_reference(name):
     assert lines.index.tolist() == rows.tolist()
     expected = reference_lines(problem, result, rows, {})
     assert lines.tolist() == expected
+
+
+@pytest.mark.parametrize("seed", PERIOD_CASES)
+def test_period_and_all_region_rows_are_cited_by_name(seed):
+    """Rows of one period and rows shared by every region are cited by name, word for word
+    as the one-at-a-time reference says, and nothing is left to "quota prices" (there are
+    no quotas): the named parts add up to the row's whole charge (net - reduced profit)."""
+    problem = _period_case(seed)
+    result = solve(problem, backend="pulp", gap=1e-9)
+    rows = np.arange(problem.n_candidates)
+    lines = explain(problem, result).tolist()
+    assert lines == reference_lines(problem, result, rows, {})
+    assert not any("quota prices" in line for line in lines)
+
+
+def test_period_cases_cite_every_kind_of_named_row():
+    seen = []
+    for seed in PERIOD_CASES:
+        problem = _period_case(seed)
+        result = solve(problem, backend="pulp", gap=1e-9)
+        seen += explain(problem, result).tolist()
+    text = "\n".join(seen)
+    for words in (" budget price ", "slot price r0/visit in period", "place price legal "
+                  "(all regions) ", "(r1/visit in period", "slot price r0/visit "):
+        assert words in text, words
 
 
 def test_all_six_sentences_and_every_price_part_are_compared():

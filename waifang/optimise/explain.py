@@ -2,8 +2,12 @@
 
 The line puts the candidate's net value (value - cost) against what it uses at its shadow
 prices: the budget (cost x budget price), the slot of its (region, option) capacity, and the
-field hours it takes. Shadow prices are those of the LP relaxation (see
-:mod:`waifang.optimise.result`).
+field hours it takes. With periods or limits across regions it also cites, by name, its
+period's budget (``period 2 budget price ...``), the slot and hours of its (region, option) in
+its period (``slot price north/visit in period 2 ...``) and the places of an option shared by
+every region (``place price legal (all regions) ...``, a court or an agency). Whatever is left
+is the price of segment quotas (``quota prices``). Shadow prices are those of the LP
+relaxation (see :mod:`waifang.optimise.result`).
 """
 
 from __future__ import annotations
@@ -69,6 +73,9 @@ def explain(
     hours_on = keys.hours_priced[key] & (h > 0)
     hours_charge = h * keys.hours_price[key]
     charge = np.where(hours_on, charge + hours_charge, charge)
+    extra_text, extra_charge = _named_rows(problem, names, prices, marginals, rows)
+    extra_on = extra_text != ""
+    charge = charge + extra_charge
     net_value = v - c
     other = net_value - charge - q  # quota prices, if any
     tiny = 1e-9 * np.maximum(1.0, np.abs(v))
@@ -107,6 +114,8 @@ def explain(
                     hours_on[priced],
                     keys.hours_price[key[priced]],
                     hours_charge[priced],
+                    extra_text[priced],
+                    extra_on[priced],
                     quota_on[priced],
                     other[priced],
                     charge[priced],
@@ -174,11 +183,14 @@ def _prices_texts(
     hours_on,
     eta,
     hours_charge,
+    extra_text,
+    extra_on,
     quota_on,
     other,
     charge,
 ) -> list[str]:
-    """The "budget price ... + slot price ... + hours ... + quota prices ... = total" part."""
+    """The "budget price ... + slot price ... + hours ... [+ the period's and all regions'
+    rows by name] + quota prices ... = total" part."""
     n = len(c)
     if lam > 0:
         budget = [
@@ -198,13 +210,15 @@ def _prices_texts(
     on = np.flatnonzero(quota_on)
     for i, m in zip(on.tolist(), _money_list(-other[on]), strict=True):
         quota[i] = f" + quota prices {m}"
-    several = slot_on | hours_on | quota_on
+    several = slot_on | hours_on | extra_on | quota_on
     total = [""] * n
     on = np.flatnonzero(several)
     for i, m in zip(on.tolist(), _money_list(charge[on]), strict=True):
         total[i] = f" = {m}"
     return [
-        a + b + d + e + f for a, b, d, e, f in zip(budget, slot, hours, quota, total, strict=True)
+        a + b + d + x + e + f
+        for a, b, d, x, e, f in zip(budget, slot, hours, extra_text.tolist(), quota, total,
+                                    strict=True)
     ]
 
 
@@ -268,11 +282,65 @@ def reasons_frame(
     )
 
 
+def _named_rows(problem: Problem, names, prices, marginals, rows: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of ``rows``: the text and the charge of the priced coupling rows it uses that
+    the budget, slot and hours parts do not cite, each by name, in coupling-row order:
+    a period's budget, a (region, option) limit of one period, and a limit of an option
+    across every region (court or agency places). Quota rows are left to the remainder."""
+    text = np.full(len(rows), "", dtype=object)
+    charge = np.zeros(len(rows))
+    keys = problem.coupling.capacity_keys
+    kinds = problem.coupling.kinds
+    cited = []
+    for k, kind in enumerate(kinds):
+        key = keys[k] if k < len(keys) else None
+        if kind == "period_budget" or (key is not None and (key[0] < 0 or key[2] >= 0)):
+            worth = kind == "count" and names[k] in marginals and marginals[names[k]].value
+            if prices[k] > 0 or worth:
+                cited.append(k)
+    if not cited or len(rows) == 0:
+        return text, charge
+    # The candidates' column of each cited row (CSR: one slice of columns per cited row).
+    block = problem.coupling.A[cited][:, rows].tocsr()
+    for i, k in enumerate(cited):
+        at = slice(block.indptr[i], block.indptr[i + 1])
+        cols, coef = block.indices[at], block.data[at]
+        if cols.size == 0:
+            continue
+        amount = coef * prices[k]
+        charge[cols] += amount
+        text[cols] = text[cols] + np.asarray(
+            _named_parts(problem, names[k], kinds[k], keys[k], prices[k], coef, amount,
+                         marginals), dtype=object)
+    return text, charge
+
+
+def _named_parts(problem: Problem, name: str, kind: str, key, price: float, coef, amount,
+                 marginals) -> list[str]:
+    """The text of one named coupling row for each candidate using it (``coef``: its
+    coefficient there, ``amount``: coefficient x price)."""
+    if kind == "period_budget":
+        period = name[len("budget[") : -1]
+        return [f" + period {period} budget price {c} x {_price(price)} = {m}"
+                for c, m in zip(_money_list(coef), _money_list(amount), strict=True)]
+    r, o, p = key
+    option = problem.options[o]
+    where = f"{option} (all regions)" if r < 0 else f"{problem.regions[r]}/{option}"
+    when = f" in period {p}" if p >= 0 else ""
+    if kind == "count":
+        what = "place price" if r < 0 else "slot price"
+        return [f" + {what} {where}{when} {_money(price)}{_slot_note(marginals, name)}"
+                ] * len(coef)
+    return [f" + hours {h:g} x {_price(price)} = {m} ({where}{when})"
+            for h, m in zip(np.asarray(coef).tolist(), _money_list(amount), strict=True)]
+
+
 def _row_lookup(problem: Problem, names, suffix: str) -> dict[tuple[int, int], int]:
     """(region code, option code) -> coupling row index for capacity rows ending in suffix.
 
-    Only rows of one region over every period: a row of one period, or of every region (a
-    court or agency), is not cited by name; its price is in the reason's remainder."""
+    Only rows of one region over every period; a row of one period, or of every region (a
+    court or agency), is cited by :func:`_named_rows`."""
     keys = problem.coupling.capacity_keys
     out = {}
     for k, name in enumerate(names):

@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from waifang.optimise.values import PayHazard, ValueModel, features
+from waifang.optimise.values import PayHazard, ValueModel, valued
 from waifang.sim.eligible import visit_allowed
 from waifang.sim.rules import ComplianceRules
 from waifang.sim.spec import World
@@ -57,10 +57,7 @@ def later_candidates(
     ok = visit_allowed(rules, view, delinquent, day, collectors[region], ahead=ahead)
     idx = delinquent[ok]
     region = view.region[idx]
-    feats = features(view, idx, day, world.days, ahead=ahead)
-    feats["balance"] = view.balance[idx]
-    gross, gross_se, _ = model.predict(feats) if idx.size else (np.zeros(0),) * 3
-    raw = model.predict(feats, corrected=False)[0] if idx.size else np.zeros(0)
+    gross, gross_se, _, raw = valued(model, view, idx, day, world.days, ahead=ahead)
     stay = hazard.stay(view.dpd[idx], ahead, day)
     names = np.asarray(region_names, dtype=object)
     return pd.DataFrame(

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from waifang.optimise.problem import Capacity
-from waifang.optimise.values import ValueModel, features, option_cost
+from waifang.optimise.values import ValueModel, option_cost, valued
 from waifang.sim.eligible import escalation_allowed
 from waifang.sim.rules import ComplianceRules
 from waifang.sim.spec import World
@@ -48,13 +48,7 @@ def escalation_candidates(
                             world.resources.agency_vetted)
     idx = delinquent[ok]
     region = view.region[idx]
-    if model is not None and idx.size:
-        feats = features(view, idx, day, world.days)
-        feats["balance"] = view.balance[idx]
-        value, value_se, _ = model.predict(feats)
-        value_raw = model.predict(feats, corrected=False)[0]
-    else:
-        value = value_se = value_raw = np.full(idx.size, np.nan)
+    value, value_se, _, value_raw = valued(model, view, idx, day, world.days)
     names = np.asarray(region_names, dtype=object)
     return pd.DataFrame(
         {

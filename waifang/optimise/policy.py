@@ -35,7 +35,7 @@ from waifang.optimise.options import (
 )
 from waifang.optimise.problem import Capacity, make_problem
 from waifang.optimise.solve import solve
-from waifang.optimise.values import PayHazard, ValueModel, features
+from waifang.optimise.values import PayHazard, ValueModel, valued
 
 # The spec of the ``optimiser`` table lives with the scenario files: every scenario (and so
 # every worker process) needs it, and importing it from here would import pandas, scipy and
@@ -115,13 +115,7 @@ def candidates(
     ok = visit_allowed(rules, view, delinquent, day, collectors[region])
     idx = delinquent[ok]
     region = view.region[idx]
-    if model is not None and idx.size:
-        feats = features(view, idx, day, world.days)
-        feats["balance"] = view.balance[idx]
-        value, value_se, _ = model.predict(feats)
-        value_raw = model.predict(feats, corrected=False)[0]
-    else:
-        value = value_se = value_raw = np.full(idx.size, np.nan)
+    value, value_se, _, value_raw = valued(model, view, idx, day, world.days)
     names = np.asarray(region_names, dtype=object)
     return pd.DataFrame(
         {

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -95,6 +96,20 @@ def features(view: LenderView, idx: np.ndarray, day: int, days: int, ahead: int 
             "claimed": view.claimed[idx].astype(np.int64),
         }
     )
+
+
+def valued(model: ValueModel | None, view: LenderView, idx: np.ndarray, day: int, days: int,
+           ahead: int = 0) -> Valuation:
+    """The model's value of accounts ``idx`` of the live view on ``day`` (with ``ahead``: on
+    ``day + ahead`` if they pay nothing meanwhile, see :func:`features`), corrected and
+    uncorrected, from one prediction. Without a model (or accounts): NaN everywhere."""
+    idx = np.asarray(idx, dtype=np.int64)
+    if model is None or idx.size == 0:
+        nan = np.full(idx.size, np.nan)
+        return Valuation(nan, nan, np.full(idx.size, -1), nan)
+    feats = features(view, idx, day, days, ahead=ahead)
+    feats["balance"] = view.balance[idx]
+    return model.valuation(feats)
 
 
 @dataclass(frozen=True)
@@ -307,6 +322,17 @@ def option_cost(checkpoint_or_world, accounts: np.ndarray, option: str,
     raise ValueError(f"no cost known for option {option!r}")
 
 
+class Valuation(NamedTuple):
+    """What :meth:`ValueModel.valuation` gives per row: the value and its standard error as
+    the plans use them (corrected, if the model corrects), the level of the cell used, and
+    the uncorrected value (what the correction is measured against)."""
+
+    value: np.ndarray
+    value_se: np.ndarray
+    level: np.ndarray
+    raw: np.ndarray
+
+
 class ValueModel:
     """Cell ratios of treatment effect to balance, with a standard error per cell.
 
@@ -375,6 +401,23 @@ class ValueModel:
             value = a * frame["balance"].to_numpy(dtype=np.float64) + b * value
             se = abs(b) * se
         return value, se, used
+
+    def valuation(self, frame: pd.DataFrame) -> Valuation:
+        """:meth:`predict` and, beside it, the uncorrected value, from one look-up of the
+        cells: the same numbers as ``predict(frame)`` and ``predict(frame,
+        corrected=False)[0]``, bit for bit."""
+        if self.spread is None:
+            raw, se, used = self._predict_plain(frame)
+            value = raw
+        else:
+            cells = self.cells(frame)
+            raw = self._plain_from_cells(cells, frame)
+            value, se, used = self._shrunk_from_cells(cells, frame)
+        if self.calibration is not None:
+            a, b = self.calibration
+            value = a * frame["balance"].to_numpy(dtype=np.float64) + b * value
+            se = abs(b) * se
+        return Valuation(value, se, used, raw)
 
     @classmethod
     def fit_calibrated(cls, frame: pd.DataFrame, *, levels: Sequence[tuple[str, ...]] = LEVELS,
@@ -467,8 +510,24 @@ class ValueModel:
                             np.repeat(table["n"].to_numpy(), n)))
         return out
 
+    def _plain_from_cells(self, cells: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+                          frame: pd.DataFrame) -> np.ndarray:
+        """The value of :meth:`_predict_plain` from :meth:`cells` already looked up: the
+        finest level with enough accounts (the last one whatever its count)."""
+        ratio = np.full(len(frame), np.nan)
+        todo = np.ones(len(frame), bool)
+        last = len(self.levels) - 1
+        for k, (r, _, n) in enumerate(cells):
+            ok = todo & ((n >= self.min_accounts) | (k == last)) & np.isfinite(r)
+            ratio[ok] = r[ok]
+            todo &= ~ok
+        return ratio * frame["balance"].to_numpy(dtype=np.float64)
+
     def _predict_shrunk(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        cells = self.cells(frame)
+        return self._shrunk_from_cells(self.cells(frame), frame)
+
+    def _shrunk_from_cells(self, cells: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+                           frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         ratio, ratio_se, _ = (np.asarray(a, dtype=np.float64).copy() for a in cells[-1])
         used = np.full(len(frame), len(self.levels) - 1)
         for k in range(len(self.levels) - 2, -1, -1):

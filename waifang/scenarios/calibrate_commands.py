@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from waifang.errors import InputError
+from waifang.scenarios.cli_args import check_output_file
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -46,18 +47,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=calibrate_command)
 
 
-def _check_output(flag: str, path: str) -> Path:
-    target = Path(path)
-    folder = target.parent
-    if not folder.is_dir():
-        raise InputError(f"{flag} {target}: folder {folder} does not exist")
-    if target.is_dir():
-        raise InputError(f"{flag} {target}: is a folder, not a file")
-    if not os.access(folder, os.W_OK):
-        raise InputError(f"{flag} {target}: folder {folder} is not writable")
-    return target
-
-
 def _write(path: Path, text: str) -> None:
     """Write through a temporary file, so a failure leaves an earlier file whole."""
     tmp = path.with_name(f".{path.name}.tmp")
@@ -76,8 +65,8 @@ def calibrate_command(args: argparse.Namespace) -> int:
     from waifang.scenarios.run_commands import scenario_path
     from waifang.scenarios.schema import load_scenario
 
-    out = _check_output("--out", args.out)
-    fit_csv = _check_output("--fit", args.fit)
+    out = check_output_file("--out", args.out)
+    fit_csv = check_output_file("--fit", args.fit)
     if out.resolve() == fit_csv.resolve():
         raise InputError(f"--fit {fit_csv}: the same file as --out")
     segments, template, charge_off = DEFAULT_SEGMENTS, None, 180

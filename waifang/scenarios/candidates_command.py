@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from waifang.errors import InputError
+from waifang.scenarios.cli_args import check_output_file
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -81,8 +82,7 @@ def candidates_command(args: argparse.Namespace) -> int:
     if not 0 <= args.day < scenario.days:
         raise InputError(f"--day: must lie in 0..{scenario.days - 1} for a run of "
                          f"{scenario.days} days (got {args.day})")
-    if not out.parent.is_dir():
-        raise InputError(f"--out {out}: folder {out.parent} does not exist")
+    check_output_file("--out", out)
     table, capacity = candidates_tables(scenario, args.policy, args.day, seed=args.seed,
                                         reps=args.reps, sample=args.sample,
                                         horizon=args.horizon, period_days=args.period_days,

@@ -10,9 +10,9 @@ _NATIONAL = (("courts", "legal", "legal_requested", "legal_filed"),
 
 def capacity_table(daily: pd.DataFrame) -> pd.DataFrame:
     """Capacity use by policy and pool (each region's field teams, the courts, the
-    agencies): requests, work done, dropped and (field teams) called off after the travel per
-    replication, mean daily utilisation and the mean days that work had waited, from the
-    ``daily`` table's capacity columns."""
+    agencies): requests, work done, dropped and (field teams) called off after the travel and
+    cancelled before it, per replication; mean daily utilisation and the mean days that work
+    had waited, from the ``daily`` table's capacity columns."""
     rows = []
     runs = daily.groupby("policy", sort=False)
     for policy, frame in runs:
@@ -49,6 +49,12 @@ def capacity_table(daily: pd.DataFrame) -> pd.DataFrame:
                     "called_off": (
                         frame[f"{prefix}_called_off{tag}"].sum() / reps
                         if f"{prefix}_called_off{tag}" in frame
+                        else float("nan")
+                    ),
+                    # Queued visits the lender cancelled before any team left (nothing paid).
+                    "cancelled": (
+                        frame[f"{prefix}_cancelled{tag}"].sum() / reps
+                        if f"{prefix}_cancelled{tag}" in frame
                         else float("nan")
                     ),
                     "utilisation": frame[f"{prefix}_utilisation{tag}"].mean(),

@@ -41,10 +41,11 @@ def _command_modules():
         optimise_commands,
         run_commands,
         sweep_commands,
+        visit_budgets,
     )
 
     return [run_commands, optimise_commands, sweep_commands, calibrate_commands,
-            candidates_command]
+            candidates_command, visit_budgets]
 
 
 def split_debug(argv: Sequence[str]) -> tuple[list[str], bool]:

@@ -11,16 +11,26 @@ Units finish in any order; each is handed to ``on_done`` as it finishes (the che
 writes it then), and the tables are built later in a fixed order, so the results are
 identical on 1 worker, a pool or a cluster.
 
+On a pool or a cluster the units are handed out a few at a time, longest expected first
+(:class:`LongestFirst`): a unit's expected time is what the same policy took at the same
+sweep point on an earlier replication, so the short units (a digital-only policy takes half a
+ladder's time) are left to fill the workers' last gaps instead of one long unit running alone
+at the end. One worker runs the units in their listed order.
+
 This module is all a worker process imports (numpy, pydantic and the simulator; not pandas
 or scipy, which the tables need): a spawned worker starts in a third of the time.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import heapq
+import math
 import multiprocessing
 import signal
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
@@ -161,6 +171,104 @@ def all_units(points: int, replications: int, policies: int) -> list[Unit]:
     ]
 
 
+class LongestFirst:
+    """The units still to start, handed out longest expected first.
+
+    A unit's expected time is the mean time its (sweep point, policy) took on the replications
+    done so far. A (point, policy) not yet timed comes first, in the listed order, so every
+    policy is timed early (on replication 0) and only the units whose length is known are
+    ordered by it; among equals, the listed order. Any order gives the same results: only the
+    wall time changes.
+
+    The units wait in one queue per (point, policy), in listed order, and the queues' heads in
+    a heap (a new entry whenever a queue's rank changes; the old one is skipped when it comes
+    up), so a sweep of 10^5 units costs O(log) per unit, not a scan of all that remain.
+    """
+
+    def __init__(self, units: Sequence[Unit]) -> None:
+        self._queues: dict[tuple[int, int], collections.deque[tuple[int, Unit]]] = {}
+        for index, unit in enumerate(units):
+            self._queues.setdefault((unit.point, unit.policy), collections.deque()).append(
+                (index, unit)
+            )
+        self._left = len(units)
+        self._totals: dict[tuple[int, int], tuple[float, int]] = {}  # seconds summed, count
+        self._heap = [(self._rank(key), key) for key in self._queues]
+        heapq.heapify(self._heap)
+
+    def __len__(self) -> int:
+        return self._left
+
+    def expected(self, unit: Unit) -> float:
+        """Expected seconds of ``unit`` (infinite while its point and policy are untimed)."""
+        total, count = self._totals.get((unit.point, unit.policy), (0.0, 0))
+        return total / count if count else math.inf
+
+    def _rank(self, key: tuple[int, int]) -> tuple[float, int]:
+        """Heap order of a queue: longest expected first (untimed: infinite), then the
+        listed order of its next unit."""
+        total, count = self._totals.get(key, (0.0, 0))
+        return (-(total / count) if count else -math.inf, self._queues[key][0][0])
+
+    def pop(self) -> Unit:
+        """The next unit to start: the longest expected (the first listed among equals)."""
+        while True:
+            rank, key = heapq.heappop(self._heap)
+            if key not in self._queues or rank != self._rank(key):
+                continue  # an entry left behind: the queue's current one was pushed since
+            queue = self._queues[key]
+            _, unit = queue.popleft()
+            if queue:
+                heapq.heappush(self._heap, (self._rank(key), key))
+            else:
+                del self._queues[key]
+            self._left -= 1
+            return unit
+
+    def record(self, unit: Unit, seconds: float) -> None:
+        """``unit`` took ``seconds`` (measured where it ran)."""
+        key = (unit.point, unit.policy)
+        total, count = self._totals.get(key, (0.0, 0))
+        self._totals[key] = (total + seconds, count + 1)
+        if key in self._queues:  # its units move up or down: an entry at the new rank
+            heapq.heappush(self._heap, (self._rank(key), key))
+
+
+def timed(function: Callable[..., Any], *args: Any) -> tuple[Any, float]:
+    """``function(*args)`` and the wall seconds it took, measured in the process running it
+    (a worker), so the time excludes queueing and the trip back."""
+    start = time.perf_counter()
+    result = function(*args)
+    return result, time.perf_counter() - start
+
+
+def _feed(
+    units: Sequence[Unit],
+    start: Callable[[Unit], Any],
+    wait_some: Callable[[Any], Any],
+    in_flight: int,
+    on_done: Callable[[Unit, object], None] | None,
+) -> dict[Unit, object]:
+    """Keep ``in_flight`` units started (``start(unit)`` returns a future of ``timed``),
+    the longest expected first; hand each finished unit to ``on_done`` in unit order among
+    those finishing together. ``wait_some(futures)`` blocks until some are done and returns
+    them."""
+    order = LongestFirst(units)
+    running: dict[Any, Unit] = {}
+    out: dict[Unit, object] = {}
+    while order or running:
+        while order and len(running) < in_flight:
+            unit = order.pop()
+            running[start(unit)] = unit
+        for future in sorted(wait_some(running), key=lambda f: running[f]):
+            unit = running.pop(future)
+            out[unit], seconds = future.result()
+            order.record(unit, seconds)
+            if on_done:
+                on_done(unit, out[unit])
+    return out
+
+
 def execute(
     scenarios: Sequence[Scenario],
     units: Sequence[Unit],
@@ -189,20 +297,27 @@ def _in_pool(scenarios, units, seed, workers, on_done) -> dict[Unit, object]:
     pool = ProcessPoolExecutor(
         max_workers=min(workers, len(units)), mp_context=context, initializer=_ignore_sigint
     )
-    out = {}
+    started = False
+
+    def start(u: Unit):
+        nonlocal started
+        # run_unit is looked up at each call, so a patched one (tests, the benchmark) is what
+        # the workers run.
+        args = (timed, run_unit, scenarios[u.point], seed, u.replication, u.policy)
+        if started:
+            return pool.submit(*args)
+        started = True
+        # The first submission starts the workers.
+        with _workers_ignore_sigint(), _one_blas_thread_in_workers():
+            return pool.submit(*args)
+
+    def wait_some(futures):
+        return wait(futures, return_when=FIRST_COMPLETED).done
+
     try:
-        with _workers_ignore_sigint():  # submitting starts the workers
-            pending = {
-                pool.submit(run_unit, scenarios[u.point], seed, u.replication, u.policy): u
-                for u in units
-            }
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in sorted(done, key=lambda f: pending[f]):
-                unit = pending.pop(future)
-                out[unit] = future.result()
-                if on_done:
-                    on_done(unit, out[unit])
+        # One unit queued beyond the workers' own, so a worker that finishes finds the next
+        # one waiting while this process picks the one after.
+        out = _feed(units, start, wait_some, min(workers, len(units)) + 1, on_done)
     except BaseException:
         # On an error or Ctrl-C, drop the queued units and end the running ones now.
         _stop_pool(pool)
@@ -224,6 +339,29 @@ def _workers_ignore_sigint():
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+"""Set to 1 in the workers a pool spawns (unless already set here), as Dask's nanny does."""
+
+
+@contextlib.contextmanager
+def _one_blas_thread_in_workers():
+    """Spawned workers start with one BLAS thread each: a worker is one core's share of the
+    work, and the two threads OpenBLAS would start in each (one per core, waiting on a spin
+    after every call) compete with the other workers for the same cores. The variables are
+    read when numpy loads, so they are set in this process's environment, which the workers
+    inherit, while they are spawned, then put back."""
+    import os
+
+    added = [name for name in BLAS_THREAD_VARIABLES if name not in os.environ]
+    for name in added:
+        os.environ[name] = "1"
+    try:
+        yield
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
 
 
 def _ignore_sigint() -> None:
@@ -250,7 +388,8 @@ def _on_dask(scenarios, units, seed, address, on_done) -> dict[Unit, object]:
     from waifang.scenarios import runner
 
     try:
-        from dask.distributed import Client, as_completed
+        from dask.distributed import Client
+        from dask.distributed import wait as dask_wait
     except ImportError:
         raise InputError(
             "--scheduler: dask.distributed is not installed (pip install 'waifang[dask]')"
@@ -266,18 +405,17 @@ def _on_dask(scenarios, units, seed, address, on_done) -> dict[Unit, object]:
     try:
         # Each scenario goes to the cluster once, not once per unit.
         shipped = [client.scatter(s, broadcast=True) for s in scenarios]
-        futures = {
-            client.submit(
-                run_unit, shipped[u.point], seed, u.replication, u.policy, pure=False
-            ): u
-            for u in units
-        }
-        out = {}
-        for future in as_completed(list(futures)):
-            unit = futures[future]
-            out[unit] = future.result()
-            if on_done:
-                on_done(unit, out[unit])
-        return out
+
+        def start(u: Unit):
+            return client.submit(timed, run_unit, shipped[u.point], seed, u.replication,
+                                 u.policy, pure=False)
+
+        def wait_some(futures):
+            return dask_wait(list(futures), return_when="FIRST_COMPLETED").done
+
+        # As on a pool: as many units as worker threads, plus one waiting; the rest handed out
+        # as units finish, longest expected first.
+        threads = sum(client.nthreads().values()) or 1
+        return _feed(units, start, wait_some, threads + 1, on_done)
     finally:
         client.close()

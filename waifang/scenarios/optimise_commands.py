@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from waifang.errors import InfeasibleError, InputError
+from waifang.scenarios.cli_args import check_output_file
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -87,7 +87,8 @@ def run_optimise(args: argparse.Namespace) -> int:
     # Every output is checked before the solve, so a bad --reasons cannot leave a new plan
     # beside an old reasons file.
     for flag, path in (("--out", args.out), ("--reasons", args.reasons)):
-        _check_output(flag, path)
+        if path is not None:
+            check_output_file(flag, path)
     problem = _load(args, _budget(args.budget), load_problem)
     result = solve(
         problem,
@@ -172,7 +173,7 @@ def run_frontier(args: argparse.Namespace) -> int:
     if out.suffix.lower() == ".png":
         raise InputError(f"--out {out}: the PNG is written beside the CSV; name the CSV")
     for path in (out, out.with_suffix(".png")):
-        _check_output("--out", str(path))
+        check_output_file("--out", path)
     problem = _load(args, max(budgets), load_problem)
 
     def progress(done: int, total: int) -> None:
@@ -192,20 +193,6 @@ def run_frontier(args: argparse.Namespace) -> int:
     csv_path, png_path = save_frontier(table, args.out)
     print(f"{len(table)} frontier points -> {csv_path}, {png_path}")
     return 0
-
-
-def _check_output(flag: str, path: str | None) -> None:
-    """Refuse an output path that cannot be written, before any work is done."""
-    if path is None:
-        return
-    target = Path(path)
-    folder = target.parent
-    if not folder.is_dir():
-        raise InputError(f"{flag} {target}: folder {folder} does not exist")
-    if target.is_dir():
-        raise InputError(f"{flag} {target}: is a folder, not a file")
-    if not os.access(folder, os.W_OK):
-        raise InputError(f"{flag} {target}: folder {folder} is not writable")
 
 
 def _load(args, budget, load_problem):

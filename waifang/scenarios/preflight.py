@@ -169,12 +169,12 @@ def preflight(scenario: Scenario, request: RunRequest | None = None) -> list[str
     return checked
 
 
-def _check_tape(scenario: Scenario) -> int:
-    """Read the tape in full (bad rows are found now, not mid-run) and check every policy's
-    segments against it; return the number of accounts."""
+def tape_portfolio(scenario: Scenario):
+    """The scenario's tape read in full (bad rows are found now, not mid-run), with every
+    policy's segments checked against it; the Portfolio (the run's own check, too)."""
     import numpy as np
 
-    from waifang.scenarios.runner import build_portfolio
+    from waifang.scenarios.execution import build_portfolio
     from waifang.sim.policy import LadderPolicy
 
     portfolio = build_portfolio(scenario, np.random.default_rng(0))
@@ -183,6 +183,13 @@ def _check_tape(scenario: Scenario) -> int:
             LadderPolicy(spec, portfolio.segment_names)
         except InputError as err:
             raise InputError(f"{scenario.path}: policies[{i}]: {err}") from None
+    return portfolio
+
+
+def _check_tape(scenario: Scenario) -> int:
+    """:func:`tape_portfolio`, and every risk-transfer contract's segments against the tape;
+    return the number of accounts."""
+    portfolio = tape_portfolio(scenario)
     for i, contract in enumerate(scenario.risk_transfer):
         for name in contract.segments or ():
             if name not in portfolio.segment_names:

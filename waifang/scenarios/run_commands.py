@@ -11,6 +11,8 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from waifang.scenarios.cli_args import add_execution_flags, add_run_flags, run_request
+
 if TYPE_CHECKING:
     from waifang.scenarios.runner import ScenarioResults
 
@@ -29,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Check a scenario file: keys, bounds, actions, rules, presets, tape.",
     )
     validate.add_argument("file", metavar="FILE", help=file_help)
-    _run_flags(validate, "as `run` would be given")
+    add_run_flags(validate, "as `run` would be given")
     validate.set_defaults(handler=validate_command)
 
     run = sub.add_parser(
@@ -41,45 +43,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     run.add_argument("file", metavar="FILE", help=file_help)
     run.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
-    _run_flags(run, "")
-    run.add_argument(
-        "--scheduler",
-        default=None,
-        metavar="ADDR",
-        help="Dask scheduler address (tcp://host:8786); replications run on its workers",
-    )
-    run.add_argument("--quiet", action="store_true", help="print only the table")
-    run.add_argument(
-        "--resume",
-        action="store_true",
-        help="finish an interrupted run of the same scenario in DIR (redo only what was lost)",
+    add_run_flags(run)
+    add_execution_flags(
+        run,
+        on_workers="replications run on its workers",
+        resume="finish an interrupted run of the same scenario in DIR (redo only what was lost)",
     )
     run.set_defaults(handler=run_command)
 
 
 SHIPPED_NAMES: tuple[str, ...] = (
-    BUILTIN_NAME, "calibrated_cards", "visit_optimisation", "risk_transfer"
+    BUILTIN_NAME, "calibrated_cards", "visit_optimisation", "risk_transfer",
+    "visit_optimisation_variants",
 )
 """Scenarios shipped with the package, run by name (``waifang run calibrated_cards``)."""
-
-
-def _run_flags(parser: argparse.ArgumentParser, note: str) -> None:
-    """--seed, --replications and --workers, shared by `run` and `validate` (which checks
-    them exactly as `run` would, memory per worker included)."""
-    suffix = f" ({note})" if note else ""
-    parser.add_argument(
-        "--seed", type=int, default=None, metavar="S", help=f"override the seed{suffix}"
-    )
-    parser.add_argument(
-        "--replications",
-        type=int,
-        default=None,
-        metavar="N",
-        help=f"override the replications (at most 10,000){suffix}",
-    )
-    parser.add_argument(
-        "--workers", type=int, default=1, metavar="K", help=f"local processes (default 1){suffix}"
-    )
 
 
 def scenario_path(file: str) -> Path:
@@ -92,14 +69,12 @@ def scenario_path(file: str) -> Path:
 
 
 def validate_command(args: argparse.Namespace) -> int:
-    from waifang.scenarios.preflight import RunRequest, preflight
+    from waifang.scenarios.preflight import preflight
     from waifang.scenarios.schema import load_scenario
 
     scenario = load_scenario(scenario_path(args.file))
     # The same checks `run` makes before it simulates.
-    checked = preflight(
-        scenario, RunRequest(seed=args.seed, replications=args.replications, workers=args.workers)
-    )
+    checked = preflight(scenario, run_request(args))
     from waifang.scenarios.sweep import has_sweep, load_sweep
 
     if has_sweep(scenario_path(args.file)):
@@ -112,7 +87,7 @@ def validate_command(args: argparse.Namespace) -> int:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from waifang.scenarios.preflight import RunRequest, preflight
+    from waifang.scenarios.preflight import preflight
     from waifang.scenarios.report import prepare_out_dir, write_results
     from waifang.scenarios.runner import run_scenario
     from waifang.scenarios.schema import load_scenario
@@ -120,14 +95,7 @@ def run_command(args: argparse.Namespace) -> int:
     path = scenario_path(args.file)
     scenario = load_scenario(path)
     # Everything `validate` checks, with this run's flags, before the output folder is touched.
-    preflight(
-        scenario,
-        RunRequest(
-            seed=args.seed,
-            replications=args.replications,
-            workers=1 if args.scheduler else args.workers,
-        ),
-    )
+    preflight(scenario, run_request(args))
     out = prepare_out_dir(args.out)  # fail before hours of simulation, not after
     import sys
 

@@ -53,14 +53,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from waifang.errors import InputError
 from waifang.scenarios import execution
 from waifang.scenarios.execution import PolicyRun, build_portfolio
 from waifang.scenarios.schema import Scenario
 
 if TYPE_CHECKING:
     from waifang.scenarios.checkpoint import Checkpoint
-from waifang.sim.policy import LadderPolicy
 from waifang.sim.results import DAILY_COLUMNS, SUMMARY_COLUMNS, round_money
 from waifang.sim.rng import replication_seeds
 from waifang.sim.rules import RULES
@@ -160,9 +158,7 @@ def run_scenario(
         results are safely written.
     """
     seed, replications = check_run_options(scenario, seed, replications, workers)
-    # Resolve every policy's rules before any work starts, so a bad override fails fast.
-    departures = {p.name: scenario.rules_for(i)[1] for i, p in enumerate(scenario.policies)}
-    check_tape(scenario)
+    departures = check_policies(scenario)
     started = datetime.now(timezone.utc)
     runs = run_units([scenario], seed, replications, workers=workers, scheduler=scheduler,
                      progress=progress, checkpoint=checkpoint, resume=resume)
@@ -181,16 +177,11 @@ def run_scenario(
 def check_run_options(
     scenario: Scenario, seed: int | None, replications: int | None, workers: int
 ) -> tuple[int, int]:
-    """The run's seed and replications (the scenario's unless overridden), checked."""
-    seed = scenario.seed if seed is None else int(seed)
-    replications = scenario.replications if replications is None else int(replications)
-    if seed < 0:
-        raise InputError(f"--seed: must be >= 0 (got {seed})")
-    if replications < 1:
-        raise InputError(f"--replications: must be at least 1 (got {replications})")
-    if workers < 1:
-        raise InputError(f"--workers: must be at least 1 (got {workers})")
-    return seed, replications
+    """The run's seed and replications (the scenario's unless overridden), checked as
+    ``waifang run`` checks its flags (:func:`~waifang.scenarios.preflight.check_request`)."""
+    from waifang.scenarios.preflight import RunRequest, check_request
+
+    return check_request(scenario, RunRequest(seed, replications, workers))
 
 
 def run_units(
@@ -244,17 +235,22 @@ class _AtPoint:
     point: int
 
 
+def check_policies(scenario: Scenario) -> dict[str, tuple[str, ...]]:
+    """Resolve every policy's rules and read the tape before any work starts, so that a bad
+    override or a segment the tape lacks fails fast; return each policy's departures."""
+    departures = {p.name: scenario.rules_for(i)[1] for i, p in enumerate(scenario.policies)}
+    check_tape(scenario)
+    return departures
+
+
 def check_tape(scenario: Scenario) -> None:
     """Read the tape once here, so that a bad tape or a rule naming a segment the tape lacks
     fails in one line before any worker starts."""
     if scenario.tape_path() is None:
         return
-    portfolio = build_portfolio(scenario, np.random.default_rng(0))
-    for i, spec in enumerate(scenario.policies):
-        try:
-            LadderPolicy(spec, portfolio.segment_names)
-        except InputError as err:
-            raise InputError(f"{scenario.path}: policies[{i}]: {err}") from None
+    from waifang.scenarios.preflight import tape_portfolio
+
+    tape_portfolio(scenario)
 
 
 # --------------------------------------------------------------------------------------------

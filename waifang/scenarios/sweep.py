@@ -379,13 +379,11 @@ def run_sweep(
     resume: bool = False,
 ) -> SweepResults:
     """Run every point of ``sweep`` (all policies, all replications; one pool for all)."""
-    from waifang.scenarios.runner import check_run_options, check_tape, run_units, tabulate
+    from waifang.scenarios.runner import check_policies, check_run_options, run_units, tabulate
 
     seed, replications = check_run_options(sweep.base, seed, replications, workers)
     for scenario in sweep.scenarios:
-        check_tape(scenario)
-        for i in range(len(scenario.policies)):
-            scenario.rules_for(i)
+        check_policies(scenario)
     policies = [tuple(p.name for p in s.policies) for s in sweep.scenarios]
     if len(set(policies)) != 1:
         raise InputError("sweep: every point must have the same policies")
@@ -418,6 +416,17 @@ def run_sweep(
         comparison=_stack(sweep, [r.comparison for r in results]),
         points=tuple(results),
     )
+
+
+def value_label(value: Any) -> Any:
+    """A swept value as a chart groups and labels it: numbers, strings and booleans as they
+    are, a list (or table) as a readable string of its items, ``[1.0, 0.8]`` or
+    ``{teams = 2}``, which is hashable and reads as in the scenario file."""
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{k} = {value_label(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(str(value_label(v)) for v in value) + "]"
+    return value
 
 
 def _stack(sweep: Sweep, frames: list[pd.DataFrame]) -> pd.DataFrame:

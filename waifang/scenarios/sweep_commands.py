@@ -13,6 +13,8 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from waifang.scenarios.cli_args import add_execution_flags, add_run_flags, run_request
+
 if TYPE_CHECKING:
     from waifang.scenarios.sweep import SweepResults
 
@@ -28,22 +30,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     sweep.add_argument("file", metavar="FILE", help="scenario TOML file with a [sweep] table")
     sweep.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
-    sweep.add_argument("--seed", type=int, default=None, metavar="S", help="override the seed")
-    sweep.add_argument(
-        "--replications", type=int, default=None, metavar="N", help="override the replications"
-    )
-    sweep.add_argument(
-        "--workers", type=int, default=1, metavar="K", help="local processes (default 1)"
-    )
-    sweep.add_argument(
-        "--scheduler", default=None, metavar="ADDR",
-        help="Dask scheduler address (tcp://host:8786); the work runs on its workers",
-    )
+    add_run_flags(sweep)
+    add_execution_flags(sweep, on_workers="the work runs on its workers",
+                        resume="finish an interrupted sweep of the same file in DIR")
     sweep.add_argument("--metric", default=None, metavar="M",
                        help="metric to chart over the grid (default: the file's, or net_value)")
-    sweep.add_argument("--quiet", action="store_true", help="print only the table")
-    sweep.add_argument("--resume", action="store_true",
-                       help="finish an interrupted sweep of the same file in DIR")
     sweep.set_defaults(handler=sweep_command)
 
 
@@ -62,17 +53,10 @@ def sweep_command(args: argparse.Namespace) -> int:
         sweep = dataclasses.replace(sweep, metric=args.metric)
     # What `run` checks before it simulates (flags against the caps, tape, memory), on the
     # point with the most accounts, before the output folder is touched.
-    from waifang.scenarios.preflight import RunRequest, preflight
+    from waifang.scenarios.preflight import preflight
 
     largest = max(sweep.scenarios, key=lambda s: s.portfolio.accounts, default=sweep.base)
-    preflight(
-        largest,
-        RunRequest(
-            seed=args.seed,
-            replications=args.replications,
-            workers=1 if args.scheduler else args.workers,
-        ),
-    )
+    preflight(largest, run_request(args))
     out = prepare_out_dir(args.out)
     checkpoint = Checkpoint(out, print_name=args.out)
     with progress_reporter(f"{sweep.base.name} sweep", quiet=args.quiet) as progress:
@@ -154,21 +138,28 @@ def sweep_chart(results: SweepResults) -> bytes:
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
+    from waifang.scenarios.sweep import value_label
+
     metric = results.metric
     sweep = results.sweep
-    table = results.comparison[results.comparison["metric"] == metric]
+    table = results.comparison[results.comparison["metric"] == metric].copy()
+    # A swept value may be a list (a whole `behaviour.stress`, say): group and label by a
+    # readable string form of it; numbers and strings stay as they are.
+    for name in sweep.parameters:
+        table[name] = table[name].map(value_label)
+    points = [{n: value_label(p[n]) for n in sweep.parameters} for p in sweep.points]
     x_name, others = sweep.parameters[0], list(sweep.parameters[1:])
     panels = (
         [()]
         if not others
-        else list(dict.fromkeys(tuple(p[o] for o in others) for p in sweep.points))
+        else list(dict.fromkeys(tuple(p[o] for o in others) for p in points))
     )
     fig, axes = plt.subplots(
         2, len(panels), figsize=(min(4.2 * len(panels), 16), 6.4), squeeze=False,
         sharey="row", sharex="col",
     )
     numeric = all(isinstance(p[x_name], int | float) and not isinstance(p[x_name], bool)
-                  for p in sweep.points)
+                  for p in points)
     policies = list(dict.fromkeys(table["policy"]))
     champion = sweep.base.champion
     for column, panel in enumerate(panels):

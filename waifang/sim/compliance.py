@@ -12,7 +12,7 @@ import numpy as np
 
 from waifang.sim.rules import RULES, ComplianceRules
 from waifang.sim.spec import TREATMENTS
-from waifang.sim.state import DELINQUENT, NEVER, AccountState, Portfolio
+from waifang.sim.state import NEVER, AccountState, Portfolio
 
 ACTIONS: tuple[str, ...] = (*TREATMENTS, "agency_contact", "visit_notice")
 """Actions in the audit log: what a policy may ask for, then what the engine does on its own
@@ -464,8 +464,3 @@ def in_contact_hours(hour: float, until: float | None, rules: ComplianceRules) -
     if until is not None and until > hour:
         return until <= rules.contact_end_hour
     return hour < rules.contact_end_hour
-
-
-def live(state: AccountState, idx: np.ndarray) -> np.ndarray:
-    """Accounts of ``idx`` still delinquent (others no longer need the action)."""
-    return idx[state.status[idx] == DELINQUENT]

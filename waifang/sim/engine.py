@@ -209,8 +209,7 @@ class _Run:
                 self.sms.run(day),
                 self.ivr.run(day),
                 self.calls.run(day),
-                self.courts.run(day),
-                self.agencies.run(day),
+                self._sessions(day),
                 *self.field.processes(day),
             ):
                 env.process(process)
@@ -222,6 +221,12 @@ class _Run:
                 self.cover.end_of_day(day)  # claims and transfers, then recoveries passed on
             self._count_dpd(day)
             yield self.ctx.at(day + 1, 0.0)
+
+    def _sessions(self, day: int):
+        """09:00: the court's session, then the agencies' (one after the other in one process:
+        the court's takes several steps at 09:00, and the agencies' must not come between)."""
+        yield from self.courts.run(day)
+        yield from self.agencies.run(day)
 
     def _count_dpd(self, day: int) -> None:
         dpd = self.state.dpd
@@ -344,6 +349,7 @@ class _Run:
             "calls_dropped": self.ctx.counters.calls_dropped,
             "visits_dropped": self.ctx.counters.visits_dropped,
             "visits_called_off": counters.visits_called_off,
+            "visits_cancelled": counters.visits_cancelled,
             "agency_contacts": counters.agency_contacts,
             "visits_waiting": int(sum(r.queue.size for r in self.field.regions)),
             "legal_cases": self.ctx.counters.legal_cases,

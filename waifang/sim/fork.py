@@ -165,8 +165,8 @@ class Checkpoint:
                 region.spec = region.spec.model_copy(update={"teams": max(region.spec.teams,
                                                                           run.state.n, 1)})
         if unlimited_escalation:
-            run.courts.capacity = max(run.courts.capacity, run.state.n)
-            run.agencies.capacity = max(run.agencies.capacity, run.state.n)
+            run.courts.open(run.state.n)
+            run.agencies.open(run.state.n)
         run.env.process(run.day_cycle(first_day=self.day))
         run.env.run(until=until * HOURS)
         return tracker.finish(until, self._npv_before, self._cost_before)

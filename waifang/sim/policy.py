@@ -179,23 +179,12 @@ class LadderPolicy:
         code = np.take(self._table, np.take(dpd, delinquent).view(np.uint16))
         on_plan = view.hardship_until[delinquent] >= day
         off_plan = ~on_plan if on_plan.any() else None
-        charged: tuple[np.ndarray, np.ndarray] | None = None
+        charged: dict[str, np.ndarray] = {}
         requests: dict[str, list[np.ndarray]] = {}
         attempts: dict[str, list[np.ndarray]] = {}
         for rule, segments, bit in zip(self.spec.rules, self._segments, self._bits, strict=True):
-            if rule.action == "sale":
-                idx = np.flatnonzero(status == CHARGED_OFF)
-                if rule.every_days > 1 and idx.size:
-                    idx = idx[(dpd[idx] - rule.dpd_min) % rule.every_days == 0]
-            elif rule.charged_off:
-                if charged is None:
-                    gone = np.flatnonzero(status == CHARGED_OFF)
-                    charged = gone, day - view.chargeoff_day[gone].astype(np.int64)
-                gone, since = charged
-                keep = (since >= rule.dpd_min) & (since <= rule.dpd_max)
-                if rule.every_days > 1:
-                    keep &= (since - rule.dpd_min) % rule.every_days == 0
-                idx = gone[keep]
+            if rule.action == "sale" or rule.charged_off:
+                idx = _after_charge_off(rule, view, day, charged)
             else:
                 keep = (code & bit) != 0
                 if off_plan is not None and not rule.during_hardship:
@@ -225,24 +214,14 @@ class LadderPolicy:
         dpd_of = {id(delinquent): dpd[delinquent]}
         if off_plan is not delinquent:
             dpd_of[id(off_plan)] = dpd[off_plan]
-        charged: tuple[np.ndarray, np.ndarray] | None = None
+        charged: dict[str, np.ndarray] = {}
         requests: dict[str, list[np.ndarray]] = {}
         attempts: dict[str, list[np.ndarray]] = {}
         for rule, segments in zip(self.spec.rules, self._segments, strict=True):
-            # Sale applies at charge-off; every other rung applies to delinquent accounts.
-            if rule.action == "sale":
-                idx = np.flatnonzero(status == CHARGED_OFF)
-                if rule.every_days > 1 and idx.size:
-                    idx = idx[(dpd[idx] - rule.dpd_min) % rule.every_days == 0]
-            elif rule.charged_off:
-                if charged is None:
-                    gone = np.flatnonzero(status == CHARGED_OFF)
-                    charged = gone, day - view.chargeoff_day[gone].astype(np.int64)
-                gone, since = charged
-                keep = (since >= rule.dpd_min) & (since <= rule.dpd_max)
-                if rule.every_days > 1:
-                    keep &= (since - rule.dpd_min) % rule.every_days == 0
-                idx = gone[keep]
+            # Sale and charged-off rungs act on charged-off accounts; every other rung on
+            # delinquent ones.
+            if rule.action == "sale" or rule.charged_off:
+                idx = _after_charge_off(rule, view, day, charged)
             else:
                 live = delinquent if rule.during_hardship else off_plan
                 live_dpd = dpd_of[id(live)]
@@ -307,6 +286,33 @@ class LadderPolicy:
         for mask in masks[1:]:
             keep &= mask
         return idx[keep]
+
+
+def _after_charge_off(
+    rule: LadderRule, view: LenderView, day: int, charged: dict[str, np.ndarray]
+) -> np.ndarray:
+    """The accounts a sale rung or a charged-off rung acts on today (the same in
+    :meth:`LadderPolicy.__call__` and :meth:`LadderPolicy.by_rung`).
+
+    A sale rung takes the charged-off accounts (its cadence on their dpd); a charged-off rung
+    those whose days since the charge-off lie in its window and cadence. ``charged`` keeps
+    the charged-off accounts and their days since charge-off for the day's other rungs."""
+    status = view.status
+    if rule.action == "sale":
+        idx = np.flatnonzero(status == CHARGED_OFF)
+        if rule.every_days > 1 and idx.size:
+            dpd = view.dpd
+            idx = idx[(dpd[idx] - rule.dpd_min) % rule.every_days == 0]
+        return idx
+    if not charged:
+        gone = np.flatnonzero(status == CHARGED_OFF)
+        charged["gone"] = gone
+        charged["since"] = day - view.chargeoff_day[gone].astype(np.int64)
+    gone, since = charged["gone"], charged["since"]
+    keep = (since >= rule.dpd_min) & (since <= rule.dpd_max)
+    if rule.every_days > 1:
+        keep &= (since - rule.dpd_min) % rule.every_days == 0
+    return gone[keep]
 
 
 def _merge(

@@ -33,6 +33,7 @@ class Counters:
     visits_dropped: int = 0
     visits_performed: int = 0
     visits_called_off: int = 0  # after the team had travelled: the travel is paid
+    visits_cancelled: int = 0  # by the lender before any team left: nothing paid
     agency_contacts: int = 0
     legal_cases: int = 0
     agency_placements: int = 0
@@ -54,6 +55,7 @@ class Usage:
         self.utilisation = np.zeros(days, np.float64)
         self.waited_days = np.zeros(days, np.float64)
         self.called_off = np.zeros(days, np.int64)  # field teams only: after the travel
+        self.cancelled = np.zeros(days, np.int64)  # field teams only: before anyone left
 
     def columns(
         self, requested: str, performed: str, label: str, called_off: bool = False
@@ -73,6 +75,7 @@ class Usage:
         }
         if called_off:
             columns[f"{what}_called_off{tag}"] = self.called_off
+            columns[f"{what}_cancelled{tag}"] = self.cancelled
         return columns
 
 
@@ -282,6 +285,12 @@ class FieldRegion:
     cannot finish in time waits for another day and the team goes home. Requests that wait
     longer than ``visit_queue_days`` are dropped.
 
+    Every morning, before a team leaves, the lender looks at its queue: a request for an
+    account that is no longer delinquent leaves quietly, and one for an account that a part
+    payment has taken back under the rules' ``visit_min_dpd`` is *cancelled* (counted in
+    ``visits_cancelled``, costs nothing). The rules never see a cancelled visit, so it is not a
+    refusal; the teams' own check of every rule still runs on what is left.
+
     The visit requests themselves wait in numpy arrays across days (an account's place in the
     queue, the day it asked): they join at 00:00 in thousands and are only looked at once a
     day, so a simpy Store of them would cost two events per request for nothing.
@@ -331,8 +340,22 @@ class FieldRegion:
     def run(self, day: int):
         ctx, spec = self.ctx, self.spec
         state = ctx.state
-        # Requests for accounts that no longer need a visit leave quietly; stale ones drop.
+        # Requests for accounts that no longer need a visit leave quietly; those a part
+        # payment took back under the minimum dpd while they waited (asked on an earlier day)
+        # are cancelled by the lender (counted); stale ones drop. Today's requests meet the
+        # rules themselves: one under the minimum dpd is a refusal, so a rule the engine
+        # stopped enforcing shows as a breach and is not hidden by the cancellation.
         still = state.status[self.queue] == DELINQUENT
+        under = (
+            still
+            & (self.since < day)
+            & (state.dpd[self.queue] < ctx.compliance.rules.visit_min_dpd)
+        )
+        cancelled = int(np.count_nonzero(under))
+        if cancelled:
+            ctx.counters.visits_cancelled += cancelled
+            self.usage.cancelled[day] += cancelled
+            still &= ~under
         stale = still & (day - self.since > ctx.world.resources.visit_queue_days)
         ctx.counters.visits_dropped += int(stale.sum())
         self.usage.dropped[day] += int(stale.sum())

@@ -55,6 +55,7 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
     "cost_complaints",
     *(f"blocked_{r}" for r in RULES),
     "visits_called_off",
+    "visits_cancelled",
     "agency_contacts",
     "cost_npv",
     *COVER_COLUMNS,
