@@ -253,3 +253,39 @@ def test_compare_takes_every_numeric_metric_and_counts_its_values():
     one = runner.compare(summary[summary["replication"] == 0], champion="a").set_index(
         ["policy", "metric"])
     assert math.isnan(one.loc[("b", "net"), "std"]) and one.loc[("b", "net"), "n"] == 1
+
+
+def test_an_optimised_policys_replication_is_its_unit_on_the_same_seed():
+    # The optimiser's training and plans draw from the run's seed: a whole replication gives
+    # the numbers its units give, run after run (no draw left to fresh entropy).
+    import tomllib
+
+    from waifang.scenarios.schema import scenario_from_dict
+
+    path = Path(__file__).parent / "data" / "optimised.toml"
+    raw = tomllib.loads(path.read_text())
+    raw["days"] = 14
+    raw["portfolio"]["accounts"] = 300
+    scenario = scenario_from_dict(raw, path)
+    index = next(i for i, p in enumerate(scenario.policies) if p.optimiser is not None)
+    whole = runner.run_replication(scenario, 0, 11)[index]
+    unit = execution.run_unit(scenario, 11, 0, index)
+    assert whole.policy == unit.policy
+    assert whole.summary.keys() == unit.summary.keys()
+    np.testing.assert_equal(whole.summary, unit.summary)  # NaN (plan columns) equal to NaN
+
+
+def test_the_results_name_the_scheduler_they_ran_on(fake, scenario, monkeypatch):
+    # The Dask test (test_scenario_runner.py) checks this on a real cluster; here the units
+    # run in this process, the address handed on and recorded.
+    real = execution.execute
+    asked = []
+
+    def here(scenarios, units, seed, *, workers=1, scheduler=None, on_done=None):
+        asked.append(scheduler)
+        return real(scenarios, units, seed, on_done=on_done)
+
+    monkeypatch.setattr(execution, "execute", here)
+    results = run_scenario(scenario, replications=1, scheduler="tcp://127.0.0.1:1")
+    assert asked == ["tcp://127.0.0.1:1"]
+    assert results.scheduler == "tcp://127.0.0.1:1"
