@@ -30,6 +30,10 @@ def test_daily_csv_and_report_show_capacity_by_region(tiny_scenario_file, tmp_pa
     assert ladder["called_off"] == mine["visits_called_off[city]"].sum() / reps
     courts = table[(table.policy == "ladder") & (table.pool == "courts")].iloc[0]
     assert pd.isna(courts["called_off"])  # courts do not travel
+    for pool, prefix in (("courts", "legal"), ("agencies", "agency")):
+        row = table[(table.policy == "ladder") & (table.pool == pool)].iloc[0]
+        assert row["left_queue"] == mine[f"{prefix}_left_queue"].sum() / reps
+    assert pd.isna(ladder["left_queue"])  # a region's visits wait or are dropped
     html = (out / "report.html").read_text()
     assert "Capacity use by region" in html and "field teams country" in html
-    assert "called off" in html
+    assert "called off" in html and "left queue" in html

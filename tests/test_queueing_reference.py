@@ -32,7 +32,7 @@ from waifang.sim.compliance import ACTION_CODE
 from waifang.sim.engine import _Run, simulate
 from waifang.sim.fork import checkpoints
 from waifang.sim.queues import TeamPool
-from waifang.sim.spec import LegalSpec, RegionSpec, ResourcesSpec, TreatmentsSpec
+from waifang.sim.spec import AgencySpec, LegalSpec, RegionSpec, ResourcesSpec, TreatmentsSpec
 from waifang.sim.state import DELINQUENT
 
 
@@ -336,6 +336,37 @@ def test_court_waits_match_a_first_come_first_served_queue_by_hand():
     assert all(p.is_alive for p in courts.in_court)
 
 
+def test_agency_waits_match_the_same_queue_by_hand():
+    """Placements of one day (``placement_days = 1``) free their place that night, so the
+    agencies are the same FIFO queue with ``capacity`` places a day: placements, queue, mean
+    wait and utilisation must be the hand-computed queue's."""
+    capacity, days = 6, 40
+    per_day = [2, 14, 0, 9, 15, 1, 0, 0, 11, 4, 7, 20, 1, 0, 0, 6, 8] + [4] * 10
+    world = World(
+        days=days,
+        charge_off_dpd=720,
+        behaviour=NO_PAYMENTS,
+        treatments=TreatmentsSpec(agency=AgencySpec(placement_days=1, daily_hazard=0.0)),
+        resources=ResourcesSpec(agency_capacity=capacity),
+    )
+    starts = np.concatenate([[0], np.cumsum(per_day)])
+
+    def policy(view, day):
+        return {"agency": np.arange(starts[day], starts[day + 1])} if day < len(per_day) else {}
+
+    rules, _ = resolve_rules("cn")
+    d = simulate(world, flat_portfolio(int(starts[-1]), dpd=100), policy, rules,
+                 seed=np.random.SeedSequence(3)).daily
+    placed, waiting, waited = fifo_court(per_day, capacity, days)
+    assert waiting.max() > 10 and placed.sum() == sum(per_day)
+    assert np.array_equal(d["agency_placed"], placed)
+    assert np.array_equal(d["agency_waiting"], waiting)
+    assert np.allclose(d["agency_mean_wait_days"], waited / np.maximum(placed, 1), rtol=0,
+                       atol=1e-12)
+    assert np.allclose(d["agency_utilisation"], placed / capacity)
+    assert np.all(d["agency_left_queue"] == 0)
+
+
 def test_the_queue_length_is_the_containers():
     """While requests wait, the court's record of its queue is the Container's own queue, and
     the cases in court hold every place."""
@@ -385,19 +416,21 @@ def test_every_place_is_given_back_with_withdrawals_and_refusals():
     """Borrowers pay off at random (cases withdrawn, in court or still waiting) and some
     requests are refused at filing (a hardship plan started while they waited): at the end
     the free places and the cases in court add up to the capacity, and the Container's queue
-    is the court's."""
+    is the court's. Every request, to the court or the agencies, is served, still waiting, or
+    counted the day it left the queue."""
     world = World(
         days=90,
         charge_off_dpd=720,
         behaviour=NO_PAYMENTS.model_copy(update={"base_hazard": (0.03,) * 6}),
         treatments=TreatmentsSpec(legal=LegalSpec(judgement_recovery=0.4)),
-        resources=ResourcesSpec(court_delay_days=10.0, legal_capacity=40),
+        resources=ResourcesSpec(court_delay_days=10.0, legal_capacity=40, agency_capacity=150),
     )
     per_day = [30] * 40
     policy, n = asking(per_day)
 
     def with_plans(view, day):
         asks = dict(policy(view, day))
+        asks["agency"] = asks.get("legal", np.zeros(0, np.int64))  # the agencies queue too
         if day == 5:
             asks["hardship"] = np.arange(150, 200)  # waiting by then: refused at filing
         return asks
@@ -411,6 +444,12 @@ def test_every_place_is_given_back_with_withdrawals_and_refusals():
     assert d["legal_waiting"].max() > 100
     left = d["legal_requested"].sum() - d["legal_filed"].sum() - courts.waiting.size
     assert left > 100  # requests that left the queue unfiled (withdrawn or refused)
+    # Every request is filed, still waiting, or counted the day it left the queue.
+    flow = np.cumsum(d["legal_requested"] - d["legal_filed"] - d["legal_left_queue"])
+    assert np.array_equal(flow, d["legal_waiting"])
+    assert d["legal_left_queue"].sum() == left
+    flow = np.cumsum(d["agency_requested"] - d["agency_placed"] - d["agency_left_queue"])
+    assert d["agency_waiting"].max() > 100 and np.array_equal(flow, d["agency_waiting"])
     assert courts.places.level + courts.cases.size == courts.capacity
     assert len(courts.places.get_queue) == courts.waiting.size
     assert courts.in_court.size == courts.cases.size
@@ -486,6 +525,13 @@ def test_a_congested_court_gives_the_same_tables_again_and_on_two_workers(tmp_pa
     assert daily["legal_filed"].sum() > 10 and daily["legal_waiting"].max() > 3
     assert daily["agency_waiting"].max() > 10
     assert (first.summary["violations"] == 0).all()
+    # Each pool's requests are served, still waiting, or counted the day they left the queue.
+    for pool, done in (("legal", "filed"), ("agency", "placed")):
+        assert daily[f"{pool}_left_queue"].sum() > 0, pool
+        for _, run in daily.groupby(["policy", "replication"]):
+            flow = np.cumsum(run[f"{pool}_requested"] - run[f"{pool}_{done}"]
+                             - run[f"{pool}_left_queue"])
+            assert np.array_equal(flow.to_numpy(), run[f"{pool}_waiting"].to_numpy()), pool
     again = run_scenario(scenario, workers=1)
     parallel = run_scenario(scenario, workers=2)
     for other in (again, parallel):

@@ -10,9 +10,10 @@ _NATIONAL = (("courts", "legal", "legal_requested", "legal_filed"),
 
 def capacity_table(daily: pd.DataFrame) -> pd.DataFrame:
     """Capacity use by policy and pool (each region's field teams, the courts, the
-    agencies): requests, work done, dropped and (field teams) called off after the travel and
-    cancelled before it, per replication; mean daily utilisation and the mean days that work
-    had waited, from the ``daily`` table's capacity columns."""
+    agencies): requests, work done, dropped, (field teams) called off after the travel and
+    cancelled before it, and (courts, agencies) requests that left the queue unserved, per
+    replication; mean daily utilisation and the mean days that work had waited; from the
+    ``daily`` table's capacity columns."""
     rows = []
     runs = daily.groupby("policy", sort=False)
     for policy, frame in runs:
@@ -55,6 +56,13 @@ def capacity_table(daily: pd.DataFrame) -> pd.DataFrame:
                     "cancelled": (
                         frame[f"{prefix}_cancelled{tag}"].sum() / reps
                         if f"{prefix}_cancelled{tag}" in frame
+                        else float("nan")
+                    ),
+                    # Court and agency requests that left the queue unserved (refused when
+                    # their turn came, or the borrower no longer pursued).
+                    "left_queue": (
+                        frame[f"{prefix}_left_queue{tag}"].sum() / reps
+                        if f"{prefix}_left_queue{tag}" in frame
                         else float("nan")
                     ),
                     "utilisation": frame[f"{prefix}_utilisation{tag}"].mean(),

@@ -322,7 +322,9 @@ def _in_pool(scenarios, units, seed, workers, on_done) -> dict[Unit, object]:
         # On an error or Ctrl-C, drop the queued units and end the running ones now.
         _stop_pool(pool)
         raise
-    pool.shutdown(wait=True)
+    # Every unit is back: the workers are told to stop and exit while this process goes on
+    # to the tables (their exit is joined by the executor's own thread).
+    pool.shutdown(wait=False)
     return out
 
 

@@ -255,7 +255,8 @@ champion <b>{html.escape(scenario.champion)}</b> (differences are paired by repl
 <h2>Capacity use by region (per replication; utilisation: mean share in use a day;
 called off: visits the team travelled to and called off on arrival, the travel paid;
 cancelled: queued visits the lender cancelled before a team left, the account back under the
-minimum dpd after a part payment, nothing paid)</h2>
+minimum dpd after a part payment, nothing paid;
+left queue: court and agency requests refused when their turn came or no longer pursued)</h2>
 {_table(capacity) if not capacity.empty else "<p>no capacity columns</p>"}
 <h2>Blocked actions by rule and policy (all replications)</h2>
 {_table(blocked) if len(blocked) else "<p>none</p>"}

@@ -5,7 +5,9 @@ A day (clock in hours) runs as:
 - 00:00 the policy looks at the accounts and asks for actions; administrative ones (freeze,
   hardship plan, debt sale) happen at once, the rest go to the resource that performs them;
 - during the day the machines send SMS / IVR, agents call hour by hour, field teams make
-  their trips, courts and agencies take cases, each action checked against the rules first;
+  their trips, courts and agencies take cases, each action checked against the rules first
+  (at 09:00: the agents' call hour, then the court's session, then the agencies'; the order
+  is written out in :class:`waifang.sim.escalation.Courts`);
 - 23:30 every borrower's behaviour for the day is applied at once (payments, promises,
   rolls, charge-offs, re-defaults).
 """
@@ -256,8 +258,12 @@ class _Run:
                     "visits_requested", "visits_performed", region.spec.name, called_off=True
                 )
             )
-        columns.update(self.courts.usage.columns("legal_requested", "legal_filed", ""))
-        columns.update(self.agencies.usage.columns("agency_requested", "agency_placed", ""))
+        columns.update(
+            self.courts.usage.columns("legal_requested", "legal_filed", "", left_queue=True)
+        )
+        columns.update(
+            self.agencies.usage.columns("agency_requested", "agency_placed", "", left_queue=True)
+        )
         return columns
 
     def _check_never_performed(self) -> None:

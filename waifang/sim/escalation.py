@@ -62,10 +62,10 @@ class Courts:
     A case (:meth:`case`) asks the court's :class:`simpy.Container` of free places for one
     (first come, first served), holds it while the court files it, waits for its hearing and,
     called at the hearing (judged, or withdrawn because the borrower cured or paid off), gives
-    it back. The paperwork is the court's, in numpy over the session's cases: filing checks,
-    fees, the delay draws, the judgements' money. A few thousand cases a day would each cost
-    scalar numpy calls otherwise; the processes only hold and free places, so the queue, the
-    waits and the utilisation are simpy's.
+    it back. Who waits, who gets a place and when it is free again is simpy's. The paperwork is
+    the court's, in numpy over the session's cases: filing checks, fees, the delay draws, the
+    judgements' money (done case by case inside the processes, each would be a dozen numpy
+    calls on one element, far dearer than the process itself).
 
     The order within a day is fixed, and the same on every run (simpy runs events at the
     same time by priority, then in the order they were scheduled):
@@ -255,10 +255,12 @@ class Courts:
             ok = np.isin(head, filed, assume_unique=True)
             self.file(filed, day, processes[ok])
             if filed.size < head.size:
+                self.usage.left_queue[day] += head.size - filed.size
                 yield from self._call(processes[~ok], self.REFUSED)
         status = state.status[self.waiting]
         open_ = (status == DELINQUENT) | (status == CHARGED_OFF)
         if not open_.all():
+            self.usage.left_queue[day] += int(np.count_nonzero(~open_))
             if self.places is not None:
                 for process in self.queued[~open_]:
                     process.interrupt(self.WITHDRAWN)
@@ -309,9 +311,12 @@ class Agencies:
     The agencies' places are a simpy Container of the free ones: a placement takes one. A
     placement ends when its term runs out or the account cures or closes; those ends stay
     vectorised in the borrowers' calendar (waifang.sim.behaviour), found by numpy among a
-    day's payments (a hundred thousand placements in a large run: a process each would cost
-    events and scalar numpy calls per account for no difference), and the places they free
-    go back into the container before the day's placements.
+    day's payments, and the places they free go back into the container before the day's
+    placements. A placement is not a process of its own, unlike a court case: the 1 M
+    benchmark makes ~120,000 placements (~7,000 court cases), and that many bare simpy
+    processes alone cost ~1.4 s of CPU (measured apart; the whole run is ~7.4 s), which
+    would take the engine below its 20 M account-days/s target. The agencies' session runs
+    right after the court's, at 09:00 (see :class:`Courts` for the order of the day).
     """
 
     def __init__(self, ctx: Context) -> None:
@@ -351,7 +356,9 @@ class Agencies:
             yield ctx.at(day, AGENCY_HOUR)  # (at once after the court's session at 09:00)
         state = ctx.state
         status = state.status[self.waiting]
-        self.waiting = self.waiting[(status == DELINQUENT) | (status == CHARGED_OFF)]
+        open_ = (status == DELINQUENT) | (status == CHARGED_OFF)
+        self.usage.left_queue[day] += self.waiting.size - int(np.count_nonzero(open_))
+        self.waiting = self.waiting[open_]
         places = self.places
         if places is not None:
             # Places freed since yesterday's placements (terms run out, cures, payoffs).
@@ -361,6 +368,7 @@ class Agencies:
             head, self.waiting = self.waiting[:free], self.waiting[free:]
             placed = _escalate(ctx, "agency", head)
             free -= placed.size
+            self.usage.left_queue[day] += head.size - placed.size
             if placed.size:
                 places.get(placed.size)
                 ctx.compliance.post_check_escalation("agency", placed, state, ctx.portfolio)

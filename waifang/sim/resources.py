@@ -56,9 +56,17 @@ class Usage:
         self.waited_days = np.zeros(days, np.float64)
         self.called_off = np.zeros(days, np.int64)  # field teams only: after the travel
         self.cancelled = np.zeros(days, np.int64)  # field teams only: before anyone left
+        # Courts and agencies only: requests that left the queue unserved (refused by the rules
+        # when their turn came, or the borrower no longer pursued).
+        self.left_queue = np.zeros(days, np.int64)
 
     def columns(
-        self, requested: str, performed: str, label: str, called_off: bool = False
+        self,
+        requested: str,
+        performed: str,
+        label: str,
+        called_off: bool = False,
+        left_queue: bool = False,
     ) -> dict[str, np.ndarray]:
         """Daily columns named ``<what>[label]`` (or plain names if ``label`` is empty)."""
         tag = f"[{label}]" if label else ""
@@ -76,6 +84,8 @@ class Usage:
         if called_off:
             columns[f"{what}_called_off{tag}"] = self.called_off
             columns[f"{what}_cancelled{tag}"] = self.cancelled
+        if left_queue:
+            columns[f"{what}_left_queue{tag}"] = self.left_queue
         return columns
 
 

@@ -89,7 +89,9 @@ DAILY_COLUMNS: tuple[str, ...] = (
     *(
         f"{pool}_{what}"
         for pool, done in (("legal", "filed"), ("agency", "placed"))
-        for what in ("requested", done, "waiting", "dropped", "utilisation", "mean_wait_days")
+        for what in (
+            "requested", done, "waiting", "dropped", "utilisation", "mean_wait_days", "left_queue"
+        )
     ),
     "cover_premiums",
     "cover_claims",
