@@ -12,13 +12,15 @@ from waifang.sim.state import Portfolio
 EXPLORE_FACTOR = 10
 
 # A book in which nobody pays by their own hand and nothing charged off recovers: whatever is
-# collected was collected by a treatment.
-NO_PAYMENTS = BehaviourSpec(
+# collected was collected by a treatment. The rates as keywords, to build a BehaviourSpec
+# with other settings beside them (``BehaviourSpec(**NO_PAYMENT_RATES, promise_days=5)``).
+NO_PAYMENT_RATES = dict(
     base_hazard=(0.0,) * 6,
     chargeoff_recovery_daily=0.0,
     redefault_daily=0.0,
     income_shock_daily=0.0,
 )
+NO_PAYMENTS = BehaviourSpec(**NO_PAYMENT_RATES)
 
 
 def examples(n: int) -> int:
@@ -60,3 +62,57 @@ def flat_portfolio(
         region_names=regions,
         segment_names=("all",),
     )
+
+
+def run_ladder(world, portfolio, rules_spec, preset="cn", audit="full", seed=1, overrides=None):
+    """Simulate ``rules_spec`` (a PolicySpec) on ``portfolio`` under ``preset`` with
+    ``overrides``, full audit log by default."""
+    from waifang.sim import LadderPolicy, resolve_rules
+    from waifang.sim.engine import simulate
+
+    rules, _ = resolve_rules(preset, overrides)
+    return simulate(
+        world,
+        portfolio,
+        LadderPolicy(rules_spec, portfolio.segment_names),
+        rules,
+        seed=np.random.SeedSequence(seed),
+        audit=audit,
+    )
+
+
+def one_at_a_time(cp, base, picked, option="visit", reps=6):
+    """Brute force at checkpoint ``cp``: for each account of ``picked``, its value when
+    ``option`` treats it alone (the whole book, the real teams) minus its value untreated,
+    on each of ``reps`` seeds; an array (accounts x seeds)."""
+    seeds = [np.random.SeedSequence(1000 + k) for k in range(reps)]
+    control = [cp.branch(base, seed=s).value for s in seeds]
+    return np.array([[cp.branch(base, extra={option: np.array([i])}, seed=s).value[i] - c[i]
+                      for s, c in zip(seeds, control, strict=True)] for i in picked])
+
+
+def random_visit_table(rng, n):
+    """One visit candidate for each of ``n`` accounts spread over three regions (columns
+    ``account, region_code, option, value, cost, hours``): cost and hours by region, value
+    above cost."""
+    import pandas as pd
+
+    region = rng.integers(0, 3, n)
+    cost = np.array([300.0, 220.0, 410.0])[region]
+    hours = np.array([2.0, 3.5, 1.8])[region]
+    return pd.DataFrame({"account": np.arange(n), "region_code": region, "option": "visit",
+                         "value": cost + rng.exponential(400.0, n), "cost": cost,
+                         "hours": hours})
+
+
+def best_plan_value(frame, caps, budget):
+    """The optimum of a table like :func:`random_visit_table`'s (any options) under the
+    capacities ``caps`` (regions named "0", "1", "2") and ``budget``, solved exactly."""
+    from waifang.optimise.problem import make_problem
+    from waifang.optimise.solve import solve
+
+    frame = frame.assign(account_id=frame["account"].astype(str),
+                         region=frame["region_code"].astype(str))
+    problem = make_problem(frame[["account_id", "option", "region", "value", "cost", "hours"]],
+                           caps, budget)
+    return solve(problem, gap=0.0).objective

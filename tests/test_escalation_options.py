@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import test_optimised_policy as top
+from helpers import best_plan_value, one_at_a_time, random_visit_table
 from test_fork_values import SMALL, _pooled_se, _z
 
 from waifang.optimise.options import free_places, top_visits
-from waifang.optimise.problem import Capacity, make_problem
-from waifang.optimise.solve import solve
+from waifang.optimise.problem import Capacity
 from waifang.optimise.values import LEVELS, ValueModel, treatment_effects
 from waifang.scenarios.cli import main
 from waifang.scenarios.runner import build_portfolio
@@ -69,11 +69,8 @@ def test_pooled_escalation_values_agree_with_one_account_at_a_time(option):
                                 seed=np.random.SeedSequence(77))
     model = ValueModel.fit(effects.frame(), levels=LEVELS[-3:], min_accounts=15)
     picked = np.random.default_rng(0).choice(allowed, 10, replace=False)
-    seeds = [np.random.SeedSequence(1000 + k) for k in range(6)]
-    control = [cp.branch(base, seed=s).value for s in seeds]
     # The whole book, the real courts and agency, one account treated at a time.
-    brute = np.array([[cp.branch(base, extra={option: np.array([i])}, seed=s).value[i]
-                       - c[i] for s, c in zip(seeds, control, strict=True)] for i in picked])
+    brute = one_at_a_time(cp, base, picked, option)
     brute += effects.cost[np.searchsorted(allowed, picked)][:, None]
     frame = effects.frame().set_index("account").loc[picked].reset_index()
     value, se, level = model.predict(frame)
@@ -145,12 +142,7 @@ def test_free_places_count_cases_and_placements():
 def test_cutting_visits_beside_escalations_loses_nothing(seed):
     rng = np.random.default_rng(seed)
     n = 300
-    region = rng.integers(0, 3, n)
-    cost = np.array([300.0, 220.0, 410.0])[region]
-    hours = np.array([2.0, 3.5, 1.8])[region]
-    visits = pd.DataFrame({"account": np.arange(n), "region_code": region, "option": "visit",
-                           "value": cost + rng.exponential(400.0, n), "cost": cost,
-                           "hours": hours})
+    visits = random_visit_table(rng, n)
     legal = visits.sample(frac=0.5, random_state=seed).assign(
         option="legal", cost=800.0, hours=0.0)
     legal["value"] = 800.0 + rng.exponential(500.0, len(legal))
@@ -163,14 +155,10 @@ def test_cutting_visits_beside_escalations_loses_nothing(seed):
     free = {"legal": 4.0, "agency": 7.0}
 
     def best(frame):
-        frame = frame.assign(account_id=frame["account"].astype(str),
-                             region=frame["region_code"].astype(str))
         caps = [Capacity(str(r), "visit", hours_limit=float(hours_left[r])) for r in range(3)]
         caps += [Capacity(None, "legal", limit=free["legal"]),
                  Capacity(None, "agency", limit=free["agency"])]
-        problem = make_problem(frame[["account_id", "option", "region", "value", "cost",
-                                      "hours"]], caps, budget)
-        return solve(problem, gap=0.0).objective
+        return best_plan_value(frame, caps, budget)
 
     cut = top_visits(table, hours_left, budget, free)
     assert (cut["option"] == "visit").sum() < n / 2

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import one_at_a_time
 
 from waifang.optimise.values import LEVELS, ValueModel, treatment_effects
 from waifang.scenarios.runner import build_portfolio
@@ -116,10 +117,7 @@ def test_pooled_values_agree_with_one_account_at_a_time(small):
                                 seed=np.random.SeedSequence(77))
     model = ValueModel.fit(effects.frame(), levels=LEVELS[-3:], min_accounts=15)
     picked = np.random.default_rng(0).choice(allowed, 10, replace=False)
-    seeds = [np.random.SeedSequence(1000 + k) for k in range(6)]
-    control = [cp.branch(base, seed=s).value for s in seeds]
-    brute = np.array([[cp.branch(base, extra={"visit": np.array([i])}, seed=s).value[i]
-                       - c[i] for s, c in zip(seeds, control, strict=True)] for i in picked])
+    brute = one_at_a_time(cp, base, picked, "visit")
     brute += effects.cost[np.searchsorted(allowed, picked)][:, None]
     frame = effects.frame().set_index("account").loc[picked].reset_index()
     value, se, level = model.predict(frame)

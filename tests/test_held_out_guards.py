@@ -7,18 +7,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import flat_portfolio
+from helpers import NO_PAYMENT_RATES, flat_portfolio, run_ladder
 
 from waifang.sim import (
-    LadderPolicy,
     LadderRule,
     PolicySpec,
     PortfolioSpec,
     World,
-    resolve_rules,
 )
 from waifang.sim.compliance import ACTION_CODE, RULE_CODE
-from waifang.sim.engine import simulate
 from waifang.sim.portfolio import generate_portfolio
 from waifang.sim.spec import (
     BehaviourSpec,
@@ -28,18 +25,6 @@ from waifang.sim.spec import (
     Segment,
     TreatmentsSpec,
 )
-
-
-def _run(world, portfolio, rules_spec, preset="cn", seed=1, overrides=None):
-    rules, _ = resolve_rules(preset, overrides)
-    return simulate(
-        world,
-        portfolio,
-        LadderPolicy(rules_spec, portfolio.segment_names),
-        rules,
-        seed=np.random.SeedSequence(seed),
-        audit="full",
-    )
 
 
 def test_the_agency_s_calls_count_toward_the_daily_cap_the_lender_fills():
@@ -56,7 +41,7 @@ def test_the_agency_s_calls_count_toward_the_daily_cap_the_lender_fills():
             LadderRule(action="call", dpd_min=1, attempts=6),
         ),
     )
-    r = _run(world, p, spec, overrides={"max_connected_per_day": 6})
+    r = run_ladder(world, p, spec, overrides={"max_connected_per_day": 6})
     log = r.audit
     performed = log["outcome"] == 0
     call_like = np.isin(log["action"], [ACTION_CODE[a] for a in ("call", "ivr", "agency_contact")])
@@ -69,13 +54,8 @@ def test_the_agency_s_calls_count_toward_the_daily_cap_the_lender_fills():
     assert r.violations == 0
 
 
-# Nobody pays of their own accord: every payment below is one the test arranged.
-NO_LUCK = dict(
-    base_hazard=(0.0,) * 6,
-    chargeoff_recovery_daily=0.0,
-    income_shock_daily=0.0,
-    redefault_daily=0.0,
-)
+# Nobody pays of their own accord (NO_PAYMENT_RATES): every payment below is one the test
+# arranged.
 
 
 def test_a_kept_promise_pays_on_its_due_day_and_not_before():
@@ -83,12 +63,12 @@ def test_a_kept_promise_pays_on_its_due_day_and_not_before():
     # promise_days = 5 days and keeps it. So 80 payments on day 5 and none on any other day.
     world = World(
         days=9,
-        behaviour=BehaviourSpec(**NO_LUCK, promise_days=5, promise_keep_base=1.0),
+        behaviour=BehaviourSpec(**NO_PAYMENT_RATES, promise_days=5, promise_keep_base=1.0),
         treatments=TreatmentsSpec(sms=ContactSpec(cost=0.0, promise_probability=1.0)),
     )
     p = flat_portfolio(80, dpd=40)
     spec = PolicySpec(name="once", rules=(LadderRule(action="sms", dpd_min=40, dpd_max=40),))
-    r = _run(world, p, spec)
+    r = run_ladder(world, p, spec)
     expected = [0] * 9
     expected[5] = 80
     assert r.daily["payments"].tolist() == expected
@@ -102,7 +82,7 @@ def test_a_dispute_blocks_legal_action_through_its_last_day():
     # for legal action every day: refused as disputed on days 1..4, filed on day 5.
     world = World(
         days=8,
-        behaviour=BehaviourSpec(**NO_LUCK, dispute_share=1.0, dispute_days=4),
+        behaviour=BehaviourSpec(**NO_PAYMENT_RATES, dispute_share=1.0, dispute_days=4),
         treatments=TreatmentsSpec(sms=ContactSpec(cost=0.0, complaint_probability=1.0)),
     )
     n = 30
@@ -114,7 +94,7 @@ def test_a_dispute_blocks_legal_action_through_its_last_day():
             LadderRule(action="legal", dpd_min=101),
         ),
     )
-    r = _run(world, p, spec)
+    r = run_ladder(world, p, spec)
     log = r.audit
     legal = log["action"] == ACTION_CODE["legal"]
     refused = legal & (log["outcome"] == RULE_CODE["legal_disputed"])
@@ -130,12 +110,13 @@ def test_a_dispute_blocks_legal_action_through_its_last_day():
 def test_a_debt_sale_pays_the_price_rounded_to_the_nearest_cent():
     # Balances of 1000.05 (100005 cents) sold at 15 %: 15000.75 cents, so 15001 cents each.
     world = World(
-        days=3, behaviour=BehaviourSpec(**NO_LUCK), treatments=TreatmentsSpec(sale_price=0.15)
+        days=3, behaviour=BehaviourSpec(**NO_PAYMENT_RATES),
+        treatments=TreatmentsSpec(sale_price=0.15),
     )
     n = 40
     p = flat_portfolio(n, dpd=179, balance=1000.05)  # charged off at the end of day 0
     spec = PolicySpec(name="sell", rules=(LadderRule(action="sale"),))
-    r = _run(world, p, spec)
+    r = run_ladder(world, p, spec)
     assert round(r.summary["collected"] * 100) == n * 15001
     assert r.daily["collected"].tolist() == pytest.approx([0.0, n * 150.01, 0.0])
 
@@ -147,13 +128,13 @@ def test_a_settlement_pays_its_share_rounded_to_the_nearest_cent():
     world = World(
         days=2,
         behaviour=BehaviourSpec(
-            **{**NO_LUCK, "base_hazard": (0.0, 0.0, 0.0, 0.0, 1.0, 1.0)},
+            **{**NO_PAYMENT_RATES, "base_hazard": (0.0, 0.0, 0.0, 0.0, 1.0, 1.0)},
             settlement_share=0.55,
         ),
     )
     n = 50
     p = flat_portfolio(n, dpd=130, balance=1000.05, ability=0.1, willingness=1.0)
-    r = _run(world, p, PolicySpec(name="nothing"))
+    r = run_ladder(world, p, PolicySpec(name="nothing"))
     assert round(r.summary["collected"] * 100) == n * 55003
     assert round(r.summary["written_off"] * 100) == n * (100005 - 55003)
 
@@ -166,7 +147,7 @@ def test_a_judgement_recovers_its_share_of_what_is_still_owed():
     world = World(
         days=20,
         behaviour=BehaviourSpec(
-            **{**NO_LUCK, "base_hazard": (0.0, 0.0, 0.0, 1.0, 0.0, 0.0)},
+            **{**NO_PAYMENT_RATES, "base_hazard": (0.0, 0.0, 0.0, 1.0, 0.0, 0.0)},
             cure_share_low=0.0,
             cure_share_high=0.0,
             partial_min=0.5,
@@ -176,7 +157,7 @@ def test_a_judgement_recovers_its_share_of_what_is_still_owed():
     )
     n = 40
     p = flat_portfolio(n, dpd=100, balance=1000.0, ability=0.5, willingness=0.5)
-    r = _run(world, p, PolicySpec(name="sue", rules=(LadderRule(action="legal", dpd_min=1),)))
+    r = run_ladder(world, p, PolicySpec(name="sue", rules=(LadderRule(action="legal", dpd_min=1),)))
     assert r.summary["legal_cases"] == n
     assert round(r.summary["collected"] * 100) == n * (16666 + 25000)
     # Two instalments paid bring the oldest unpaid one 60 days forward: dpd 100 -> 40, and 41
@@ -204,11 +185,11 @@ def test_a_first_contact_complains_at_the_channel_s_own_rate():
     # seed; Binomial(2000, 0.5) lies within 1000 +- 100 with probability 1 - 1e-5.
     world = World(
         days=1,
-        behaviour=BehaviourSpec(**NO_LUCK, complaint_intensity=1.0, dispute_share=0.0),
+        behaviour=BehaviourSpec(**NO_PAYMENT_RATES, complaint_intensity=1.0, dispute_share=0.0),
         treatments=TreatmentsSpec(sms=ContactSpec(cost=0.0, complaint_probability=0.5)),
     )
     p = flat_portfolio(2000, dpd=10)
-    r = _run(world, p, PolicySpec(name="sms", rules=(LadderRule(action="sms", dpd_min=1),)))
+    r = run_ladder(world, p, PolicySpec(name="sms", rules=(LadderRule(action="sms", dpd_min=1),)))
     assert 900 <= r.summary["complaints"] <= 1100
 
 
@@ -219,9 +200,9 @@ def test_one_seed_gives_the_same_run_twice_in_one_process_between_other_policies
     p = flat_portfolio(400, dpd=20)
     a = PolicySpec(name="a", rules=(LadderRule(action="call", dpd_min=1, every_days=3),))
     b = PolicySpec(name="b", rules=(LadderRule(action="sms", dpd_min=1),))
-    first = _run(world, p, a, seed=5)
-    _run(world, p, b, seed=5)
-    third = _run(world, p, a, seed=5)
+    first = run_ladder(world, p, a, seed=5)
+    run_ladder(world, p, b, seed=5)
+    third = run_ladder(world, p, a, seed=5)
     assert first.summary == third.summary
     for column, values in first.daily.items():
         np.testing.assert_array_equal(values, third.daily[column], err_msg=column)
@@ -235,7 +216,7 @@ def test_a_visit_called_off_on_arrival_costs_the_travel_only():
                         visit_cost=100.0, travel_cost=30.0)
     world = World(
         days=1,
-        behaviour=BehaviourSpec(**NO_LUCK, dispute_share=1.0),
+        behaviour=BehaviourSpec(**NO_PAYMENT_RATES, dispute_share=1.0),
         treatments=TreatmentsSpec(call=ContactSpec(cost=0.0, complaint_probability=1.0)),
         resources=ResourcesSpec(regions=(region,)),
     )
@@ -244,7 +225,7 @@ def test_a_visit_called_off_on_arrival_costs_the_travel_only():
         name="v",
         rules=(LadderRule(action="call", dpd_min=1), LadderRule(action="visit", dpd_min=90)),
     )
-    r = _run(world, p, spec)
+    r = run_ladder(world, p, spec)
     made, called_off = r.summary["visits"], r.summary["visits_called_off"]
     assert made > 0 and called_off > 0
     assert r.summary["cost_visit"] == pytest.approx(100.0 * made + 30.0 * called_off)
@@ -257,7 +238,7 @@ def test_an_account_that_defaults_again_during_its_plan_stays_at_dpd_1_until_the
     world = World(
         days=45,
         behaviour=BehaviourSpec(
-            **{**NO_LUCK, "redefault_daily": 1.0}, promise_days=1, promise_keep_base=1.0
+            **{**NO_PAYMENT_RATES, "redefault_daily": 1.0}, promise_days=1, promise_keep_base=1.0
         ),
         treatments=TreatmentsSpec(sms=ContactSpec(cost=0.0, promise_probability=1.0)),
     )
@@ -270,7 +251,7 @@ def test_an_account_that_defaults_again_during_its_plan_stays_at_dpd_1_until_the
             LadderRule(action="sms", dpd_min=10, dpd_max=10),
         ),
     )
-    r = _run(world, p, spec)
+    r = run_ladder(world, p, spec)
     log = r.audit
     sms = log["action"] == ACTION_CODE["sms"]
     assert sms.sum() == n and (log["flags"][sms] & 2).all()  # sent during the plan (flag 2)
@@ -285,11 +266,12 @@ def test_the_audit_log_records_each_call_s_hour_slot_and_whether_it_connected():
     for probability in (1.0, 0.0):
         world = World(
             days=2,
-            behaviour=BehaviourSpec(**NO_LUCK),
+            behaviour=BehaviourSpec(**NO_PAYMENT_RATES),
             treatments=TreatmentsSpec(call=ContactSpec(cost=1.0, connect_probability=probability)),
         )
         p = flat_portfolio(50, dpd=20)
-        r = _run(world, p, PolicySpec(name="c", rules=(LadderRule(action="call", dpd_min=1),)))
+        spec = PolicySpec(name="c", rules=(LadderRule(action="call", dpd_min=1),))
+        r = run_ladder(world, p, spec)
         log = r.audit
         calls = (log["action"] == ACTION_CODE["call"]) & (log["outcome"] == 0)
         assert calls.sum() == 100
@@ -297,7 +279,7 @@ def test_the_audit_log_records_each_call_s_hour_slot_and_whether_it_connected():
         assert (log["connected"][calls] == (probability == 1.0)).all()
         assert (log["collectors"][calls] == 0).all()  # collectors: visits only
     # A message has no slot: its `until` is its `hour`.
-    r = _run(World(days=1), flat_portfolio(20, dpd=20),
+    r = run_ladder(World(days=1), flat_portfolio(20, dpd=20),
              PolicySpec(name="s", rules=(LadderRule(action="sms", dpd_min=1),)))
     sms = r.audit["action"] == ACTION_CODE["sms"]
     assert sms.sum() == 20
@@ -307,10 +289,10 @@ def test_the_audit_log_records_each_call_s_hour_slot_and_whether_it_connected():
 def test_with_no_rule_on_placements_every_requested_placement_goes_ahead():
     # cn with the dispute rule for agencies switched off (a departure): nothing is left to
     # check a placement against, so all 30 accounts are placed on day 0.
-    world = World(days=1, behaviour=BehaviourSpec(**NO_LUCK))
+    world = World(days=1, behaviour=BehaviourSpec(**NO_PAYMENT_RATES))
     p = flat_portfolio(30, dpd=100)
     spec = PolicySpec(name="a", rules=(LadderRule(action="agency", dpd_min=1),))
-    r = _run(world, p, spec, overrides={"no_agency_disputed": False})
+    r = run_ladder(world, p, spec, overrides={"no_agency_disputed": False})
     assert r.summary["agency_placements"] == 30
 
 
@@ -322,7 +304,7 @@ def test_daily_counts_are_integers():
         name="mix",
         rules=(LadderRule(action="call", dpd_min=1, attempts=8), LadderRule(action="sms")),
     )
-    r = _run(world, p, spec)
+    r = run_ladder(world, p, spec)
     counts = [c for c in r.daily if c.startswith("actions_")] + ["blocked", "payments"]
     assert r.daily["blocked"].sum() > 0
     for column in counts:
@@ -333,13 +315,14 @@ def test_a_frozen_line_multiplies_the_payment_hazard():
     # Base hazard 0.02 in the 31-60 bucket, x 60 while the line is frozen: 1.2, so every
     # frozen borrower pays on the day of the freeze; an unfrozen one rarely does.
     behaviour = BehaviourSpec(
-        **{**NO_LUCK, "base_hazard": (0.0, 0.02, 0.0, 0.0, 0.0, 0.0)}, freeze_multiplier=60.0
+        **{**NO_PAYMENT_RATES, "base_hazard": (0.0, 0.02, 0.0, 0.0, 0.0, 0.0)},
+        freeze_multiplier=60.0,
     )
     world = World(days=1, behaviour=behaviour)
     p = flat_portfolio(60, dpd=40)
-    frozen = _run(world, p, PolicySpec(name="f", rules=(LadderRule(action="freeze"),)))
+    frozen = run_ladder(world, p, PolicySpec(name="f", rules=(LadderRule(action="freeze"),)))
     assert frozen.daily["payments"].tolist() == [60]
-    untouched = _run(world, p, PolicySpec(name="nothing"))
+    untouched = run_ladder(world, p, PolicySpec(name="nothing"))
     assert untouched.daily["payments"][0] < 10
 
 
@@ -347,7 +330,7 @@ def test_no_agency_fee_on_what_is_paid_while_breathing_space_pauses_the_placemen
     # uk_fca: day 0 the accounts are placed (dpd 30, nobody pays); day 1 a hardship plan
     # (breathing space) starts, the agency's call is refused and the placement pauses. Every
     # borrower pays that day (dpd 31: hazard 1 x willingness): no agency fee is due on any of it.
-    behaviour = BehaviourSpec(**{**NO_LUCK, "base_hazard": (0.0, 1.0, 0.0, 0.0, 0.0, 0.0)})
+    behaviour = BehaviourSpec(**{**NO_PAYMENT_RATES, "base_hazard": (0.0, 1.0, 0.0, 0.0, 0.0, 0.0)})
     world = World(days=2, behaviour=behaviour)
     p = flat_portfolio(40, dpd=30, willingness=1.0)
     spec = PolicySpec(
@@ -357,7 +340,7 @@ def test_no_agency_fee_on_what_is_paid_while_breathing_space_pauses_the_placemen
             LadderRule(action="hardship", dpd_min=31, dpd_max=31),
         ),
     )
-    r = _run(world, p, spec, preset="uk_fca")
+    r = run_ladder(world, p, spec, preset="uk_fca")
     assert r.summary["agency_placements"] == 40
     assert r.daily["payments"].tolist() == [0, 40]
     refused = (r.audit["action"] == ACTION_CODE["agency_contact"]) & (r.audit["outcome"] > 0)
@@ -377,6 +360,6 @@ def test_income_shocks_reach_about_their_daily_share_of_borrowers():
     paid = {}
     for daily in (0.0, 0.5):
         world = World(days=30, behaviour=BehaviourSpec(**behaviour, income_shock_daily=daily))
-        paid[daily] = _run(world, p, PolicySpec(name="nothing")).daily["payments"].sum()
+        paid[daily] = run_ladder(world, p, PolicySpec(name="nothing")).daily["payments"].sum()
     assert paid[0.0] > 100  # about 500 x (1 - 0.98^30)
     assert paid[0.5] < 0.3 * paid[0.0]

@@ -234,28 +234,19 @@ def test_plans_follow_a_budget_schedule():
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_cutting_each_region_to_its_top_candidates_loses_nothing(seed):
-    from waifang.optimise.policy import top_per_region
-    from waifang.optimise.problem import Capacity, make_problem
-    from waifang.optimise.solve import solve
+    from helpers import best_plan_value, random_visit_table
 
-    rng = np.random.default_rng(seed)
+    from waifang.optimise.policy import top_per_region
+    from waifang.optimise.problem import Capacity
+
     n = 400
-    region = rng.integers(0, 3, n)
-    cost = np.array([300.0, 220.0, 410.0])[region]
-    hours = np.array([2.0, 3.5, 1.8])[region]
-    table = pd.DataFrame({"account": np.arange(n), "region_code": region, "option": "visit",
-                          "value": cost + rng.exponential(400.0, n), "cost": cost,
-                          "hours": hours})
+    table = random_visit_table(np.random.default_rng(seed), n)
     hours_left = np.array([40.0, 70.0, 500.0])  # two regions bind on hours, one on budget
     budget = 20_000.0
 
     def best(frame):
-        frame = frame.assign(account_id=frame["account"].astype(str),
-                             region=frame["region_code"].astype(str))
         caps = [Capacity(str(r), "visit", hours_limit=float(hours_left[r])) for r in range(3)]
-        problem = make_problem(frame[["account_id", "option", "region", "value", "cost",
-                                      "hours"]], caps, budget)
-        return solve(problem, gap=0.0).objective
+        return best_plan_value(frame, caps, budget)
 
     cut = top_per_region(table, hours_left, budget)
     assert len(cut) < n / 2

@@ -6,6 +6,7 @@ before any work, and the tables keep every column and count of the runs they wer
 from __future__ import annotations
 
 import math
+from datetime import datetime, timezone
 from pathlib import Path
 
 import fake_engine
@@ -69,17 +70,24 @@ def test_run_options_default_to_the_scenarios_and_are_checked(scenario):
 
 
 def test_progress_counts_every_unit_once_in_order(fake, scenario):
-    seen = []
-    results = run_scenario(scenario, replications=2, seed=3,
-                           progress=lambda done, total, run: seen.append(
-                               (done, total, run.policy, run.replication)))
+    seen, times = [], []
+
+    def progress(done, total, run):
+        seen.append((done, total, run.policy, run.replication))
+        times.append(datetime.now(timezone.utc))
+        # A plain run hands over the PolicyRun itself (its numbers; no sweep point to name).
+        assert isinstance(run, PolicyRun) and not hasattr(run, "point")
+        assert set(run.summary) >= set(SUMMARY_COLUMNS)
+
+    results = run_scenario(scenario, replications=2, seed=3, progress=progress)
     assert [s[:2] for s in seen] == [(k, 6) for k in range(1, 7)]
     assert sorted(s[2:] for s in seen) == sorted(
         (p, r) for p in results.policies for r in range(2))
     assert len(fake) == 6
     assert (results.seed, results.replications, results.workers) == (3, 2, 1)
     assert results.scheduler is None
-    assert results.started <= results.finished
+    # Started before the first unit finished, finished after the last.
+    assert results.started <= times[0] <= times[-1] <= results.finished
 
 
 def test_a_sweeps_progress_names_the_point(fake, scenario):
@@ -131,6 +139,16 @@ def test_a_resumed_run_does_only_the_missing_work(fake, scenario):
     again = Kept(held)
     run_units([scenario], seed=4, replications=2, checkpoint=again)
     assert again.started == [(4, 2, False)] and again.saved == units and len(fake) == 16
+    # run_scenario hands its checkpoint on, and resumes only when asked.
+    fresh = Kept(held)
+    run_scenario(scenario, seed=4, replications=2, checkpoint=fresh)
+    assert fresh.started == [(4, 2, False)] and fresh.saved == units and len(fake) == 22
+    resumed = Kept(held)
+    results = run_scenario(scenario, seed=4, replications=2, checkpoint=resumed, resume=True)
+    assert resumed.started == [(4, 2, True)] and resumed.saved == units[2:]
+    assert len(fake) == 26
+    assert results.summary["net_npv"].tolist() == run_scenario(
+        scenario, seed=4, replications=2).summary["net_npv"].tolist()
 
 
 def test_a_tape_is_read_before_any_work(fake, tmp_path):
@@ -235,3 +253,39 @@ def test_compare_takes_every_numeric_metric_and_counts_its_values():
     one = runner.compare(summary[summary["replication"] == 0], champion="a").set_index(
         ["policy", "metric"])
     assert math.isnan(one.loc[("b", "net"), "std"]) and one.loc[("b", "net"), "n"] == 1
+
+
+def test_an_optimised_policys_replication_is_its_unit_on_the_same_seed():
+    # The optimiser's training and plans draw from the run's seed: a whole replication gives
+    # the numbers its units give, run after run (no draw left to fresh entropy).
+    import tomllib
+
+    from waifang.scenarios.schema import scenario_from_dict
+
+    path = Path(__file__).parent / "data" / "optimised.toml"
+    raw = tomllib.loads(path.read_text())
+    raw["days"] = 14
+    raw["portfolio"]["accounts"] = 300
+    scenario = scenario_from_dict(raw, path)
+    index = next(i for i, p in enumerate(scenario.policies) if p.optimiser is not None)
+    whole = runner.run_replication(scenario, 0, 11)[index]
+    unit = execution.run_unit(scenario, 11, 0, index)
+    assert whole.policy == unit.policy
+    assert whole.summary.keys() == unit.summary.keys()
+    np.testing.assert_equal(whole.summary, unit.summary)  # NaN (plan columns) equal to NaN
+
+
+def test_the_results_name_the_scheduler_they_ran_on(fake, scenario, monkeypatch):
+    # The Dask test (test_scenario_runner.py) checks this on a real cluster; here the units
+    # run in this process, the address handed on and recorded.
+    real = execution.execute
+    asked = []
+
+    def here(scenarios, units, seed, *, workers=1, scheduler=None, on_done=None):
+        asked.append(scheduler)
+        return real(scenarios, units, seed, on_done=on_done)
+
+    monkeypatch.setattr(execution, "execute", here)
+    results = run_scenario(scenario, replications=1, scheduler="tcp://127.0.0.1:1")
+    assert asked == ["tcp://127.0.0.1:1"]
+    assert results.scheduler == "tcp://127.0.0.1:1"

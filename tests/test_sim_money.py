@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import examples, flat_portfolio
+from helpers import examples, flat_portfolio, run_ladder
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -109,14 +109,7 @@ def _baseline_run(seed: int, policy=LADDER, accounts: int = 3000):
     portfolio = generate_portfolio(
         PortfolioSpec(accounts=accounts), names, np.random.default_rng(seed)
     )
-    rules, _ = resolve_rules("cn")
-    return simulate(
-        world,
-        portfolio,
-        LadderPolicy(policy, portfolio.segment_names),
-        rules,
-        seed=np.random.SeedSequence(seed),
-    )
+    return run_ladder(world, portfolio, policy, audit="counts", seed=seed)
 
 
 def test_same_seed_same_numbers_other_seed_other_numbers():

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import flat_portfolio
+from helpers import flat_portfolio, run_ladder
 
 from waifang.errors import InputError
 from waifang.sim import LadderPolicy, LadderRule, PolicySpec, World, resolve_rules
 from waifang.sim.compliance import ACTION_CODE
-from waifang.sim.engine import simulate
 from waifang.sim.rng import replication_seeds, stream
 from waifang.sim.spec import (
     BUCKETS,
@@ -100,18 +99,6 @@ def test_lender_cannot_see_latent_traits():
     assert np.isnan(view.revealed_ability()).all()
 
 
-def _run(world, portfolio, rules_spec, preset="cn", audit="full", seed=1, overrides=None):
-    rules, _ = resolve_rules(preset, overrides)
-    return simulate(
-        world,
-        portfolio,
-        LadderPolicy(rules_spec, portfolio.segment_names),
-        rules,
-        seed=np.random.SeedSequence(seed),
-        audit=audit,
-    )
-
-
 def test_call_centre_capacity_drops_the_rest_exactly():
     # One agent, 10 attempts an hour, 2 hours: 20 attempts a day; 100 accounts ask for one each.
     world = World(
@@ -124,7 +111,7 @@ def test_call_centre_capacity_drops_the_rest_exactly():
     )
     p = flat_portfolio(100, dpd=20)
     spec = PolicySpec(name="c", rules=(LadderRule(action="call", dpd_min=1),))
-    r = _run(world, p, spec)
+    r = run_ladder(world, p, spec)
     performed = r.daily["actions_call"]
     assert performed.tolist() == [20, 20, 20]
     assert r.summary["calls_performed"] == 60
@@ -145,7 +132,7 @@ def test_overlapping_shifts_add_up_hour_by_hour_and_an_exact_repeat_is_refused()
     )
     p = flat_portfolio(200, dpd=20)
     spec = PolicySpec(name="c", rules=(LadderRule(action="call", dpd_min=1),))
-    r = _run(world, p, spec)
+    r = run_ladder(world, p, spec)
     log = r.audit
     calls = log["action"] == ACTION_CODE["call"]
     for d in (0, 1):
@@ -164,7 +151,7 @@ def test_field_team_starts_only_visits_it_can_finish_in_allowed_hours():
     world = World(days=20, resources=ResourcesSpec(regions=(region,)))
     p = flat_portfolio(400, dpd=100, regions=("north",))
     spec = PolicySpec(name="v", rules=(LadderRule(action="visit", dpd_min=90),))
-    r = _run(world, p, spec)
+    r = run_ladder(world, p, spec)
     log = r.audit
     visits = (log["outcome"] == 0) & (log["action"] == ACTION_CODE["visit"])
     assert visits.sum() > 20
@@ -192,7 +179,7 @@ def test_court_and_agency_capacity_make_requests_wait():
         name="l",
         rules=(LadderRule(action="legal", dpd_min=100), LadderRule(action="agency", dpd_min=100)),
     )
-    r = _run(world, p, spec, audit="counts")
+    r = run_ladder(world, p, spec, audit="counts")
     assert r.summary["legal_cases"] == 3
     assert r.summary["legal_waiting"] > 0
     assert r.summary["agency_placements"] == 5
