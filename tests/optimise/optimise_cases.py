@@ -136,3 +136,23 @@ def brute_force(frame, caps, budget):
         if np.all(A @ x <= ub + 1e-9):
             best = max(best, float(profit @ x))
     return best
+
+
+def period_frame(rng, n_accounts, n_periods=3, options=("visit", "legal"), n_regions=2,
+                 hourless=()):
+    """Candidates over ``n_periods`` weeks; some (option, period) rows missing. Options in
+    ``hourless`` take no team hours (as legal action)."""
+    rows = []
+    for a in range(n_accounts):
+        region = f"r{rng.integers(n_regions)}"
+        base = rng.uniform(50, 400)
+        for option in options:
+            for p in range(n_periods):
+                if rng.random() < 0.25:
+                    continue
+                rows.append(dict(account_id=f"a{a}", option=option, region=region, period=p,
+                                 value=float(np.round(base * rng.uniform(0.5, 1.3), 1)),
+                                 cost=float(np.round(rng.uniform(20, 120), 1)),
+                                 hours=0.0 if option in hourless else
+                                 float(np.round(rng.uniform(0.5, 3), 1))))
+    return pd.DataFrame(rows)

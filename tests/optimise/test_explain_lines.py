@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from optimise_cases import random_capacities, random_frame
+from optimise_cases import period_frame, random_capacities, random_frame
 
 from waifang.optimise.explain import explain
 from waifang.optimise.marginal import marginal_values
@@ -184,20 +184,7 @@ def _period_case(seed, n_accounts=40, n_periods=3):
     """Weeks with their own budgets and (region, option) limits, limits over the whole
     horizon, and an option whose places are shared by every region (as a court's)."""
     rng = np.random.default_rng(seed)
-    rows = []
-    for a in range(n_accounts):
-        region = f"r{rng.integers(2)}"
-        base = rng.uniform(50, 400)
-        for option in ("visit", "legal"):
-            for p in range(n_periods):
-                if rng.random() < 0.25:
-                    continue
-                rows.append(dict(account_id=f"a{a}", option=option, region=region, period=p,
-                                 value=float(np.round(base * rng.uniform(0.5, 1.3), 1)),
-                                 cost=float(np.round(rng.uniform(20, 120), 1)),
-                                 hours=0.0 if option == "legal" else
-                                 float(np.round(rng.uniform(0.5, 3), 1))))
-    frame = pd.DataFrame(rows)
+    frame = period_frame(rng, n_accounts, n_periods, hourless=("legal",))
     caps = [Capacity(r, "visit", limit=float(rng.integers(1, 5)),
                      hours_limit=float(np.round(rng.uniform(2, 8), 1)), period=p)
             for r in ("r0", "r1") for p in range(n_periods)]

@@ -12,7 +12,7 @@ import itertools
 import numpy as np
 import pandas as pd
 import pytest
-from optimise_cases import backend_params
+from optimise_cases import backend_params, period_frame
 from scipy.optimize import Bounds, LinearConstraint, milp
 
 from waifang.errors import InputError
@@ -22,23 +22,6 @@ from waifang.optimise.problem import Capacity, make_problem
 from waifang.optimise.result import check_plan
 from waifang.optimise.solve import solve
 from waifang.scenarios.cli import main
-
-
-def period_frame(rng, n_accounts, n_periods=3, options=("visit", "legal"), n_regions=2):
-    """Candidates over ``n_periods`` weeks; some (option, period) rows missing."""
-    rows = []
-    for a in range(n_accounts):
-        region = f"r{rng.integers(n_regions)}"
-        base = rng.uniform(50, 400)
-        for option in options:
-            for p in range(n_periods):
-                if rng.random() < 0.25:
-                    continue
-                rows.append(dict(account_id=f"a{a}", option=option, region=region, period=p,
-                                 value=float(np.round(base * rng.uniform(0.5, 1.3), 1)),
-                                 cost=float(np.round(rng.uniform(20, 120), 1)),
-                                 hours=float(np.round(rng.uniform(0.5, 3), 1))))
-    return pd.DataFrame(rows)
 
 
 def period_limits(rng, frame):
