@@ -177,3 +177,40 @@ def test_the_page_states_how_money_is_counted(report):
     assert "a cured account owes nothing overdue" in text.lower()
     assert "instalments that fall due while it is current are not collected" in text
     assert "judgement that pays all the arrears cures" in text
+
+
+def _headline_of(rows):
+    """The headline of a run whose comparison rows are ``rows`` (policy, metric, mean, diff,
+    low, high); the champion is the first policy."""
+    from types import SimpleNamespace
+
+    from waifang.scenarios.html_report import headline
+
+    frame = pd.DataFrame(rows, columns=["policy", "metric", "mean", "diff_vs_champion",
+                                        "diff_ci_low", "diff_ci_high"])
+    policies = list(dict.fromkeys(frame["policy"]))
+    results = SimpleNamespace(comparison=frame, policies=policies,
+                              scenario=SimpleNamespace(champion=policies[0]))
+    return headline(results)
+
+
+def test_headline_says_when_the_runner_up_is_the_champion_to_the_cent():
+    # As in the baseline: early_visits is refused every early visit under cn, so it makes
+    # exactly the ladder's numbers; the page used to say "is -0 lower ... CI [-0, -0]".
+    lines = _headline_of([
+        ("ladder", "net_npv", 140.55e6, 0.0, 0.0, 0.0),
+        ("early_visits", "net_npv", 140.55e6, 0.0, 0.0, 0.0),
+        ("digital_only", "net_npv", 140.16e6, -395_698.0, -759_059.0, -32_337.0),
+    ])
+    assert lines == [
+        "On <b>net_npv</b> the champion <b>ladder</b> is best (140.55M per replication); the "
+        "next best, early_visits, gives exactly the champion's figure on every replication."
+    ]
+    assert not any("-0" in line for line in lines)
+    # A runner-up that differs keeps its interval, sign flipped to "lower".
+    lines = _headline_of([
+        ("ladder", "net_npv", 140.55e6, 0.0, 0.0, 0.0),
+        ("digital_only", "net_npv", 140.16e6, -395_698.0, -759_059.0, -32_337.0),
+    ])
+    assert "digital_only, is 395,698 lower (paired 95 % CI [32,337, 759,059]; significant" in (
+        lines[0])

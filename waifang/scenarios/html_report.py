@@ -54,6 +54,8 @@ def _table(frame: pd.DataFrame) -> str:
 
 
 def _number(value: float) -> str:
+    if value == 0:
+        return "0"  # never "-0"
     if abs(value) >= 1e6:
         return f"{value / 1e6:,.2f}M"
     if abs(value) >= 1000:
@@ -115,6 +117,14 @@ def headline(results: ScenarioResults) -> list[str]:
                 continue
             runner_up = max(others, key=means.get)
             row = comparison.loc[(runner_up, metric)]
+            if row["diff_ci_low"] == 0 and row["diff_ci_high"] == 0:
+                lines.append(
+                    f"On <b>{metric}</b> the champion <b>{html.escape(champion)}</b> is best "
+                    f"({_number(means[champion])} per replication); the next best, "
+                    f"{html.escape(runner_up)}, gives exactly the champion's figure on every "
+                    "replication."
+                )
+                continue
             lines.append(
                 f"On <b>{metric}</b> the champion <b>{html.escape(champion)}</b> is best "
                 f"({_number(means[champion])} per replication); the next best, "

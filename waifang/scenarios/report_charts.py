@@ -223,7 +223,8 @@ def costs_by_treatment(results: ScenarioResults):
         left += costs[column].to_numpy()
     ax.invert_yaxis()
     ax.set_xlabel("cost (mean over replications)")
-    ax.legend(fontsize=7, ncol=3)
+    # Beside the bars, not over them: inside the axes it hid the longest bar's last treatments.
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     return fig
 
 
