@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from waifang.optimise.values import PayHazard, ValueModel, valued
+from waifang.optimise.values import PayHazard, ValueModel, candidate_frame, valued
 from waifang.sim.eligible import visit_allowed
 from waifang.sim.rules import ComplianceRules
 from waifang.sim.spec import World
@@ -59,25 +59,11 @@ def later_candidates(
     region = view.region[idx]
     gross, gross_se, _, raw = valued(model, view, idx, day, world.days, ahead=ahead)
     stay = hazard.stay(view.dpd[idx], ahead, day)
-    names = np.asarray(region_names, dtype=object)
-    return pd.DataFrame(
-        {
-            "account": idx,
-            "account_id": view.account_id[idx],
-            "option": "visit",
-            "region": names[region],
-            "region_code": region,
-            "value": stay * gross + (1 - stay) * cost[region],
-            "value_raw": stay * raw + (1 - stay) * cost[region],
-            "value_se": stay * gross_se,
-            "cost": cost[region],
-            "hours": hours[region],
-            "segment": view.segment[idx],
-            "balance": view.balance[idx],
-            "dpd": view.dpd[idx],
-            "stay": stay,
-        }
-    )
+    return candidate_frame(view, idx, "visit", region_names, region,
+                           value=stay * gross + (1 - stay) * cost[region],
+                           value_raw=stay * raw + (1 - stay) * cost[region],
+                           value_se=stay * gross_se, cost=cost[region], hours=hours[region],
+                           stay=stay)
 
 
 def top_per_region_period(

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from waifang.optimise.problem import Capacity
-from waifang.optimise.values import ValueModel, option_cost, valued
+from waifang.optimise.values import ValueModel, candidate_frame, option_cost, valued
 from waifang.sim.eligible import escalation_allowed
 from waifang.sim.rules import ComplianceRules
 from waifang.sim.spec import World
@@ -49,24 +49,9 @@ def escalation_candidates(
     idx = delinquent[ok]
     region = view.region[idx]
     value, value_se, _, value_raw = valued(model, view, idx, day, world.days)
-    names = np.asarray(region_names, dtype=object)
-    return pd.DataFrame(
-        {
-            "account": idx,
-            "account_id": view.account_id[idx],
-            "option": option,
-            "region": names[region],
-            "region_code": region,
-            "value": value,
-            "value_raw": value_raw,
-            "value_se": value_se,
-            "cost": option_cost(world, idx, option, region),
-            "hours": 0.0,
-            "segment": view.segment[idx],
-            "balance": view.balance[idx],
-            "dpd": view.dpd[idx],
-        }
-    )
+    return candidate_frame(view, idx, option, region_names, region, value=value,
+                           value_raw=value_raw, value_se=value_se,
+                           cost=option_cost(world, idx, option, region), hours=0.0)
 
 
 def free_places(view: LenderView, day: int, world: World) -> dict[str, float]:

@@ -35,7 +35,7 @@ from waifang.optimise.options import (
 )
 from waifang.optimise.problem import Capacity, make_problem
 from waifang.optimise.solve import solve
-from waifang.optimise.values import PayHazard, ValueModel, valued
+from waifang.optimise.values import PayHazard, ValueModel, candidate_frame, valued
 
 # The spec of the ``optimiser`` table lives with the scenario files: every scenario (and so
 # every worker process) needs it, and importing it from here would import pandas, scipy and
@@ -116,24 +116,9 @@ def candidates(
     idx = delinquent[ok]
     region = view.region[idx]
     value, value_se, _, value_raw = valued(model, view, idx, day, world.days)
-    names = np.asarray(region_names, dtype=object)
-    return pd.DataFrame(
-        {
-            "account": idx,
-            "account_id": view.account_id[idx],
-            "option": "visit",
-            "region": names[region],
-            "region_code": region,
-            "value": value,
-            "value_raw": value_raw,
-            "value_se": value_se,
-            "cost": cost[region],
-            "hours": hours[region],
-            "segment": view.segment[idx],
-            "balance": view.balance[idx],
-            "dpd": view.dpd[idx],
-        }
-    )
+    return candidate_frame(view, idx, "visit", region_names, region, value=value,
+                           value_raw=value_raw, value_se=value_se, cost=cost[region],
+                           hours=hours[region])
 
 
 class OptimisedPolicy:

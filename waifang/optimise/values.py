@@ -112,6 +112,42 @@ def valued(model: ValueModel | None, view: LenderView, idx: np.ndarray, day: int
     return model.valuation(feats)
 
 
+def candidate_frame(
+    view: LenderView,
+    idx: np.ndarray,
+    option: str,
+    region_names: Sequence[str],
+    region: np.ndarray,
+    *,
+    value: np.ndarray,
+    value_raw: np.ndarray,
+    value_se: np.ndarray,
+    cost: np.ndarray,
+    hours: np.ndarray | float,
+    **extra: np.ndarray,
+) -> pd.DataFrame:
+    """The candidates table of accounts ``idx`` (regions ``region``) for ``option``, in the
+    columns :func:`waifang.optimise.policy.candidates` documents, then ``extra``."""
+    return pd.DataFrame(
+        {
+            "account": idx,
+            "account_id": view.account_id[idx],
+            "option": option,
+            "region": np.asarray(region_names, dtype=object)[region],
+            "region_code": region,
+            "value": value,
+            "value_raw": value_raw,
+            "value_se": value_se,
+            "cost": cost,
+            "hours": hours,
+            "segment": view.segment[idx],
+            "balance": view.balance[idx],
+            "dpd": view.dpd[idx],
+            **extra,
+        }
+    )
+
+
 @dataclass(frozen=True)
 class Effects:
     """Per-account treatment effects measured at one checkpoint.

@@ -253,16 +253,16 @@ def _check_optimiser(scenario: Scenario, i: int, policy: ScenarioPolicy) -> None
             "the optimiser chooses visits but no region has field teams "
             "(every resources.regions[].teams is 0)",
         )
+    try:
+        rules, _ = resolve_rules(
+            scenario.compliance.preset,
+            {**scenario.compliance.overrides, **(policy.compliance or {})},
+        )
+    except InputError:
+        rules = None  # reported with its own key by rules_for
     if "visit" in opt.options:
         from waifang.optimise.policy import team_hours
 
-        try:
-            rules, _ = resolve_rules(
-                scenario.compliance.preset,
-                {**scenario.compliance.overrides, **(policy.compliance or {})},
-            )
-        except InputError:
-            rules = None  # reported with its own key by rules_for
         if rules is not None and team_hours(scenario.world(), rules, 1).sum() == 0:
             raise _KeyError(
                 f"{key}.options",
@@ -277,13 +277,6 @@ def _check_optimiser(scenario: Scenario, i: int, policy: ScenarioPolicy) -> None
             raise _KeyError(f"{key}.options",
                             f"{option!r} has no capacity: {what} is 0")
     if "agency" in opt.options and not resources.agency_vetted:
-        try:
-            rules, _ = resolve_rules(
-                scenario.compliance.preset,
-                {**scenario.compliance.overrides, **(policy.compliance or {})},
-            )
-        except InputError:
-            rules = None  # reported with its own key by rules_for
         if rules is not None and rules.vetted_agencies_only:
             raise _KeyError(f"{key}.options",
                             "'agency' has no capacity: the rules allow only vetted agencies "
