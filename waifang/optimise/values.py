@@ -73,7 +73,7 @@ def features(view: LenderView, idx: np.ndarray, day: int, days: int, ahead: int 
     idx = np.asarray(idx, dtype=np.int64)
     dpd = view.dpd[idx].astype(np.int64) + ahead
     day = day + ahead
-    balance = view.balance[idx]
+    balance = balance_of(view, idx)
     revealed_ability = view.revealed_ability()[idx]
     strategic = view.revealed_strategic()[idx]
     # 0 never visited, 1 visited but not met, 2 met and able to pay (> 0.3), 3 met and unable,
@@ -98,6 +98,12 @@ def features(view: LenderView, idx: np.ndarray, day: int, days: int, ahead: int 
     )
 
 
+def balance_of(view: LenderView, idx: np.ndarray) -> np.ndarray:
+    """``view.balance[idx]`` without converting the whole book's balances (the property
+    does; a weekly plan on a large book asks three times): the same numbers."""
+    return view.balance_cents[idx] / 100.0
+
+
 def valued(model: ValueModel | None, view: LenderView, idx: np.ndarray, day: int, days: int,
            ahead: int = 0) -> Valuation:
     """The model's value of accounts ``idx`` of the live view on ``day`` (with ``ahead``: on
@@ -108,7 +114,7 @@ def valued(model: ValueModel | None, view: LenderView, idx: np.ndarray, day: int
         nan = np.full(idx.size, np.nan)
         return Valuation(nan, nan, np.full(idx.size, -1), nan)
     feats = features(view, idx, day, days, ahead=ahead)
-    feats["balance"] = view.balance[idx]
+    feats["balance"] = balance_of(view, idx)
     return model.valuation(feats)
 
 
@@ -141,7 +147,7 @@ def candidate_frame(
             "cost": cost,
             "hours": hours,
             "segment": view.segment[idx],
-            "balance": view.balance[idx],
+            "balance": balance_of(view, idx),
             "dpd": view.dpd[idx],
             **extra,
         }
