@@ -239,9 +239,8 @@ def test_a_bad_argument_is_one_line_and_exit_code_1(capsys):
 def test_a_reader_that_goes_away_gets_no_traceback():
     """``waifang validate x.toml | head -1``: the pipe closes before the command prints; it
     stops quietly (exit 141, as under SIGPIPE), no traceback."""
-    import subprocess
-
     import os
+    import subprocess
 
     scenario = Path(__file__).parent / "data" / "small.toml"
     env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
