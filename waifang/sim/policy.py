@@ -179,12 +179,17 @@ class LadderPolicy:
         code = np.take(self._table, np.take(dpd, delinquent).view(np.uint16))
         on_plan = view.hardship_until[delinquent] >= day
         off_plan = ~on_plan if on_plan.any() else None
+        # The rungs that act on someone today: on a small book most rungs' bits are absent
+        # on most days (cadences), and one reduction spares each of them its mask.
+        today = int(np.bitwise_or.reduce(code)) if code.size else 0
         charged: dict[str, np.ndarray] = {}
         requests: dict[str, list[np.ndarray]] = {}
         attempts: dict[str, list[np.ndarray]] = {}
         for rule, segments, bit in zip(self.spec.rules, self._segments, self._bits, strict=True):
             if rule.action == "sale" or rule.charged_off:
                 idx = _after_charge_off(rule, view, day, charged)
+            elif not today & bit:
+                continue  # no delinquent account's dpd matches the rung today
             else:
                 keep = (code & bit) != 0
                 if off_plan is not None and not rule.during_hardship:

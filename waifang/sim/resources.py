@@ -496,4 +496,6 @@ class FieldForce:
             self.regions[code].request(idx[region == code], day)
 
     def processes(self, day: int):
-        return [r.run(day) for r in self.regions]
+        """The day's process of each region with visits queued (a region with none would
+        only check its empty queue: see :meth:`waifang.sim.engine._Run._processes`)."""
+        return [r.run(day) for r in self.regions if r.queue.size]
