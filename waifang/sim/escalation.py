@@ -238,7 +238,7 @@ class Courts:
             paying = amount > 0
             ctx.borrowers.judgement(judged[paying], amount[paying], day)
         ending = due | withdrawn
-        if ending.any():
+        if np.count_nonzero(ending):
             called = self.in_court[ending]
             keep = ~ending
             self.cases, self.judgement_day = self.cases[keep], self.judgement_day[keep]
@@ -259,7 +259,7 @@ class Courts:
                 yield from self._call(processes[~ok], self.REFUSED)
         status = state.status[self.waiting]
         open_ = (status == DELINQUENT) | (status == CHARGED_OFF)
-        if not open_.all():
+        if np.count_nonzero(open_) < open_.size:
             self.usage.left_queue[day] += int(np.count_nonzero(~open_))
             if self.places is not None:
                 for process in self.queued[~open_]:
@@ -391,10 +391,10 @@ class Agencies:
         ctx = self.ctx
         hour = self.spec.contact_hour
         compliance, state, borrowers = ctx.compliance, ctx.state, ctx.borrowers
-        placed = np.flatnonzero(borrowers.placed)
+        placed = borrowers.placed.nonzero()[0]
         codes = compliance.contact_refusals("agency_contact", placed, hour, state)
         refused = codes > 0
-        if refused.any():
+        if np.count_nonzero(refused):
             compliance.audit.record(day, "agency_contact", placed[refused], hour, codes[refused])
             pausing = np.isin(codes, _PAUSING)
             borrowers.pause_placement(placed[pausing])
