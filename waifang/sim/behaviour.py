@@ -375,26 +375,36 @@ class Borrowers:
             keyed_uniform(self.key_amount, idx, day, 0),
             keyed_uniform(self.key_amount, idx, day, 1),
         )
-        settles = (s.dpd[idx] >= b.settlement_min_dpd) & (ability <= b.settlement_max_ability)
+        dpd = s.dpd[idx]
+        settles = (dpd >= b.settlement_min_dpd) & (ability <= b.settlement_max_ability)
         if force_cure:
             settles[:] = False
-        months = np.ceil(np.minimum(s.dpd[idx], self.charge_off_dpd) / 30.0).astype(np.int64)
+        months = np.ceil(np.minimum(dpd, self.charge_off_dpd) / 30.0).astype(np.int64)
         p_cure = b.cure_share_low + (b.cure_share_high - b.cure_share_low) * ability
         cures = ~settles & ((u[0] < p_cure) | (months <= 1) | force_cure)
         partial = ~settles & ~cures
         amount = arrears.copy()
-        amount[settles] = np.rint(balance[settles] * b.settlement_share).astype(np.int64)
-        share = b.partial_min + (b.partial_max - b.partial_min) * u[1][partial]
-        due = months[partial]
-        paid = np.clip(np.floor(share * due).astype(np.int64), 1, due - 1)
-        instalment = np.maximum(np.rint(balance[partial] * b.instalment_share), 1).astype(np.int64)
-        amount[partial] = np.minimum(paid * instalment, arrears[partial])
-        self.collect(idx, amount, day)
+        # Settlements and part payments are rarer than cures: their steps only when there are
+        # any (on a small branch each step is a numpy call's overhead for nothing).
+        settling = bool(np.count_nonzero(settles))
+        if settling:
+            amount[settles] = np.rint(balance[settles] * b.settlement_share).astype(np.int64)
         back = idx[partial]
-        still = s.status[back] == DELINQUENT
-        s.dpd[back[still]] -= (30 * paid[still]).astype(np.int16)
-        settled = idx[settles & (s.status[idx] != CLOSED)]
-        self.write_off(settled, s.balance_cents[settled])
+        if back.size:
+            share = b.partial_min + (b.partial_max - b.partial_min) * u[1][partial]
+            due = months[partial]
+            paid = np.clip(np.floor(share * due).astype(np.int64), 1, due - 1)
+            instalment = np.maximum(np.rint(balance[partial] * b.instalment_share), 1).astype(
+                np.int64
+            )
+            amount[partial] = np.minimum(paid * instalment, arrears[partial])
+        self.collect(idx, amount, day)
+        if back.size:
+            still = s.status[back] == DELINQUENT
+            s.dpd[back[still]] -= (30 * paid[still]).astype(np.int16)
+        if settling:
+            settled = idx[settles & (s.status[idx] != CLOSED)]
+            self.write_off(settled, s.balance_cents[settled])
         self.cured_ever[idx[cures]] = True  # includes cures that paid the balance off
         self._cure(idx[cures & (s.status[idx] == DELINQUENT)], day)
 

@@ -59,7 +59,7 @@ def _split(action: str, request: Request, n: int) -> tuple[np.ndarray, np.ndarra
     idx = np.asarray(idx, dtype=np.int64).reshape(-1)
     # Already sorted without repeats (a ladder's requests are): no sort, and the ends are the
     # smallest and the largest index.
-    ordered = idx.size < 2 or bool((idx[1:] > idx[:-1]).all())
+    ordered = idx.size < 2 or not np.count_nonzero(idx[1:] <= idx[:-1])
     if idx.size and (
         (idx[0] < 0 or idx[-1] >= n) if ordered else (idx.min() < 0 or idx.max() >= n)
     ):

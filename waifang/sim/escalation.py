@@ -157,7 +157,8 @@ class Courts:
         self._processes()
         idx = _open(ctx, idx, charged_off_too=True)
         idx = idx[~state.in_legal[idx]]  # one case per account: filed once, judged once
-        idx = np.setdiff1d(idx, self.waiting, assume_unique=True)
+        if self.waiting.size:  # (no queue: nothing to take out, spare setdiff1d's cost)
+            idx = np.setdiff1d(idx, self.waiting, assume_unique=True)
         idx = ctx.compliance.allow_escalation("legal", idx, COURT_HOUR, state, ctx.portfolio)
         self.asked[idx] = ctx.compliance.day
         self.usage.requested[ctx.compliance.day] += idx.size
@@ -344,7 +345,8 @@ class Agencies:
             return
         idx = _open(ctx, idx, charged_off_too=True)
         idx = idx[~ctx.borrowers.placed[idx]]
-        idx = np.setdiff1d(idx, self.waiting, assume_unique=True)
+        if self.waiting.size:  # (no queue: nothing to take out, spare setdiff1d's cost)
+            idx = np.setdiff1d(idx, self.waiting, assume_unique=True)
         idx = ctx.compliance.allow_escalation("agency", idx, AGENCY_HOUR, ctx.state, ctx.portfolio)
         self.asked[idx] = ctx.compliance.day
         self.usage.requested[ctx.compliance.day] += idx.size
