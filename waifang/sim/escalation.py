@@ -357,10 +357,11 @@ class Agencies:
         if ctx.env.now < day * HOURS + AGENCY_HOUR:
             yield ctx.at(day, AGENCY_HOUR)  # (at once after the court's session at 09:00)
         state = ctx.state
-        status = state.status[self.waiting]
-        open_ = (status == DELINQUENT) | (status == CHARGED_OFF)
-        self.usage.left_queue[day] += self.waiting.size - int(np.count_nonzero(open_))
-        self.waiting = self.waiting[open_]
+        if self.waiting.size:  # (most days in a small branch: no one waits)
+            status = state.status[self.waiting]
+            open_ = (status == DELINQUENT) | (status == CHARGED_OFF)
+            self.usage.left_queue[day] += self.waiting.size - int(np.count_nonzero(open_))
+            self.waiting = self.waiting[open_]
         places = self.places
         if places is not None:
             # Places freed since yesterday's placements (terms run out, cures, payoffs).

@@ -217,6 +217,8 @@ class CallCentre:
             self.asked[take:],
         )
         open_ = self.ctx.state.status[head[0]] == DELINQUENT
+        if np.count_nonzero(open_) == open_.size:
+            return head  # all still open (the usual case): no masked copies
         return head[0][open_], head[1][open_], head[2][open_]
 
     def run(self, day: int):
