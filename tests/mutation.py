@@ -84,6 +84,46 @@ MODULES: dict[str, tuple[str, list[str]]] = {
         "waifang/scenarios/report.py",
         ["tests/test_report_units.py", "tests/test_output_folder.py"],
     ),
+    # The closed loop (issue 6): small books, seconds per test file.
+    "values": (
+        "waifang/optimise/values.py",
+        [
+            "tests/optimise/test_loop_units.py",
+            "tests/test_value_model.py",
+            "tests/test_value_correction.py",
+            "tests/test_fork_values.py",
+            "tests/test_horizon_policy.py",
+            "tests/test_escalation_options.py",
+        ],
+    ),
+    "policy": (
+        "waifang/optimise/policy.py",
+        [
+            "tests/optimise/test_loop_units.py",
+            "tests/test_optimised_policy.py",
+            "tests/test_horizon_policy.py",
+            "tests/test_escalation_options.py",
+        ],
+    ),
+    "training": (
+        "waifang/optimise/training.py",
+        [
+            "tests/optimise/test_loop_units.py",
+            "tests/test_optimised_policy.py",
+            "tests/test_value_correction.py",
+            "tests/test_horizon_policy.py",
+            "tests/test_escalation_options.py",
+        ],
+    ),
+    "fork": (
+        "waifang/sim/fork.py",
+        [
+            "tests/test_fork_units.py",
+            "tests/test_fork_values.py",
+            "tests/test_escalation_options.py",
+            "tests/test_horizon_policy.py",
+        ],
+    ),
 }
 # Tests left out of a module's selection: slow (10-20 s each, a fresh process or a large
 # instance) and covered by the faster tests of the same files.

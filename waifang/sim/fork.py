@@ -414,6 +414,9 @@ def _reseed(run: _Run, seed: np.random.SeedSequence) -> None:
         for name, value in vars(new).items():
             if isinstance(value, (np.random.Generator, np.uint64, Luck)):
                 setattr(old, name, value)
+    # The keyed luck of the contacts, visit times, court delays and agency calls is drawn
+    # through the context, which holds the borrowers' Luck of the run it was built for.
+    run.ctx.luck = run.borrowers.luck
     run.ctx.seed = seed
 
 
