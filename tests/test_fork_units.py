@@ -62,8 +62,9 @@ def test_extra_requests_come_first_and_only_on_their_day():
     def base(view, day):
         return {"visit": np.array([4, 5]), "call": (np.array([1, 2]), np.array([2, 3]))}
 
-    policy = _WithExtra(base, 7, {"visit": np.array([9]), "call": np.array([3]),
-                                  "legal": np.array([8])})
+    # An action the policy did not ask for first: the rest are still merged after it.
+    policy = _WithExtra(base, 7, {"legal": np.array([8]), "visit": np.array([9]),
+                                  "call": np.array([3])})
     on = policy(None, 7)
     np.testing.assert_array_equal(on["visit"], [9, 4, 5])
     # A plain index list merged with (accounts, attempts): one attempt each for the plain one.
@@ -77,6 +78,11 @@ def test_extra_requests_come_first_and_only_on_their_day():
                        {"call": (np.array([6]), np.array([4], np.int16))})(None, 0)
     np.testing.assert_array_equal(plain["call"][0], [6, 1])
     np.testing.assert_array_equal(plain["call"][1], [4, 1])
+    # Attempts stay whole numbers.
+    assert plain["call"][1].dtype == np.int16
+    both = _WithExtra(lambda v, d: {"call": (np.array([1]), np.array([2], np.int16))}, 0,
+                      {"call": np.array([5])})(None, 0)
+    assert both["call"][1].tolist() == [1, 2] and both["call"][1].dtype == np.int16
 
 
 def test_requests_restricted_to_a_subset_are_renumbered():
@@ -99,12 +105,17 @@ def _members(entries, kept):
 
 def test_a_subset_keeps_its_accounts_queues_and_plans_in_its_own_numbers(small):
     world, portfolio, rules, ladder, _ = small
+    # Three places in court: filings wait for a place.
+    world = world.model_copy(update={"resources": world.resources.model_copy(
+        update={"legal_capacity": 3})})
     (cp,) = checkpoints(world, portfolio, ladder, rules, seed=np.random.SeedSequence(1),
-                        days=[3])
+                        days=[4])
     run = cp._run
-    assert sum(r.queue.size for r in run.field.regions) > 0 and run.courts.cases.size > 0
+    waiting, cases = run.courts.waiting, run.courts.cases
     queued = np.concatenate([r.queue for r in run.field.regions])
-    keep = np.union1d(np.arange(0, cp.n, 2), np.union1d(queued, run.courts.cases[::2]))
+    assert queued.size and waiting.size and cases.size
+    keep = np.union1d(np.arange(0, cp.n, 2), np.concatenate([queued, waiting, cases[::2]]))
+    keep = keep[keep >= waiting.min()]  # the subset's first account waits for a court
     sub = cp.subset(keep)
     assert sub.n == keep.size and sub.day == cp.day
     np.testing.assert_array_equal(sub.accounts, keep)
@@ -116,14 +127,20 @@ def test_a_subset_keeps_its_accounts_queues_and_plans_in_its_own_numbers(small):
         np.testing.assert_array_equal(new.since, old.since[inside])
         np.testing.assert_array_equal(new.asked_dpd, old.asked_dpd[inside])
     courts = sub._run.courts
-    assert courts.cases.tolist() == _members(run.courts.cases, keep)
+    assert courts.waiting.tolist() == _members(waiting, keep) and 0 in courts.waiting
+    assert courts.cases.tolist() == _members(cases, keep)
     np.testing.assert_array_equal(courts.judgement_day,
-                                  run.courts.judgement_day[np.isin(run.courts.cases, keep)])
+                                  run.courts.judgement_day[np.isin(cases, keep)])
     promised = run.borrowers.promises_due
     assert sum(len(c) for v in promised.values() for c in v) > 0
     for day, chunks in promised.items():
         got = np.concatenate(sub._run.borrowers.promises_due[day] or [np.zeros(0, int)])
         assert got.tolist() == _members(np.concatenate(chunks or [np.zeros(0, int)]), keep)
+    # The requests of the day: the ladder's, by the accounts' dpd that morning.
+    dpd = cp.view.dpd
+    assert (dpd[cp.requests["sms"]] <= 15).all() and (dpd[cp.requests["sms"]] >= 1).all()
+    calls = cp.requests["call"][0]
+    assert calls.size and ((dpd[calls] >= 16) & (dpd[calls] <= 179)).all()
     for action, request in cp.requests.items():
         idx = request[0] if isinstance(request, tuple) else request
         new = sub.requests[action]
@@ -135,6 +152,29 @@ def test_a_subset_keeps_its_accounts_queues_and_plans_in_its_own_numbers(small):
     # Money before the checkpoint is the run's, whatever the subset.
     assert sub._npv_before == cp._npv_before and sub._cost_before == cp._cost_before
     assert inner.branch(ladder, until=10).value.shape == (2,)
+
+
+def test_a_subset_cuts_the_risk_transfer_accounts_too():
+    from waifang.sim import LadderPolicy, PolicySpec, PortfolioSpec, World, resolve_rules
+    from waifang.sim.cover import PER_ACCOUNT
+    from waifang.sim.portfolio import generate_portfolio
+    from waifang.sim.spec import RiskTransfer
+
+    cover = RiskTransfer(name="guarantee", kind="guarantee", trigger_dpd=30, premium=0.0125,
+                         cover_ratio=0.85, deductible=25.0, min_balance=100.0)
+    world = World(days=60, risk_transfer=(cover,))
+    names = tuple(r.name for r in world.resources.regions)
+    book = generate_portfolio(PortfolioSpec(accounts=400), names, np.random.default_rng(3))
+    rules, _ = resolve_rules("cn")
+    policy = LadderPolicy(PolicySpec(name="none"), book.segment_names)
+    (cp,) = checkpoints(world, book, policy, rules, seed=np.random.SeedSequence(2), days=[40])
+    keep = np.arange(5, 400, 3)
+    sub = cp.subset(keep)
+    for name in PER_ACCOUNT:
+        whole = getattr(cp._run.cover, name)
+        np.testing.assert_array_equal(getattr(sub._run.cover, name), whole[keep], err_msg=name)
+    assert cp._run.cover.claim_cents[keep].any()  # claims were paid on the subset's accounts
+    assert sub.branch(policy, until=50).cover_npv.shape == (keep.size,)
 
 
 def test_unlimited_teams_and_places_make_every_allowed_request_that_day(small):
@@ -221,7 +261,7 @@ def test_a_copy_refuses_state_it_does_not_know_how_to_cut_or_share(small):
     (cp,) = checkpoints(world, portfolio, ladder, rules, seed=np.random.SeedSequence(1),
                         days=[5])
     cp._run.borrowers.new_array = np.zeros(cp.n)
-    with pytest.raises(RuntimeError, match="Borrowers.new_array looks per-account"):
+    with pytest.raises(RuntimeError, match="Borrowers.new_array looks per-account .* add it there"):
         cp.subset(np.arange(3))
     del cp._run.borrowers.new_array
     cp._run.compliance.other = np.zeros((2, cp.n))
