@@ -76,6 +76,7 @@ class FakeView:
         )
         for name, value in {**defaults, **columns}.items():
             setattr(self, name, np.asarray(value))
+        self.balance_cents = np.round(self.balance * 100).astype(np.int64)
 
     def revealed_ability(self):
         return self.ability
