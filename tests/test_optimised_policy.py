@@ -251,3 +251,29 @@ def test_cutting_each_region_to_its_top_candidates_loses_nothing(seed):
     cut = top_per_region(table, hours_left, budget)
     assert len(cut) < n / 2
     assert best(cut) == pytest.approx(best(table), rel=1e-9)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_top_per_region_keeps_pandas_nlargest_rows_in_its_order(seed):
+    """The cut keeps, region by region, the rows pandas' nlargest(keep="first") keeps, in the
+    same order (the problem is built in this order, so ties must break the same way)."""
+    from helpers import random_visit_table
+
+    from waifang.optimise.policy import top_per_region
+
+    rng = np.random.default_rng(seed)
+    table = random_visit_table(rng, 300)
+    # Many ties: values on a coarse grid.
+    table["value"] = rng.integers(0, 8, len(table)) * 500.0
+    table = table.sample(frac=1.0, random_state=seed)  # rows out of region order
+    hours_left = np.array([40.0, 70.0, 500.0])
+    budget = 20_000.0
+    expected = []
+    for region, rows in table.groupby("region_code", sort=True):
+        cost, hours = rows["cost"].iloc[0], rows["hours"].iloc[0]
+        k = int(np.floor(min(hours_left[int(region)] / hours, budget / cost) + 1e-9))
+        expected.append(rows.nlargest(k, "value") if k < len(rows) else rows)
+    expected = pd.concat(expected)
+    cut = top_per_region(table, hours_left, budget)
+    assert len(cut) < len(table)
+    assert list(cut.index) == list(expected.index)

@@ -43,3 +43,35 @@ def test_predictions_match_a_groupby_of_the_training_effects(seed, min_accounts)
     np.testing.assert_array_equal(level, expected_level)
     np.testing.assert_allclose(value, expected, rtol=1e-9)
     assert (se > 0).all()
+
+
+@pytest.mark.parametrize("out_of_range", [False, True])
+def test_a_frame_is_valued_as_its_rows_one_by_one(out_of_range):
+    """Values are worked out once per distinct combination of features: the whole frame must
+    give each row what that row alone gives, bit for bit (shrunk and calibrated model; with
+    a feature out of the cell key's range, the slower path for such frames)."""
+    rng = np.random.default_rng(3)
+    n = 3000
+    frame = pd.DataFrame({
+        "dpd_band": rng.integers(6, 9, n), "balance_band": rng.integers(1, 4, n),
+        "segment": rng.integers(0, 2, n), "address_verified": rng.integers(0, 2, n),
+        "history": rng.integers(0, 3, n), "contactable": rng.integers(0, 2, n),
+        "escalated": rng.integers(0, 2, n), "days_left": rng.integers(1, 3, n),
+        "claimed": (rng.random(n) < 0.2).astype(np.int64),
+    })
+    frame["balance"] = rng.lognormal(8, 1, n)
+    frame["gross"] = frame.balance * 0.05 * (1 + frame.history) + rng.normal(0, 300, n)
+    model = ValueModel.fit_calibrated(frame, min_accounts=15, shrink=True,
+                                      seed=np.random.SeedSequence(1))
+    assert model.spread is not None and model.calibration is not None
+    test = frame.drop(columns="gross").iloc[:200].copy()
+    if out_of_range:
+        test.loc[test.index[::7], "segment"] = 1 << 13  # no cell has it; coarser levels do
+    whole = model.valuation(test)
+    plain = model.predict(test, corrected=False)
+    for i in range(len(test)):
+        one = model.valuation(test.iloc[[i]])
+        for name, got, alone in zip(whole._fields, whole, one, strict=True):
+            assert got[i] == alone[0] or (np.isnan(got[i]) and np.isnan(alone[0])), (name, i)
+        assert plain[0][i] == model.predict(test.iloc[[i]], corrected=False)[0][0]
+    assert len(np.unique(whole.value)) > 20

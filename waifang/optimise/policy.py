@@ -313,17 +313,25 @@ def top_per_region(table: pd.DataFrame, hours_left: np.ndarray, budget: float) -
     the region's hours and the budget allow. Keeping those is exact, and keeps the problem
     small on a large book.
     """
+    code = table["region_code"].to_numpy()
+    value = table["value"].to_numpy()
+    cost, hours = table["cost"].to_numpy(), table["hours"].to_numpy()
     keep = []
-    for region, rows in table.groupby("region_code", sort=True):
-        cost, hours = rows["cost"].to_numpy(), rows["hours"].to_numpy()
-        if np.ptp(cost) > 0 or np.ptp(hours) > 0:  # not uniform: nothing to cut safely
+    for region in np.unique(code):
+        rows = np.flatnonzero(code == region)
+        if np.ptp(cost[rows]) > 0 or np.ptp(hours[rows]) > 0:  # not uniform: nothing to cut
             keep.append(rows)
             continue
-        fits = min(hours_left[int(region)] / hours[0] if hours[0] > 0 else np.inf,
-                   budget / cost[0] if cost[0] > 0 else np.inf)
+        each_hours, each_cost = hours[rows[0]], cost[rows[0]]
+        fits = min(hours_left[int(region)] / each_hours if each_hours > 0 else np.inf,
+                   budget / each_cost if each_cost > 0 else np.inf)
         k = int(np.floor(fits + 1e-9)) if np.isfinite(fits) else len(rows)
-        keep.append(rows.nlargest(k, "value") if k < len(rows) else rows)
-    return pd.concat(keep) if keep else table
+        if k < len(rows):
+            # The k largest values, largest first, ties in table order (pandas' nlargest
+            # with keep="first", without building a frame per region).
+            rows = rows[np.argsort(-value[rows], kind="stable")[:k]]
+        keep.append(rows)
+    return table.iloc[np.concatenate(keep)] if keep else table
 
 
 def _fill(table: pd.DataFrame, budget: float, hours_left: np.ndarray) -> pd.DataFrame:

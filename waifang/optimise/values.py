@@ -73,7 +73,7 @@ def features(view: LenderView, idx: np.ndarray, day: int, days: int, ahead: int 
     idx = np.asarray(idx, dtype=np.int64)
     dpd = view.dpd[idx].astype(np.int64) + ahead
     day = day + ahead
-    balance = view.balance[idx]
+    balance = balance_of(view, idx)
     revealed_ability = view.revealed_ability()[idx]
     strategic = view.revealed_strategic()[idx]
     # 0 never visited, 1 visited but not met, 2 met and able to pay (> 0.3), 3 met and unable,
@@ -98,6 +98,12 @@ def features(view: LenderView, idx: np.ndarray, day: int, days: int, ahead: int 
     )
 
 
+def balance_of(view: LenderView, idx: np.ndarray) -> np.ndarray:
+    """``view.balance[idx]`` without converting the whole book's balances (the property
+    does; a weekly plan on a large book asks three times): the same numbers."""
+    return view.balance_cents[idx] / 100.0
+
+
 def valued(model: ValueModel | None, view: LenderView, idx: np.ndarray, day: int, days: int,
            ahead: int = 0) -> Valuation:
     """The model's value of accounts ``idx`` of the live view on ``day`` (with ``ahead``: on
@@ -108,7 +114,7 @@ def valued(model: ValueModel | None, view: LenderView, idx: np.ndarray, day: int
         nan = np.full(idx.size, np.nan)
         return Valuation(nan, nan, np.full(idx.size, -1), nan)
     feats = features(view, idx, day, days, ahead=ahead)
-    feats["balance"] = view.balance[idx]
+    feats["balance"] = balance_of(view, idx)
     return model.valuation(feats)
 
 
@@ -141,7 +147,7 @@ def candidate_frame(
             "cost": cost,
             "hours": hours,
             "segment": view.segment[idx],
-            "balance": view.balance[idx],
+            "balance": balance_of(view, idx),
             "dpd": view.dpd[idx],
             **extra,
         }
@@ -429,29 +435,23 @@ class ValueModel:
         ``corrected=False`` gives the plain cell estimates: no shrinkage, no calibration
         (what the correction is measured against)."""
         if not corrected:
-            return self._predict_plain(frame)
-        value, se, used = (self._predict_shrunk(frame) if self.spread is not None
-                           else self._predict_plain(frame))
-        if self.calibration is not None:
-            a, b = self.calibration
-            value = a * frame["balance"].to_numpy(dtype=np.float64) + b * value
-            se = abs(b) * se
+            ratio, ratio_se, used = self._ratios(frame, shrunk=False)[:3]
+            balance = frame["balance"].to_numpy(dtype=np.float64)
+            return ratio * balance, ratio_se * balance, used
+        value, se, used, _ = self.valuation(frame)
         return value, se, used
 
     def valuation(self, frame: pd.DataFrame) -> Valuation:
         """:meth:`predict` and, beside it, the uncorrected value, from one look-up of the
         cells: the same numbers as ``predict(frame)`` and ``predict(frame,
-        corrected=False)[0]``, bit for bit."""
-        if self.spread is None:
-            raw, se, used = self._predict_plain(frame)
-            value = raw
-        else:
-            cells = self.cells(frame)
-            raw = self._plain_from_cells(cells, frame)
-            value, se, used = self._shrunk_from_cells(cells, frame)
+        corrected=False)[0]``."""
+        ratio, ratio_se, used, raw = self._ratios(frame, shrunk=self.spread is not None)
+        balance = frame["balance"].to_numpy(dtype=np.float64)
+        value, se = ratio * balance, ratio_se * balance
+        raw = raw * balance
         if self.calibration is not None:
             a, b = self.calibration
-            value = a * frame["balance"].to_numpy(dtype=np.float64) + b * value
+            value = a * balance + b * value
             se = abs(b) * se
         return Valuation(value, se, used, raw)
 
@@ -491,40 +491,6 @@ class ValueModel:
         model.calibration = (float(ym - b * xm), b)
         return model
 
-    def _predict_plain(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        n = len(frame)
-        ratio = np.full(n, np.nan)
-        ratio_se = np.full(n, np.nan)
-        used = np.full(n, -1)
-        last = len(self.levels) - 1
-        for k, (level, table) in enumerate(zip(self.levels, self.tables, strict=True)):
-            todo = np.flatnonzero(used < 0)
-            if todo.size == 0:
-                break
-            if level:
-                # Cells are looked up by an integer key per row (sorted keys, searchsorted):
-                # much faster than a pandas MultiIndex on a large book.
-                keys = _keys({c: frame[c].to_numpy()[todo] for c in level}, level)
-                known = table["key"].to_numpy()
-                at = np.minimum(np.searchsorted(known, keys), max(known.size - 1, 0))
-                found = (known.size > 0) & (known[at] == keys) & (keys >= 0)
-                take = np.where(found, at, 0)
-                cell_n = np.where(found, table["n"].to_numpy()[take], 0)
-                cell_ratio = np.where(found, table["ratio"].to_numpy()[take], np.nan)
-                cell_se = np.where(found, table["ratio_se"].to_numpy()[take], np.nan)
-            else:
-                cell_n = np.repeat(table["n"].to_numpy(), todo.size)
-                cell_ratio = np.repeat(table["ratio"].to_numpy(), todo.size)
-                cell_se = np.repeat(table["ratio_se"].to_numpy(), todo.size)
-            ok = ((cell_n >= self.min_accounts) | (k == last)) & np.isfinite(cell_ratio)
-            hit = todo[ok]
-            ratio[hit] = cell_ratio[ok]
-            ratio_se[hit] = cell_se[ok]
-            used[hit] = k
-        balance = frame["balance"].to_numpy(dtype=np.float64)
-        return ratio * balance, ratio_se * balance, used
-
-
     def cells(self, frame: pd.DataFrame) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """Per level, each row's cell (ratio, standard error, accounts); NaN, NaN, 0 where the
         level has no such cell."""
@@ -546,26 +512,46 @@ class ValueModel:
                             np.repeat(table["n"].to_numpy(), n)))
         return out
 
-    def _plain_from_cells(self, cells: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
-                          frame: pd.DataFrame) -> np.ndarray:
-        """The value of :meth:`_predict_plain` from :meth:`cells` already looked up: the
-        finest level with enough accounts (the last one whatever its count)."""
-        ratio = np.full(len(frame), np.nan)
-        todo = np.ones(len(frame), bool)
+    def _ratios(self, frame: pd.DataFrame, shrunk: bool
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Per row: the ratio of value to balance as the plans use it (shrunk if asked), its
+        standard error, the level used and the plain ratio (finest cell with enough
+        accounts).
+
+        Every row with the same features gets the same ratios, so they are worked out once
+        per distinct combination of features (a few thousand on a book of a million: the
+        weekly plans value every eligible account) and spread back to the rows; the numbers
+        are those of a row-by-row computation, bit for bit."""
+        distinct, row = _distinct_cells(frame, self.levels)
+        cells = self.cells(distinct)
+        plain, plain_se, plain_used = self._plain(cells)
+        if shrunk:
+            ratio, ratio_se, used = self._shrunk(cells)
+        else:
+            ratio, ratio_se, used = plain, plain_se, plain_used
+        return ratio[row], ratio_se[row], used[row], plain[row]
+
+    def _plain(self, cells: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The finest level's cell with enough accounts (the last level whatever its count):
+        ratio, standard error, level."""
+        n = len(cells[0][0])
+        ratio, ratio_se = np.full(n, np.nan), np.full(n, np.nan)
+        used = np.full(n, -1)
+        todo = np.ones(n, bool)
         last = len(self.levels) - 1
-        for k, (r, _, n) in enumerate(cells):
-            ok = todo & ((n >= self.min_accounts) | (k == last)) & np.isfinite(r)
-            ratio[ok] = r[ok]
+        for k, (r, se, count) in enumerate(cells):
+            ok = todo & ((count >= self.min_accounts) | (k == last)) & np.isfinite(r)
+            ratio[ok], ratio_se[ok], used[ok] = r[ok], se[ok], k
             todo &= ~ok
-        return ratio * frame["balance"].to_numpy(dtype=np.float64)
+        return ratio, ratio_se, used
 
-    def _predict_shrunk(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return self._shrunk_from_cells(self.cells(frame), frame)
-
-    def _shrunk_from_cells(self, cells: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
-                           frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _shrunk(self, cells: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each level's cell ratio shrunk toward its parent's, from the coarsest level up
+        (see :meth:`fit`): ratio, standard error, finest level that moved it."""
         ratio, ratio_se, _ = (np.asarray(a, dtype=np.float64).copy() for a in cells[-1])
-        used = np.full(len(frame), len(self.levels) - 1)
+        used = np.full(len(ratio), len(self.levels) - 1)
         for k in range(len(self.levels) - 2, -1, -1):
             r, se, n = cells[k]
             ok = (n >= self.min_accounts) & np.isfinite(r) & np.isfinite(se)
@@ -577,8 +563,26 @@ class ValueModel:
             ratio = ratio + w * gap
             ratio_se = np.sqrt((w * np.where(ok, se, 0.0)) ** 2 + ((1 - w) * ratio_se) ** 2)
             used = np.where(ok, k, used)
-        balance = frame["balance"].to_numpy(dtype=np.float64)
-        return ratio * balance, ratio_se * balance, used
+        return ratio, ratio_se, used
+
+
+def _distinct_cells(frame: pd.DataFrame, levels: Sequence[tuple[str, ...]]
+                    ) -> tuple[pd.DataFrame, np.ndarray]:
+    """The distinct combinations of the features ``levels`` use, as a frame, and the
+    position of each row of ``frame`` among them."""
+    names = list(dict.fromkeys(c for level in levels for c in level))
+    if not names or len(frame) == 0:
+        return frame.iloc[:1][names], np.zeros(len(frame), np.int64)
+    columns = {c: frame[c].to_numpy(dtype=np.int64) for c in names}
+    if sum(_BITS.get(c, 16) for c in names) <= 62:
+        key = _keys(columns, tuple(names))
+        if (key >= 0).all():
+            # One integer per combination: a 1-d unique, much faster than rows of a 2-d one.
+            _, first, row = np.unique(key, return_index=True, return_inverse=True)
+            return pd.DataFrame({c: v[first] for c, v in columns.items()}), row.reshape(-1)
+    table = np.stack(list(columns.values()), axis=1)
+    distinct, row = np.unique(table, axis=0, return_inverse=True)
+    return pd.DataFrame(distinct, columns=names), row.reshape(-1)
 
 
 def _spreads(model: ValueModel, frame: pd.DataFrame) -> tuple[float, ...]:
