@@ -227,8 +227,8 @@ class _Run:
 
         A machine with nothing to send, a call centre and a region with an empty queue are
         left out: their process would only wait for its hour and end (nothing reaches their
-        queues after 00:00), and leaving it out keeps the other events in the same order. A
-        small branch's day is mostly such overhead (~6 us a process)."""
+        queues after 00:00), and leaving it out keeps the other events in the same order (a
+        process costs simpy ~6 us, which a small branch pays every day)."""
         processes = [self.sms.run(day)] if self.sms.pending is not None else []
         if self.ivr.pending is not None:
             processes.append(self.ivr.run(day))
