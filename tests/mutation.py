@@ -187,6 +187,12 @@ def prepare(module: str) -> Path:
             # it a timeout. On a shared, loaded machine a survivor that runs every test of its
             # selection can take longer than that; 60x lets it finish and be called a survivor.
             "timeout_multiplier = 60.0",
+            # HiGHS, once it has solved in a process, hangs in a child forked from it (its
+            # thread pool does not survive fork; checked with a two-line script). mutmut's
+            # default forks each mutant from the process that ran the clean tests, so every
+            # mutant whose tests reach a solve ran into the time limit and was called a
+            # timeout. A fork server that only imports and collects keeps the children clean.
+            'process_isolation = "forkserver"',
             'also_copy = ["benchmarks", "notebooks", "README.md"]',
             "",
         ]
