@@ -49,13 +49,14 @@ FEATURES = ("dpd_band", "balance_band", "segment", "address_verified", "history"
 """The observable features that define the finest cells."""
 LEVELS: tuple[tuple[str, ...], ...] = (
     FEATURES,
-    ("dpd_band", "balance_band", "segment", "address_verified", "history", "days_left",
+    ("dpd_band", "balance_band", "segment", "address_verified", "history", "contactable",
+     "days_left", "claimed"),
+    ("dpd_band", "balance_band", "address_verified", "history", "contactable", "days_left",
      "claimed"),
-    ("dpd_band", "balance_band", "address_verified", "history", "days_left", "claimed"),
-    ("dpd_band", "balance_band", "address_verified", "days_left", "claimed"),
-    ("balance_band", "address_verified", "days_left", "claimed"),
-    ("balance_band", "address_verified", "claimed"),
-    ("address_verified", "claimed"),
+    ("dpd_band", "balance_band", "address_verified", "contactable", "days_left", "claimed"),
+    ("balance_band", "address_verified", "contactable", "days_left", "claimed"),
+    ("balance_band", "address_verified", "contactable", "claimed"),
+    ("address_verified", "contactable", "claimed"),
     (),
 )
 """Cell definitions from finest to coarsest; an account takes the finest with enough data.
