@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from waifang.optimise.options import escalation_candidates
 from waifang.optimise.policy import (
     OptimisedPolicy,
     OptimiserSpec,
@@ -900,3 +901,79 @@ def test_the_probe_measures_only_todays_non_empty_plan():
     assert list(summary) == ["realised_plans", "plan_predicted_sampled",
                              "plan_predicted_raw_sampled", "plan_realised", "plan_realised_low",
                              "plan_realised_high"]
+
+
+def _escalating(book, visit_values, legal_values, **changes):
+    world, rules, base, cp = book
+    return OptimisedPolicy(base, _spec(options=("visit", "legal"), **changes), world, rules,
+                           cp.portfolio.region_names, BalanceModel(visit_values),
+                           np.random.SeedSequence(3),
+                           option_models={"legal": BalanceModel(legal_values)})
+
+
+def _worth(table, count, seed, low, high):
+    picked = table.sample(count, random_state=seed)
+    rng = np.random.default_rng(seed)
+    return {b: c + v for b, c, v in zip(picked["balance"], picked["cost"],
+                                         rng.uniform(low, high, count), strict=True)}
+
+
+def test_a_plan_with_legal_beside_the_visit_is_the_best_one_option_per_account(book):
+    """Brute force over every choice of at most one option per account, within the budget
+    (visits and filings alike) and the teams' hours (visits only)."""
+    world, rules, _, cp = book
+    view = cp.view
+    visits = candidates(view, cp.day, world, rules, None, cp.portfolio.region_names)
+    legal = escalation_candidates(view, cp.day, "legal", 90, world, rules, None,
+                                  cp.portfolio.region_names)
+    assert len(legal) > 8
+    visit_values = _worth(visits, 7, 2, 50, 900)
+    legal_values = _worth(legal, 5, 3, 100, 1500)
+    # Two accounts worth both: one option each at most.
+    for b in list(legal_values)[:2]:
+        if b in set(visits["balance"]):
+            visit_values[b] = legal_values[b] - 200.0
+    policy = _escalating(book, visit_values, legal_values, budget_per_period=2500.0)
+    plan = policy.plan(view, cp.day)
+    rows = pd.concat([
+        visits[visits["balance"].isin(visit_values)].assign(
+            value=lambda f: [visit_values[b] for b in f["balance"]]),
+        legal[legal["balance"].isin(legal_values)].assign(
+            value=lambda f: [legal_values[b] for b in f["balance"]]),
+    ], ignore_index=True).to_dict("records")
+    hours_left = team_hours(world, rules, 1)
+    best, best_choice = 0.0, ()
+    for k in range(1, 7):
+        for chosen in itertools.combinations(range(len(rows)), k):
+            picked = [rows[i] for i in chosen]
+            if len({r["account"] for r in picked}) < k:
+                continue
+            hours = np.zeros(2)
+            for r in picked:
+                hours[r["region_code"]] += r["hours"]
+            if sum(r["cost"] for r in picked) <= 2500.0 and (hours <= hours_left).all():
+                net = sum(r["value"] - r["cost"] for r in picked)
+                if net > best:
+                    best, best_choice = net, sorted((r["account"], r["option"]) for r in picked)
+    assert plan.predicted == pytest.approx(best, rel=1e-3)
+    planned = zip(plan.accounts.tolist(), plan.options.tolist(), strict=True)
+    assert sorted(planned) == best_choice
+    assert {"visit", "legal"} <= set(plan.options)
+    requests = policy(view, cp.day)
+    for option in ("visit", "legal"):
+        assert requests[option].tolist() == plan.accounts[plan.options == option].tolist()
+
+
+def test_a_plan_over_two_weeks_files_this_weeks_legal_cases(book):
+    world, rules, _, cp = book
+    view = cp.view
+    legal = escalation_candidates(view, cp.day, "legal", 90, world, rules, None,
+                                  cp.portfolio.region_names)
+    legal_values = _worth(legal, 4, 5, 500, 1500)
+    policy = _escalating(book, {}, legal_values, budget_per_period=1e6, horizon_periods=2,
+                         period_days=7)
+    plan = policy.plan(view, cp.day)
+    expected = sorted(legal[legal["balance"].isin(legal_values)]["account"])
+    assert plan.accounts.tolist() == expected and set(plan.options) == {"legal"}
+    assert plan.tentative["period"].tolist() == [0] * 4
+    assert policy(view, cp.day)["legal"].tolist() == expected
