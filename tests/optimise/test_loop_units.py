@@ -977,3 +977,29 @@ def test_a_plan_over_two_weeks_files_this_weeks_legal_cases(book):
     assert plan.accounts.tolist() == expected and set(plan.options) == {"legal"}
     assert plan.tentative["period"].tolist() == [0] * 4
     assert policy(view, cp.day)["legal"].tolist() == expected
+
+
+def test_a_solve_without_a_plan_visits_nobody_and_says_why(book, monkeypatch):
+    """Every kind of plan (visits, visits and legal, two weeks) falls back to nothing when
+    the solver stops without a plan it can verify, and keeps the solver's status."""
+    from waifang.optimise import policy as module
+    from waifang.optimise.result import Status
+
+    monkeypatch.setattr(module, "solve", lambda problem, **kw: SimpleNamespace(
+        status=Status.NO_SOLUTION, chosen=np.zeros(0, np.int64)))
+    world, rules, _, cp = book
+    view = cp.view
+    visits = candidates(view, cp.day, world, rules, None, cp.portfolio.region_names)
+    values = {b: 5000.0 for b in visits["balance"]}
+    for policy in (_policy(book, values), _escalating(book, values, values),
+                   _escalating(book, values, values, horizon_periods=2, period_days=7),
+                   _policy(book, values, horizon_periods=2, period_days=7)):
+        plan = policy.plan(view, cp.day)
+        assert plan.status == "no_solution" and plan.accounts.size == 0
+        assert plan.candidates >= len(visits)
+        # ... and asks for the base ladder's requests alone.
+        asked, plain = policy(view, cp.day), policy.base(view, cp.day)
+        assert set(asked) == set(plain)
+        for action in plain:
+            np.testing.assert_array_equal(np.asarray(asked[action], dtype=object),
+                                          np.asarray(plain[action], dtype=object))
