@@ -752,6 +752,26 @@ def test_training_values_the_visit_and_each_option_on_a_sample_of_each_day(train
     alone = train_value_model(world, book, 5000, base, rules, OptimiserSpec(**SPEC),
                               np.random.SeedSequence(9))
     pd.testing.assert_frame_equal(alone.tables[0], models["visit"].tables[0])
+    # The training run's world is scaled to the training book (300 of a 5,000 book): the
+    # same models as a world scaled by hand, trained for a book of its own size. (A call
+    # centre of 10 agents making 2 attempts an hour: scaled to 1 agent, it is the bottleneck.)
+    r = world.resources
+    r = r.model_copy(update={"call_centre": r.call_centre.model_copy(
+        update={"attempts_per_hour": 2.0})})
+    busy = world.model_copy(update={"resources": r})
+    share = 300 / 5000
+    shifts = tuple(x.model_copy(update={"agents": max(1, round(x.agents * share))})
+                   for x in r.call_centre.shifts)
+    by_hand = world.model_copy(update={"resources": r.model_copy(update={
+        "call_centre": r.call_centre.model_copy(update={"shifts": shifts}),
+        "legal_capacity": max(1, round(r.legal_capacity * share)),
+        "agency_capacity": max(1, round(r.agency_capacity * share))})})
+    seed = np.random.SeedSequence(9)
+    scaled = train_value_models(busy, book, 5000, base, rules, OptimiserSpec(**SPEC), seed)
+    small = train_value_models(by_hand, book, 300, base, rules, OptimiserSpec(**SPEC), seed)
+    unscaled = train_value_models(busy, book, 300, base, rules, OptimiserSpec(**SPEC), seed)
+    pd.testing.assert_frame_equal(small["visit"].tables[0], scaled["visit"].tables[0])
+    assert not small["visit"].tables[0].equals(unscaled["visit"].tables[0])
     # A larger training sample values more accounts.
     assert _train(training, training_sample=30)["visit"].tables[-1]["n"].sum() > 30
 
