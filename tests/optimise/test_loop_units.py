@@ -789,8 +789,10 @@ def test_training_corrections_and_what_the_training_book_lacked(training):
         _train(training, rules=never)
     with pytest.raises(ValueError, match="never had an account 'legal' was allowed for"):
         _train(training, options=("visit", "legal"), escalation_min_dpd=3000)
-    # Legal alone: the visit is valued too (it is always), the legal model is there.
+    # Legal alone: the visit is valued too (it is always), the legal model is there; where no
+    # visit is ever allowed, the legal model alone.
     assert set(_train(training, options=("legal",))) == {"visit", "legal"}
+    assert set(_train(training, rules=never, options=("legal",))) == {"legal"}
 
 
 class _Branches:
