@@ -855,6 +855,18 @@ def test_the_realised_value_of_a_plan_by_hand():
     assert {extra1 is None, extra2 is None} == {True, False}
     treated = extra1 or extra2
     assert list(treated) == ["visit"] and treated["visit"].tolist() == list(range(6))
+    # A sample of 3 of the 6 accounts stands for the plan: sums scaled by 2 (variance by 4).
+    half_probe = RealisedProbe(_probe_policy([plan], sample=3), "base",
+                               np.random.SeedSequence(4))
+    live = _Live(14, base, gain, 40, [])
+    half_probe(live)
+    (half,) = half_probe.records
+    picked = live.asked[0]
+    assert picked.size == 3 and np.isin(picked, accounts).all()
+    assert half["predicted"] == pytest.approx(3 * 400.0 * 2)
+    assert half["predicted_raw"] == pytest.approx(3 * 550.0 * 2)
+    assert half["realised"] == pytest.approx(gain["visit"][picked].sum() * 2)
+    assert half["variance"] == pytest.approx(((gain["visit"][picked] - 400.0) ** 2).sum() * 4)
     calls.clear()
     probe(_Live(14, base, gain, 100, calls))
     assert calls[0][3] == 14 + 30
