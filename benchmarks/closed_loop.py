@@ -4,8 +4,9 @@ In one process, on one generated book of the visit_optimisation scenario's world
 
 1. the ladder with its visit rung (rule_90dpd), timed;
 2. the optimised policy (the same ladder without the visit rung, weekly plans), timed in its
-   parts: training its values on a 20,000-account training book, the run itself (plans
-   included), and the same run with the realised-value probe the scenario runner adds;
+   parts: training its values (drawing the training book included, as the runner does), the
+   run itself (plans included), and the same run with the realised-value probe the scenario
+   runner adds;
 3. values for every account a visit may be asked for on day 0 (features + the fitted model).
 
 Prints wall and CPU seconds, the load average, and the ratios of both (on a shared machine
@@ -28,6 +29,7 @@ import numpy as np
 
 from waifang.optimise.policy import OptimisedPolicy, candidates
 from waifang.optimise.training import RealisedProbe, train_value_model
+from waifang.scenarios.optimised import training_book
 from waifang.scenarios.runner import build_portfolio
 from waifang.scenarios.schema import scenario_from_dict
 from waifang.sim.engine import simulate
@@ -85,8 +87,10 @@ def main() -> None:
     spec = scenario.policies[2]
     rules, _ = scenario.rules_for(2)
     base = LadderPolicy(spec, portfolio.segment_names)
-    book = build_portfolio(scenario, np.random.default_rng(np.random.SeedSequence(args.seed + 1)))
-    with Clock("training the values (20,000-account book)") as training:
+    book_accounts = min(spec.optimiser.training_accounts, args.accounts)
+    with Clock(f"training the values ({book_accounts:,}-account book drawn)") as training:
+        book = training_book(scenario, spec.optimiser.training_accounts, build_portfolio,
+                             np.random.default_rng(np.random.SeedSequence(args.seed + 1)))
         model = train_value_model(world, book, len(portfolio), base, rules, spec.optimiser,
                                   np.random.SeedSequence(args.seed, spawn_key=(0, 2, 1)))
     with Clock("values for every eligible account, day 0") as values:

@@ -75,7 +75,7 @@ BUGS: list[Bug] = [
     Bug(
         "payment_draws_only_for_active",
         "waifang/sim/behaviour.py",
-        "payers = active[np.take(u, active) < h]",
+        "payers = active[u.take(active) < h]",
         "payers = active[self.rng_pay.random(active.size, dtype=np.float32) < h]",
         (GUARDS,),
     ),
@@ -154,7 +154,7 @@ BUGS: list[Bug] = [
     Bug(
         "promise_luck_depends_on_who_is_contacted",
         "waifang/sim/behaviour.py",
-        'u = self.luck.uniform(f"promise:{name}", idx, day, lane)',
+        'u = draws[0]  # the promise\'s',
         "u = np.random.default_rng(day).random(idx.size)",
         (LUCK,),
     ),
@@ -274,7 +274,7 @@ BUGS += [
         "week >= rules.max_attempts_per_7_days", "week > rules.max_attempts_per_7_days", SIM,
         "off-by-one cap"),
     Bug("connected_cap_counts_every_attempt", "waifang/sim/compliance.py",
-        "hit = np.compress(connected, idx)", "hit = idx", SIM, "wrong mask"),
+        "hit = idx.compress(connected)", "hit = idx", SIM, "wrong mask"),
     Bug("first_visit_a_day_before_the_notice_ends", "waifang/sim/compliance.py",
         "day - state.visit_notice[idx] < rules.first_visit_notice_days",
         "day - state.visit_notice[idx] < rules.first_visit_notice_days - 1", SIM,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -233,3 +234,21 @@ def test_a_bad_argument_is_one_line_and_exit_code_1(capsys):
     assert err.startswith("error: waifang run: argument --seed: invalid int value: 'abc'")
     assert "Traceback" not in err and err.count("\n") == 1
     assert main(["nosuchcommand"]) == 1
+
+
+def test_a_reader_that_goes_away_gets_no_traceback():
+    """``waifang validate x.toml | head -1``: the pipe closes before the command prints; it
+    stops quietly (exit 141, as under SIGPIPE), no traceback."""
+    import os
+    import subprocess
+
+    scenario = Path(__file__).parent / "data" / "small.toml"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])  # this checkout's waifang
+    child = subprocess.Popen([sys.executable, "-m", "waifang.scenarios.cli", "validate",
+                              str(scenario)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env=env)
+    child.stdout.close()  # before the child can write anything (its imports take a while)
+    err = child.stderr.read().decode()
+    assert child.wait(timeout=120) == 141, err
+    assert "Traceback" not in err and "BrokenPipe" not in err, err

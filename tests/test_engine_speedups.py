@@ -163,13 +163,18 @@ def test_split_sorted_request_equals_shuffled_and_repeated():
 
 
 @pytest.mark.parametrize("charge_off", [45, 100, 180, 400])
-def test_daily_bucket_counts_match_a_count_of_every_account(charge_off):
-    """The nightly bucket columns (counted per bucket edge) against each account's dpd as the
-    next morning sees it, bucketed one account at a time: bucket (d - 1) // 30, the last
-    bucket taking every dpd up to the charge-off point."""
-    from waifang.sim import World, resolve_rules
+@pytest.mark.parametrize("small_book", [0, 5_000], ids=["per-edge", "histogram"])
+def test_daily_bucket_counts_match_a_count_of_every_account(charge_off, small_book,
+                                                              monkeypatch):
+    """The nightly bucket columns against each account's dpd as the next morning sees it,
+    bucketed one account at a time: bucket (d - 1) // 30, the last bucket taking every dpd
+    up to the charge-off point. Both ways the engine counts: a comparison per bucket edge (a
+    large book; forced here with SMALL_BOOK = 0) and one histogram (a small book)."""
+    from waifang.sim import World, engine, resolve_rules
     from waifang.sim.engine import _Run
     from waifang.sim.spec import BUCKETS
+
+    monkeypatch.setattr(engine, "SMALL_BOOK", small_book)
 
     world = World(days=40, charge_off_dpd=charge_off)
     names = tuple(r.name for r in world.resources.regions)

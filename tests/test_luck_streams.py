@@ -74,3 +74,43 @@ def test_partial_payments_are_sized_by_their_own_draw():
     instalments = (150 - state.dpd[partial].astype(int)) // 30
     for k in (1, 2, 3):
         assert abs(np.mean(instalments == k) - 1 / 3) < 0.05, k
+
+
+def test_a_few_draws_are_the_same_bits_as_the_same_accounts_in_a_crowd():
+    """keyed_uniform computes a few draws in Python integers and many in numpy arrays: an
+    account's draw (any lane, negative indices wrapping as uint64) is the same bits either
+    way, drawn alone, in a small batch or in a crowd of 200."""
+    from waifang.sim.rng import keyed_uniform
+
+    rng = np.random.default_rng(5)
+    key = np.uint64(0xC0FFEE1234567890)
+    crowd = np.concatenate([[-3, 0, 1], rng.integers(2, 2**40, 197)])
+    lanes = rng.integers(0, 300, crowd.size).astype(np.int16)
+    for day in (0, 7, 179):
+        for lane in (0, 3, lanes):
+            everyone = keyed_uniform(key, crowd, day, lane)
+            assert everyone.dtype == np.float64 and ((everyone >= 0) & (everyone < 1)).all()
+            for size in range(0, 21):
+                pick = rng.choice(crowd.size, size, replace=False)
+                few_lanes = lane[pick] if isinstance(lane, np.ndarray) else lane
+                few = keyed_uniform(key, crowd[pick], day, few_lanes)
+                assert few.dtype == np.float64 and few.shape == (size,)
+                assert few.tobytes() == everyone[pick].tobytes(), (day, size)
+
+
+def test_draws_for_several_purposes_at_once_are_each_purposes_own():
+    """keyed_uniforms (several keys in one pass) gives, row by row, what one keyed_uniform
+    call per key gives: the same bits, few accounts or many, one lane or one per account."""
+    from waifang.sim.rng import keyed_uniform, keyed_uniforms
+
+    rng = np.random.default_rng(9)
+    keys = [np.uint64(k) for k in rng.integers(0, 2**63, 3, dtype=np.int64)]
+    for size in (0, 1, 2, 3, 4, 5, 6, 11, 40):
+        accounts = rng.integers(-2, 2**40, size)
+        for lane in (0, 5, rng.integers(0, 9, size).astype(np.int16)):
+            for k in (1, 2, 3):
+                rows = keyed_uniforms(keys[:k], accounts, 17, lane)
+                assert rows.shape == (k, size) and rows.dtype == np.float64
+                for r in range(k):
+                    one = keyed_uniform(keys[r], accounts, 17, lane)
+                    assert rows[r].tobytes() == one.tobytes(), (size, k, r)

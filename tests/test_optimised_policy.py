@@ -122,6 +122,23 @@ def test_predicted_and_realised_are_reported(optimised):
     assert np.isfinite(s["plan_predicted"]) and s["plan_predicted"] > 0
 
 
+def test_every_other_plan_is_measured(optimised):
+    """The probe measures plans 0, 2, 4, ... (realised_every = 2 by default), those with
+    accounts to measure; the measured share of the predicted value is that of those plans."""
+    scenario, _, _, result = optimised
+    spec = scenario.policies[[p.name for p in scenario.policies].index("optimised")].optimiser
+    assert spec.realised_every == 2
+    plans = result.extra["plans"]
+    measured = [p for k, p in enumerate(plans) if k % 2 == 0 and p.accounts.size]
+    assert 0 < len(measured) < sum(p.accounts.size > 0 for p in plans)
+    s = result.summary
+    assert s["realised_plans"] == len(measured)
+    # Plans no larger than the sample are measured whole: their predicted value exactly.
+    assert all(p.accounts.size <= spec.realised_sample for p in measured)
+    predicted = sum(float((p.value - p.cost).sum()) for p in measured)
+    assert s["plan_predicted_sampled"] == pytest.approx(predicted, rel=1e-9)
+
+
 def test_random_selection_keeps_the_budget_and_needs_no_values():
     scenario, portfolio, rules, result = _run("random_visits")
     plans = result.extra["plans"]
@@ -277,3 +294,28 @@ def test_top_per_region_keeps_pandas_nlargest_rows_in_its_order(seed):
     cut = top_per_region(table, hours_left, budget)
     assert len(cut) < len(table)
     assert list(cut.index) == list(expected.index)
+
+
+def test_the_training_book_is_drawn_at_its_own_size(tmp_path):
+    """A generated scenario's training book has ``training_accounts`` accounts (at most the
+    scenario's), drawn from the same segments; a tape is read whole."""
+    from waifang.scenarios.optimised import training_book
+
+    scenario = scenario_from_dict(_raw(), OPTIMISED)
+    rng = np.random.default_rng(5)
+    small = training_book(scenario, 500, build_portfolio, rng)
+    assert len(small) == 500
+    whole = training_book(scenario, 10**6, build_portfolio, np.random.default_rng(5))
+    assert len(whole) == scenario.portfolio.accounts
+    # Same kind of accounts: each segment's share within sampling error of the spec's.
+    shares = np.array([s.share for s in scenario.portfolio.segments])
+    got = np.bincount(small.segment, minlength=len(shares)) / len(small)
+    assert np.all(np.abs(got - shares / shares.sum()) < 4 * np.sqrt(0.25 / len(small)))
+    tape = tmp_path / "tape.csv"
+    tape.write_text("account_id,balance,dpd,region\n"
+                    + "".join(f"{i},{1000 + i},{30 + i % 90},{scenario.region_names()[0]}\n"
+                              for i in range(40)))
+    raw = _raw()
+    raw["portfolio"] = {"tape": str(tape)}
+    taped = scenario_from_dict(raw, OPTIMISED)
+    assert len(training_book(taped, 10, build_portfolio, np.random.default_rng(5))) == 40

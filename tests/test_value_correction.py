@@ -123,6 +123,14 @@ def test_a_run_reports_the_bias_before_and_after_its_correction(tmp_path):
     section = report.split("Plans: predicted against realised", 1)[1].split("<h2>", 1)[0]
     assert "optimised" in section and "random_visits" in section
     assert "rule_90dpd" not in section
+    assert "nan" not in section  # random_visits predicts nothing: dashes, not 'nan (+nan%)'
+
+
+def test_a_small_bias_share_keeps_its_sign_and_digit():
+    from waifang.scenarios.html_report import _bias_cell
+
+    assert _bias_cell(-11_000.0, -834_000.0, 811_000.0, -0.0036).endswith("(-0.4%)")
+    assert _bias_cell(float("nan"), float("nan"), float("nan"), float("nan")) == "—"
 
 
 @pytest.mark.parametrize("correction", ["none", "shrink", "calibrate", "both"])

@@ -822,8 +822,9 @@ class _Live:
         return _Branches(np.asarray(accounts), self.base, self.gain, self.days, self.calls)
 
 
-def _probe_policy(plans, sample, horizon=30):
+def _probe_policy(plans, sample, horizon=30, every=1):
     return SimpleNamespace(plans=plans, spec=SimpleNamespace(realised_sample=sample,
+                                                             realised_every=every,
                                                              horizon_days=horizon))
 
 

@@ -8,10 +8,11 @@ the accounts the rules would let a visit be asked for is valued by paired branch
 :class:`~waifang.optimise.values.ValueModel`. Nothing of the live run, its luck or its
 borrowers' latent traits reaches the model.
 
-Realised value (:class:`RealisedProbe`): while the optimised policy runs, on every plan day a
-sample of the planned accounts is copied out of the live run and continued twice on the same
-fresh random numbers, with the plan's visits (made by the real field teams) and without;
-the difference is what the plan realised on those accounts, set against what it predicted.
+Realised value (:class:`RealisedProbe`): while the optimised policy runs, on the day of every
+``realised_every``-th plan a sample of the planned accounts is copied out of the live run and
+continued twice on the same fresh random numbers, with the plan's visits (made by the real
+field teams) and without; the difference is what the plan realised on those accounts, set
+against what it predicted.
 """
 
 from __future__ import annotations
@@ -141,7 +142,8 @@ def train_value_models(
 
 
 class RealisedProbe:
-    """Measures, on a sample of each plan's accounts, the value the plan realised."""
+    """Measures, on a sample of the accounts of every ``realised_every``-th plan, the value
+    the plan realised."""
 
     def __init__(self, policy: OptimisedPolicy, base: Policy, seed: np.random.SeedSequence
                  ) -> None:
@@ -155,7 +157,7 @@ class RealisedProbe:
             return
         plan = plans[-1]
         size = self.policy.spec.realised_sample
-        if size == 0:
+        if size == 0 or (len(plans) - 1) % self.policy.spec.realised_every:
             return
         pick = np.arange(plan.accounts.size)
         if pick.size > size:

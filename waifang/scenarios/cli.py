@@ -64,7 +64,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
-        return int(args.handler(args) or 0)
+        code = int(args.handler(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not at the interpreter's exit
+        return code
     except InputError as err:
         if debug:
             raise
@@ -80,6 +82,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (``waifang validate x.toml | head -3``): results already
+        # written stay; stop quietly, as a program killed by SIGPIPE would, and point stdout
+        # at nothing so that the interpreter's last flush does not raise again.
+        if debug:
+            raise
+        _silence_stdout()
+        return 141
+
+
+def _silence_stdout() -> None:
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # not a real file: nothing left to flush
+        pass
 
 
 if __name__ == "__main__":

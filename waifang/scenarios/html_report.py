@@ -165,23 +165,33 @@ def _plan_bias_section(results: ScenarioResults) -> str:
     rows = pd.DataFrame({
         "policy": table["policy"],
         "replications": table["replications"],
-        "predicted": [_number(v) for v in table["predicted"]],
+        "predicted": [_number(v) if np.isfinite(v) else "—" for v in table["predicted"]],
         "realised": [_number(v) for v in table["realised"]],
         "realised - predicted [95 % CI]": [
-            _cell(m, lo, hi) + f" ({s:+.0%})" for m, lo, hi, s in zip(
+            _bias_cell(m, lo, hi, s) for m, lo, hi, s in zip(
                 table["bias"], table["bias_low"], table["bias_high"], table["bias_share"],
                 strict=True)],
-        "uncorrected predicted": [_number(v) for v in table["predicted_raw"]],
+        "uncorrected predicted": [_number(v) if np.isfinite(v) else "—"
+                                  for v in table["predicted_raw"]],
         "realised - uncorrected [95 % CI]": [
-            _cell(m, lo, hi) + f" ({s:+.0%})" for m, lo, hi, s in zip(
+            _bias_cell(m, lo, hi, s) for m, lo, hi, s in zip(
                 table["bias_raw"], table["bias_raw_low"], table["bias_raw_high"],
                 table["bias_raw_share"], strict=True)],
     })
-    return ("<h2>Plans: predicted against realised net value (re-simulated sample of each "
-            "plan, scaled to the plans; mean over replications [95 % CI])</h2>\n"
+    return ("<h2>Plans: predicted against realised net value (re-simulated sample of the "
+            "measured plans, scaled to those plans; mean over replications [95 % CI])</h2>\n"
             "<p>A negative difference means the plans expected more than they realised. "
             "'Uncorrected' is the same accounts valued without the policy's "
-            "<code>value_correction</code>.</p>\n" + _table(rows))
+            "<code>value_correction</code>. A policy without values (a random selection) "
+            "predicts nothing: only what its plans realised is shown.</p>\n" + _table(rows))
+
+
+def _bias_cell(mean: float, low: float, high: float, share: float) -> str:
+    """Realised - predicted with its interval and its share of the prediction (one decimal:
+    a plan 0.4 % off is not '-0 %'); a dash where nothing was predicted."""
+    if not np.isfinite(mean):
+        return "—"
+    return _cell(mean, low, high) + (f" ({share:+.1%})" if np.isfinite(share) else "")
 
 
 def render_html(

@@ -51,6 +51,17 @@ def _index(scenario: Scenario, spec: ScenarioPolicy) -> int:
     return [p.name for p in scenario.policies].index(spec.name)
 
 
+def training_book(scenario: Scenario, accounts: int, build_portfolio,
+                  rng: np.random.Generator) -> Portfolio:
+    """The book values are trained on: a generated scenario draws at most ``accounts``
+    accounts of its own kind (drawing the whole book to keep a sample costs as long as a
+    run's first days on a large book); a tape is read whole (the training cuts it)."""
+    if scenario.tape_path() is None and scenario.portfolio.accounts > accounts:
+        portfolio = scenario.portfolio.model_copy(update={"accounts": accounts})
+        scenario = scenario.model_copy(update={"portfolio": portfolio})
+    return build_portfolio(scenario, rng)
+
+
 def build_optimised(
     scenario: Scenario,
     spec: ScenarioPolicy,
@@ -71,7 +82,8 @@ def build_optimised(
     escalating = any(o != "visit" for o in opt.options)
     if opt.selection == "optimal" and (not opt.visits_nobody or escalating):
         book_seed = np.random.SeedSequence(seed, spawn_key=(replication, TRAINING))
-        book = build_portfolio(scenario, np.random.default_rng(book_seed))
+        book = training_book(scenario, opt.training_accounts, build_portfolio,
+                             np.random.default_rng(book_seed))
         models = train_value_models(
             world, book, len(portfolio), base, rules, opt,
             np.random.SeedSequence(seed, spawn_key=(replication, TRAINING, 1)),

@@ -38,21 +38,30 @@ class OptimiserSpec(Spec):
     selection: Literal["optimal", "random"] = "optimal"
     """``optimal``: maximise value - cost by LP/MIP; ``random``: eligible accounts in random
     order until the budget or the team hours run out (a benchmark with the same budget)."""
-    training_accounts: int = Field(default=20_000, ge=100, le=MAX_CAPACITY)
-    """Accounts of the independently drawn training book the values are fitted on."""
+    training_accounts: int = Field(default=50_000, ge=100, le=MAX_CAPACITY)
+    """Accounts of the independently drawn training book the values are fitted on (at most
+    the scenario's own book size)."""
     training_days: tuple[Day, ...] | None = None
     """Days at which counterfactuals are simulated on the training book (default: every 30
     days of the run)."""
-    training_sample: int = Field(default=1500, ge=10, le=MAX_CAPACITY)
+    training_sample: int = Field(default=4500, ge=10, le=MAX_CAPACITY)
     """Eligible accounts valued per training day (a random sample)."""
-    training_reps: int = Field(default=3, ge=2, le=MAX_COUNT)
-    """Seeds (pairs of branches) per training day."""
+    training_reps: int = Field(default=1, ge=1, le=MAX_COUNT)
+    """Seeds (pairs of branches) per training day. One seed on many accounts beats several
+    on few: a visit's effect varies ~6-7 times more with the borrower's luck than between
+    accounts of a cell, so what counts is accounts x seeds, and distinct accounts also
+    sample the cell's spread; a pair of branches costs the same per day whatever its size."""
     horizon_days: int = Field(default=90, ge=1, le=MAX_DAYS)
     """Days a treatment's effect is followed in the counterfactuals (capped by the run)."""
     min_cell_accounts: int = Field(default=30, ge=2, le=MAX_CAPACITY)
     """Trained accounts a cell needs before its own ratio is used (else a coarser cell)."""
-    realised_sample: int = Field(default=200, ge=0, le=MAX_CAPACITY)
-    """Planned accounts per plan whose realised value is measured by re-simulation (0: none)."""
+    realised_sample: int = Field(default=400, ge=0, le=MAX_CAPACITY)
+    """Planned accounts per measured plan whose realised value is measured by re-simulation
+    (0: none)."""
+    realised_every: int = Field(default=2, ge=1, le=MAX_COUNT)
+    """Measure the realised value of every n-th plan (the first plan always): 1 measures
+    every plan. A measured plan costs two branches whatever its sample's size, so every
+    other plan with twice the sample measures as many accounts for half the time."""
     value_correction: Literal["none", "shrink", "calibrate", "both"] = "none"
     """How the fitted values are corrected for the optimism of choosing the highest
     estimates: ``shrink`` each cell toward its parent by its standard error (empirical

@@ -95,6 +95,8 @@ class Borrowers:
     # ---------------------------------------------------------------- hazard factors
     def refresh(self, idx: np.ndarray) -> None:
         """Recompute the per-account hazard multiplier after its inputs changed."""
+        if idx.size == 0:  # (often: no one cured off a freeze, no promise broken today)
+            return
         s, b = self.state, self.b
         s.refresh_log_factor(idx, b.ability_weight, b.willingness_weight)
         m = np.exp(s.log_factor[idx])
@@ -159,9 +161,16 @@ class Borrowers:
         raised += np.float32(lift)
         s.lift[idx] = np.minimum(raised, np.float32(b.max_contact_lift), out=raised)
         s.recent_contacts[idx] += 1
+        # The promise and complaint draws in one pass (each is its purpose's own all the same).
+        purposes = []
+        if promise_p > 0:
+            purposes.append(f"promise:{name}")
+        if complaint_p > 0:
+            purposes.append(f"complaint:{name}")
+        draws = self.luck.uniforms(purposes, idx, day, lane) if purposes else None
         if promise_p > 0:
             p = promise_p * np.minimum(1.0, 2.0 * s.willingness[idx])
-            u = self.luck.uniform(f"promise:{name}", idx, day, lane)
+            u = draws[0]  # the promise's
             new = idx[(u < p) & (s.promise_due[idx] < day)]
             if new.size:
                 due = day + b.promise_days
@@ -171,7 +180,7 @@ class Borrowers:
         complaints = 0
         if complaint_p > 0:
             p = complaint_p * (1.0 + b.complaint_intensity * (s.recent_contacts[idx] - 1))
-            u = self.luck.uniform(f"complaint:{name}", idx, day, lane)
+            u = draws[-1]  # the complaint's
             hit = u < p
             who = idx[hit]
             complaints = int(who.size)
@@ -265,7 +274,7 @@ class Borrowers:
         self.ledger.collect(day, amount_cents)
         if source == "borrower" and self.placed_count:
             placed = self.placed[idx] & ~self.agency_paused[idx]
-            if placed.any():
+            if np.count_nonzero(placed):
                 share = self.t.agency.contingency_share
                 self.ledger.spend("agency", float((amount_cents[placed] * share).sum()) / 100.0)
         elif source == "judgement":
@@ -309,6 +318,8 @@ class Borrowers:
 
     def write_off(self, idx: np.ndarray, amount_cents: np.ndarray) -> None:
         """Give up ``amount_cents`` of the balance (settlement or sale discount)."""
+        if idx.size == 0:  # (most days: no settlement) nothing to give up or close
+            return
         s = self.state
         amount_cents = np.minimum(amount_cents, s.balance_cents[idx])
         s.balance_cents[idx] -= amount_cents
@@ -316,6 +327,8 @@ class Borrowers:
         self._close(idx[s.balance_cents[idx] == 0])
 
     def _close(self, idx: np.ndarray) -> None:
+        if idx.size == 0:  # no account paid off (most calls): nothing changes
+            return
         s = self.state
         self._release(idx)
         s.status[idx] = CLOSED
@@ -326,6 +339,8 @@ class Borrowers:
     def _cure(self, idx: np.ndarray, day: int) -> None:
         s = self.state
         idx = idx[s.status[idx] == DELINQUENT]
+        if idx.size == 0:  # nothing changes (small branches make many such calls)
+            return
         s.status[idx] = CURRENT
         s.dpd[idx] = 0
         self.cure_day[idx] = day
@@ -360,26 +375,36 @@ class Borrowers:
             keyed_uniform(self.key_amount, idx, day, 0),
             keyed_uniform(self.key_amount, idx, day, 1),
         )
-        settles = (s.dpd[idx] >= b.settlement_min_dpd) & (ability <= b.settlement_max_ability)
+        dpd = s.dpd[idx]
+        settles = (dpd >= b.settlement_min_dpd) & (ability <= b.settlement_max_ability)
         if force_cure:
             settles[:] = False
-        months = np.ceil(np.minimum(s.dpd[idx], self.charge_off_dpd) / 30.0).astype(np.int64)
+        months = np.ceil(np.minimum(dpd, self.charge_off_dpd) / 30.0).astype(np.int64)
         p_cure = b.cure_share_low + (b.cure_share_high - b.cure_share_low) * ability
         cures = ~settles & ((u[0] < p_cure) | (months <= 1) | force_cure)
         partial = ~settles & ~cures
         amount = arrears.copy()
-        amount[settles] = np.rint(balance[settles] * b.settlement_share).astype(np.int64)
-        share = b.partial_min + (b.partial_max - b.partial_min) * u[1][partial]
-        due = months[partial]
-        paid = np.clip(np.floor(share * due).astype(np.int64), 1, due - 1)
-        instalment = np.maximum(np.rint(balance[partial] * b.instalment_share), 1).astype(np.int64)
-        amount[partial] = np.minimum(paid * instalment, arrears[partial])
-        self.collect(idx, amount, day)
+        # Settlements and part payments are rarer than cures: their steps only when there are
+        # any (on a small branch each step is a numpy call's overhead for nothing).
+        settling = bool(np.count_nonzero(settles))
+        if settling:
+            amount[settles] = np.rint(balance[settles] * b.settlement_share).astype(np.int64)
         back = idx[partial]
-        still = s.status[back] == DELINQUENT
-        s.dpd[back[still]] -= (30 * paid[still]).astype(np.int16)
-        settled = idx[settles & (s.status[idx] != CLOSED)]
-        self.write_off(settled, s.balance_cents[settled])
+        if back.size:
+            share = b.partial_min + (b.partial_max - b.partial_min) * u[1][partial]
+            due = months[partial]
+            paid = np.clip(np.floor(share * due).astype(np.int64), 1, due - 1)
+            instalment = np.maximum(np.rint(balance[partial] * b.instalment_share), 1).astype(
+                np.int64
+            )
+            amount[partial] = np.minimum(paid * instalment, arrears[partial])
+        self.collect(idx, amount, day)
+        if back.size:
+            still = s.status[back] == DELINQUENT
+            s.dpd[back[still]] -= (30 * paid[still]).astype(np.int16)
+        if settling:
+            settled = idx[settles & (s.status[idx] != CLOSED)]
+            self.write_off(settled, s.balance_cents[settled])
         self.cured_ever[idx[cures]] = True  # includes cures that paid the balance off
         self._cure(idx[cures & (s.status[idx] == DELINQUENT)], day)
 
@@ -412,22 +437,23 @@ class Borrowers:
         # two policies see the same borrower luck (common random numbers).
         u = self.rng_pay.random(s.n, dtype=np.float32, out=self._uniform)
         # Only delinquent and charged-off accounts can pay: status codes 0 and 2.
-        active = np.flatnonzero((s.status & 1) == 0)
-        # np.take and in-place arithmetic: the same float32 products, fewer passes and arrays.
-        h = np.take(self._hazard_table(day), np.take(s.dpd, active))
-        h *= np.take(self.mult, active)
-        lift = np.take(s.lift, active)
+        active = ((s.status & 1) == 0).nonzero()[0]
+        # take and in-place arithmetic: the same float32 products, fewer passes and arrays
+        # (the methods, not np.take: the same, without a Python wrapper per call).
+        h = self._hazard_table(day).take(s.dpd.take(active))
+        h *= self.mult.take(active)
+        lift = s.lift.take(active)
         lift += np.float32(1.0)
         h *= lift
         if self._agency_today:
-            worked = np.take(self.agency_worked, active)
+            worked = self.agency_worked.take(active)
             np.add(h, np.float32(self.t.agency.daily_hazard), out=h, where=worked)
-        payers = active[np.take(u, active) < h]
+        payers = active[u.take(active) < h]
         status = s.status[payers]
         self.pay(payers[status == DELINQUENT], day)
         self.pay_charged_off(payers[status == CHARGED_OFF], day)
         s.dpd += self.advancing
-        charged = np.flatnonzero(s.dpd == c)
+        charged = (s.dpd == c).nonzero()[0]
         if charged.size:
             s.status[charged] = CHARGED_OFF
             s.dpd[charged] = self.charged_off_index
@@ -436,7 +462,7 @@ class Borrowers:
             self.charged_off_ever[charged] = True
         # Current accounts miss a payment again (not those that cured today). The same uniform,
         # from its other end, so that it is nearly independent of today's payment.
-        redefault = np.flatnonzero(u > np.float32(1.0 - b.redefault_daily))
+        redefault = (u > np.float32(1.0 - b.redefault_daily)).nonzero()[0]
         redefault = redefault[(s.status[redefault] == CURRENT) & (self.cure_day[redefault] != day)]
         if redefault.size:
             s.status[redefault] = DELINQUENT
@@ -464,8 +490,9 @@ class Borrowers:
         idx = idx[(s.promise_due[idx] == day) & (s.status[idx] == DELINQUENT)]
         p_keep = b.promise_keep_base + b.promise_keep_ability * s.ability[idx]
         kept = keyed_uniform(self.key_promise, idx, day) < p_keep
-        self.promises_kept += int(kept.sum())
-        self.promises_broken += int((~kept).sum())
+        kept_count = int(np.count_nonzero(kept))
+        self.promises_kept += kept_count
+        self.promises_broken += kept.size - kept_count
         s.promise_due[idx] = NEVER
         self.pay(idx[kept], day, force_cure=True)
         broken = idx[~kept]

@@ -200,7 +200,7 @@ class Compliance:
                     ("connected_per_day", self.connected_today[idx] >= rules.max_connected_per_day)
                 )
             if self.window is not None:
-                week = self.window[:, idx].sum(axis=0, dtype=np.int32)
+                week = np.add.reduce(self.window[:, idx], axis=0, dtype=np.int32)  # sum, no wrapper
                 checks.append(("attempts_per_7_days", week >= rules.max_attempts_per_7_days))
             if rules.quiet_days_after_conversation is not None:
                 # Days since the conversation's day; 0 is later on that same day.
@@ -226,7 +226,7 @@ class Compliance:
         """
         codes = self.contact_refusals(action, idx, hour, state, until)
         refused = codes > 0
-        if refused.any():
+        if np.count_nonzero(refused):
             self.audit.record(self.day, action, idx[refused], hour, codes[refused])
             return idx[~refused]
         return idx
@@ -239,7 +239,7 @@ class Compliance:
             return np.ones(idx.size, bool)
         blocked_by = _first_refusal(idx.size, checks)
         refused_any = blocked_by > 0
-        if refused_any.any():
+        if np.count_nonzero(refused_any):
             self.audit.record(self.day, action, idx[refused_any], hour, blocked_by[refused_any])
         return ~refused_any
 
@@ -262,7 +262,7 @@ class Compliance:
         self.attempts_today[idx] += 1
         if self.window is not None:
             self.window[self.day % 7, idx] += 1
-        hit = np.compress(connected, idx)  # as idx[connected], faster on a mixed mask
+        hit = idx.compress(connected)  # as idx[connected], faster on a mixed mask
         self.connected_today[hit] += 1
         if action != "ivr":  # a conversation with an agent, the lender's or the agency's
             self.last_conversation[hit] = self.day * 24.0 + hour
@@ -275,7 +275,7 @@ class Compliance:
                 "connected_per_day", self.connected_today[hit] > rules.max_connected_per_day
             )
         if self.window is not None:
-            week = self.window[:, idx].sum(axis=0, dtype=np.int32)
+            week = np.add.reduce(self.window[:, idx], axis=0, dtype=np.int32)  # sum, no wrapper
             self._breach("attempts_per_7_days", week > rules.max_attempts_per_7_days)
 
     def post_check_contacts(
@@ -450,7 +450,9 @@ def _first_refusal(n: int, checks: list[tuple[str, np.ndarray]]) -> np.ndarray:
     """Per action, the code of the first rule in ``checks`` that refuses it (0: none)."""
     blocked_by = np.zeros(n, np.int8)
     for rule, refused in checks:
-        if not refused.any():  # nothing to mark (the common case): skip the passes
+        # np.count_nonzero rather than refused.any(): the same answer, without the Python
+        # wrapper that makes .any() cost ~1.5 us on a small array (branches run many).
+        if not np.count_nonzero(refused):  # nothing to mark (the common case): skip the passes
             continue
         # The first rule that refuses an action is the one it is counted under.
         blocked_by[(blocked_by == 0) & refused] = RULE_CODE[rule]

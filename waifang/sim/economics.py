@@ -36,7 +36,7 @@ class Ledger:
         self.cost_by_day[self.today] += count * self.economics.complaint_cost
 
     def collect(self, day: int, amount_cents: np.ndarray) -> None:
-        total = int(amount_cents.sum())
+        total = int(np.add.reduce(amount_cents))  # .sum() without its Python wrapper
         self.collected_by_day[day] += total
         self.payments_by_day[day] += int(np.count_nonzero(amount_cents))
         self.collected_npv_cents += total * float(self.discount[day])

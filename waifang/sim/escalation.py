@@ -157,7 +157,8 @@ class Courts:
         self._processes()
         idx = _open(ctx, idx, charged_off_too=True)
         idx = idx[~state.in_legal[idx]]  # one case per account: filed once, judged once
-        idx = np.setdiff1d(idx, self.waiting, assume_unique=True)
+        if self.waiting.size:  # (no queue: nothing to take out, spare setdiff1d's cost)
+            idx = np.setdiff1d(idx, self.waiting, assume_unique=True)
         idx = ctx.compliance.allow_escalation("legal", idx, COURT_HOUR, state, ctx.portfolio)
         self.asked[idx] = ctx.compliance.day
         self.usage.requested[ctx.compliance.day] += idx.size
@@ -238,7 +239,7 @@ class Courts:
             paying = amount > 0
             ctx.borrowers.judgement(judged[paying], amount[paying], day)
         ending = due | withdrawn
-        if ending.any():
+        if np.count_nonzero(ending):
             called = self.in_court[ending]
             keep = ~ending
             self.cases, self.judgement_day = self.cases[keep], self.judgement_day[keep]
@@ -259,7 +260,7 @@ class Courts:
                 yield from self._call(processes[~ok], self.REFUSED)
         status = state.status[self.waiting]
         open_ = (status == DELINQUENT) | (status == CHARGED_OFF)
-        if not open_.all():
+        if np.count_nonzero(open_) < open_.size:
             self.usage.left_queue[day] += int(np.count_nonzero(~open_))
             if self.places is not None:
                 for process in self.queued[~open_]:
@@ -344,7 +345,8 @@ class Agencies:
             return
         idx = _open(ctx, idx, charged_off_too=True)
         idx = idx[~ctx.borrowers.placed[idx]]
-        idx = np.setdiff1d(idx, self.waiting, assume_unique=True)
+        if self.waiting.size:  # (no queue: nothing to take out, spare setdiff1d's cost)
+            idx = np.setdiff1d(idx, self.waiting, assume_unique=True)
         idx = ctx.compliance.allow_escalation("agency", idx, AGENCY_HOUR, ctx.state, ctx.portfolio)
         self.asked[idx] = ctx.compliance.day
         self.usage.requested[ctx.compliance.day] += idx.size
@@ -355,10 +357,11 @@ class Agencies:
         if ctx.env.now < day * HOURS + AGENCY_HOUR:
             yield ctx.at(day, AGENCY_HOUR)  # (at once after the court's session at 09:00)
         state = ctx.state
-        status = state.status[self.waiting]
-        open_ = (status == DELINQUENT) | (status == CHARGED_OFF)
-        self.usage.left_queue[day] += self.waiting.size - int(np.count_nonzero(open_))
-        self.waiting = self.waiting[open_]
+        if self.waiting.size:  # (most days in a small branch: no one waits)
+            status = state.status[self.waiting]
+            open_ = (status == DELINQUENT) | (status == CHARGED_OFF)
+            self.usage.left_queue[day] += self.waiting.size - int(np.count_nonzero(open_))
+            self.waiting = self.waiting[open_]
         places = self.places
         if places is not None:
             # Places freed since yesterday's placements (terms run out, cures, payoffs).
@@ -391,10 +394,10 @@ class Agencies:
         ctx = self.ctx
         hour = self.spec.contact_hour
         compliance, state, borrowers = ctx.compliance, ctx.state, ctx.borrowers
-        placed = np.flatnonzero(borrowers.placed)
+        placed = borrowers.placed.nonzero()[0]
         codes = compliance.contact_refusals("agency_contact", placed, hour, state)
         refused = codes > 0
-        if refused.any():
+        if np.count_nonzero(refused):
             compliance.audit.record(day, "agency_contact", placed[refused], hour, codes[refused])
             pausing = np.isin(codes, _PAUSING)
             borrowers.pause_placement(placed[pausing])

@@ -37,6 +37,7 @@ Examples
 from __future__ import annotations
 
 import copy
+from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 
@@ -75,10 +76,14 @@ class Checkpoint:
 
     def __init__(self, run: _Run, day: int, requests: Mapping[str, Request] | None = None,
                  accounts: np.ndarray | None = None) -> None:
-        self._run = _copy_run(run, accounts)
+        n = run.state.n
+        # Where each of the run's accounts goes in the copy (None: all, in place), made once
+        # for the copy and the requests (a subset cut out of a 1 M run pays for it each time).
+        new_index = None if accounts is None else _index_map(n, np.asarray(accounts))
+        self._run = _copy_run(run, accounts, new_index)
         self.day = day
-        self.accounts = np.arange(run.state.n) if accounts is None else np.asarray(accounts)
-        self.requests = _restrict(requests or {}, self.accounts, run.state.n)
+        self.accounts = np.arange(n) if accounts is None else np.asarray(accounts)
+        self.requests = _restrict(requests or {}, self.accounts, n, new_index)
         self._npv_before = self._run.ledger.collected_npv_cents
         self._cost_before = self._run.ledger.cost_total
 
@@ -112,10 +117,11 @@ class Checkpoint:
         """The checkpoint restricted to ``accounts`` (positions in this checkpoint)."""
         accounts = np.asarray(accounts, dtype=np.int64)
         out = Checkpoint.__new__(Checkpoint)
-        out._run = _copy_run(self._run, accounts)
+        new_index = _index_map(self.n, accounts)
+        out._run = _copy_run(self._run, accounts, new_index)
         out.day = self.day
         out.accounts = self.accounts[accounts]
-        out.requests = _restrict(self.requests, accounts, self.n)
+        out.requests = _restrict(self.requests, accounts, self.n, new_index)
         out._npv_before = out._run.ledger.collected_npv_cents
         out._cost_before = out._run.ledger.cost_total
         return out
@@ -268,12 +274,21 @@ class _WithExtra:
         return requests
 
 
-def _restrict(requests: Mapping[str, Request], accounts: np.ndarray, n: int) -> dict:
-    """Requests re-indexed to ``accounts`` (others dropped)."""
-    if len(accounts) == n and np.array_equal(accounts, np.arange(n)):
-        return dict(requests)
+def _index_map(n: int, accounts: np.ndarray) -> np.ndarray:
+    """Per account of a run of ``n``, its position in ``accounts`` (-1: not among them)."""
     new_index = np.full(n, -1, np.int64)
     new_index[accounts] = np.arange(len(accounts))
+    return new_index
+
+
+def _restrict(requests: Mapping[str, Request], accounts: np.ndarray, n: int,
+              new_index: np.ndarray | None = None) -> dict:
+    """Requests re-indexed to ``accounts`` (others dropped); ``new_index`` is
+    ``_index_map(n, accounts)`` if already made."""
+    if len(accounts) == n and np.array_equal(accounts, np.arange(n)):
+        return dict(requests)
+    if new_index is None:
+        new_index = _index_map(n, accounts)
     out: dict[str, Request] = {}
     for action, request in requests.items():
         idx, attempts = request if isinstance(request, tuple) else (request, None)
@@ -284,8 +299,10 @@ def _restrict(requests: Mapping[str, Request], accounts: np.ndarray, n: int) -> 
     return out
 
 
-def _copy_run(run: _Run, accounts: np.ndarray | None) -> _Run:
-    """A deep copy of ``run`` on a fresh simpy clock, of ``accounts`` only if given."""
+def _copy_run(run: _Run, accounts: np.ndarray | None,
+              new_index: np.ndarray | None = None) -> _Run:
+    """A deep copy of ``run`` on a fresh simpy clock, of ``accounts`` only if given
+    (``new_index``: ``_index_map(run.state.n, accounts)``, if already made)."""
     env = simpy.Environment(initial_time=run.env.now)
     memo: dict[int, object] = {id(run.env): env, id(run.world): run.world, id(run.rules): run.rules,
                                id(run.policy): run.policy}
@@ -295,7 +312,9 @@ def _copy_run(run: _Run, accounts: np.ndarray | None) -> _Run:
             memo[id(run.portfolio)] = run.portfolio
             out = copy.deepcopy(run, memo)
         else:
-            _subset_memo(run, accounts, memo)
+            if new_index is None:
+                new_index = _index_map(run.state.n, accounts)
+            _subset_memo(run, accounts, new_index, memo)
             out = copy.deepcopy(run, memo)
     finally:
         run.observer = observer
@@ -305,7 +324,7 @@ def _copy_run(run: _Run, accounts: np.ndarray | None) -> _Run:
     _check_closures(out, run)
     if accounts is not None:
         out.state.n = len(accounts)
-        _remap_indices(out, run.state.n, accounts)
+        _remap_indices(out, new_index)
     return out
 
 
@@ -325,8 +344,10 @@ def _check_closures(out: _Run, run: _Run) -> None:
                     )
 
 
-def _subset_memo(run: _Run, accounts: np.ndarray, memo: dict[int, object]) -> None:
-    """Pre-fill the deep-copy memo with the per-account arrays cut to ``accounts``."""
+def _subset_memo(run: _Run, accounts: np.ndarray, new_index: np.ndarray,
+                 memo: dict[int, object]) -> None:
+    """Pre-fill the deep-copy memo with the per-account arrays cut to ``accounts``, and the
+    borrowers' calendars with their chunks re-indexed to them (``new_index``)."""
     n = run.state.n
     memo[id(run.portfolio)] = run.portfolio.subset(accounts)
     for f in fields(AccountState):
@@ -336,6 +357,16 @@ def _subset_memo(run: _Run, accounts: np.ndarray, memo: dict[int, object]) -> No
     b = run.borrowers
     for name in _BORROWER_ARRAYS:
         memo[id(getattr(b, name))] = getattr(b, name)[accounts]
+    # The calendars (promises due, plans and placements ending) hold chunks of indices of the
+    # whole book: cut here rather than deep-copied whole and cut after (a subset of a 1 M run
+    # would copy some 100,000 indices to keep a few).
+    for name in _BORROWER_DAY_LISTS:
+        schedule = getattr(b, name)
+        cut = defaultdict(list)
+        for day, chunks in schedule.items():
+            mapped = [new_index[chunk] for chunk in chunks]
+            cut[day] = [chunk[chunk >= 0] for chunk in mapped]
+        memo[id(schedule)] = cut
     c = run.compliance
     for name in _COMPLIANCE_ARRAYS:
         memo[id(getattr(c, name))] = getattr(c, name)[accounts]
@@ -359,17 +390,10 @@ def _subset_memo(run: _Run, accounts: np.ndarray, memo: dict[int, object]) -> No
                 )
 
 
-def _remap_indices(run: _Run, n: int, accounts: np.ndarray) -> None:
-    """Queues and scheduled events keep only the subset's accounts, in new indices."""
-    new_index = np.full(n, -1, np.int64)
-    new_index[accounts] = np.arange(len(accounts))
-
+def _remap_indices(run: _Run, new_index: np.ndarray) -> None:
+    """Queues and scheduled events keep only the subset's accounts, in new indices
+    (``new_index``; the borrowers' calendars were cut in :func:`_subset_memo`)."""
     b = run.borrowers
-    for name in _BORROWER_DAY_LISTS:
-        schedule = getattr(b, name)
-        for day in list(schedule):
-            chunks = [new_index[chunk] for chunk in schedule[day]]
-            schedule[day] = [chunk[chunk >= 0] for chunk in chunks]
     b._agency_today = [new_index[chunk][new_index[chunk] >= 0] for chunk in b._agency_today]
     b.placed_count = int(b.placed.sum())
     for region in run.field.regions:

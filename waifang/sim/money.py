@@ -59,7 +59,7 @@ class _TrackedBorrowers(Borrowers):
         got = (s.collected_cents[idx] - before).astype(np.float64)
         track = self.track
         np.add.at(track.npv_cents, idx, got * float(self.ledger.discount[day]))
-        if placed is not None and placed.any():
+        if placed is not None and np.count_nonzero(placed):
             np.add.at(track.cost, idx[placed], got[placed] * self.t.agency.contingency_share / 100)
         elif source == "judgement":
             np.add.at(track.cost, idx, got * self.t.legal.share / 100)
@@ -87,15 +87,14 @@ class _TrackedAudit(AuditLog):
         super().record(day, action, idx, hour, outcome, **kwargs)
         if idx.size == 0:
             return
-        if outcome is None:  # all performed
-            outcome = np.zeros(idx.size, np.int8)
-        done = idx[outcome == 0]
+        done = idx if outcome is None else idx[outcome == 0]  # None: all performed
         unit = self.track.unit_cost[ACTION_CODE[action]]
         # A visit refused for a dispute may be one called off on arrival, whose travel the
         # field team books right after (resources.FieldRegion); the ledger tells which.
-        self.track.last_disputed = (
-            idx[outcome == RULE_CODE["visit_disputed"]] if action == "visit" else None
-        )
+        self.track.last_disputed = None
+        if action == "visit":
+            self.track.last_disputed = (idx[:0] if outcome is None
+                                        else idx[outcome == RULE_CODE["visit_disputed"]])
         if action == "visit":
             np.add.at(self.track.cost, done, self.track.visit_cost[self.portfolio.region[done]])
         elif unit:

@@ -174,32 +174,33 @@ class LadderPolicy:
         if self._table is None or dpd.dtype != np.int16:
             return self.by_rung(view, day)
         status = view.status
-        delinquent = np.flatnonzero(status == DELINQUENT)
+        delinquent = (status == DELINQUENT).nonzero()[0]
         # Negative dpd reads the table's upper half, which matches no rung (dpd_min >= 0).
         code = np.take(self._table, np.take(dpd, delinquent).view(np.uint16))
         on_plan = view.hardship_until[delinquent] >= day
-        off_plan = ~on_plan if on_plan.any() else None
+        off_plan = ~on_plan if np.count_nonzero(on_plan) else None
+        # The rungs that act on someone today: on a small book most rungs' bits are absent
+        # on most days (cadences), and one reduction spares each of them its mask.
+        today = int(np.bitwise_or.reduce(code)) if code.size else 0
         charged: dict[str, np.ndarray] = {}
-        requests: dict[str, list[np.ndarray]] = {}
-        attempts: dict[str, list[np.ndarray]] = {}
+        requests: dict[str, list[tuple[np.ndarray, int]]] = {}
         for rule, segments, bit in zip(self.spec.rules, self._segments, self._bits, strict=True):
             if rule.action == "sale" or rule.charged_off:
                 idx = _after_charge_off(rule, view, day, charged)
+            elif not today & bit:
+                continue  # no delinquent account's dpd matches the rung today
             else:
                 keep = (code & bit) != 0
                 if off_plan is not None and not rule.during_hardship:
                     keep &= off_plan
-                # np.compress, not delinquent[keep]: same result, and much faster on a mask
+                # compress, not delinquent[keep]: same result, and much faster on a mask
                 # that is true for about half the accounts (a cadence of two days).
-                idx = np.compress(keep, delinquent)
+                idx = delinquent.compress(keep)
             idx = self._filter(idx, rule, segments, view)
             if idx.size == 0:
                 continue
-            requests.setdefault(rule.action, []).append(idx)
-            attempts.setdefault(rule.action, []).append(
-                np.full(idx.size, rule.attempts, dtype=np.int16)
-            )
-        return _merge(requests, attempts)
+            requests.setdefault(rule.action, []).append((idx, rule.attempts))
+        return _merge(requests)
 
     def by_rung(self, view: LenderView, day: int) -> dict[str, Request]:
         """Today's requests, rung by rung over the whole book (the plain statement of the
@@ -215,8 +216,7 @@ class LadderPolicy:
         if off_plan is not delinquent:
             dpd_of[id(off_plan)] = dpd[off_plan]
         charged: dict[str, np.ndarray] = {}
-        requests: dict[str, list[np.ndarray]] = {}
-        attempts: dict[str, list[np.ndarray]] = {}
+        requests: dict[str, list[tuple[np.ndarray, int]]] = {}
         for rule, segments in zip(self.spec.rules, self._segments, strict=True):
             # Sale and charged-off rungs act on charged-off accounts; every other rung on
             # delinquent ones.
@@ -231,11 +231,8 @@ class LadderPolicy:
             idx = self._filter(idx, rule, segments, view)
             if idx.size == 0:
                 continue
-            requests.setdefault(rule.action, []).append(idx)
-            attempts.setdefault(rule.action, []).append(
-                np.full(idx.size, rule.attempts, dtype=np.int16)
-            )
-        return _merge(requests, attempts)
+            requests.setdefault(rule.action, []).append((idx, rule.attempts))
+        return _merge(requests)
 
     @staticmethod
     def _filter(
@@ -299,13 +296,13 @@ def _after_charge_off(
     the charged-off accounts and their days since charge-off for the day's other rungs."""
     status = view.status
     if rule.action == "sale":
-        idx = np.flatnonzero(status == CHARGED_OFF)
+        idx = (status == CHARGED_OFF).nonzero()[0]
         if rule.every_days > 1 and idx.size:
             dpd = view.dpd
             idx = idx[(dpd[idx] - rule.dpd_min) % rule.every_days == 0]
         return idx
     if not charged:
-        gone = np.flatnonzero(status == CHARGED_OFF)
+        gone = (status == CHARGED_OFF).nonzero()[0]
         charged["gone"] = gone
         charged["since"] = day - view.chargeoff_day[gone].astype(np.int64)
     gone, since = charged["gone"], charged["since"]
@@ -315,22 +312,28 @@ def _after_charge_off(
     return gone[keep]
 
 
-def _merge(
-    requests: dict[str, list[np.ndarray]], attempts: dict[str, list[np.ndarray]]
-) -> dict[str, Request]:
-    """One request per action from its rungs' (sorted) index chunks."""
+def _merge(requests: dict[str, list[tuple[np.ndarray, int]]]) -> dict[str, Request]:
+    """One request per action from its rungs' (sorted) index chunks, each with the attempts
+    its rung asks for (which only call and IVR requests carry)."""
     out: dict[str, Request] = {}
     for action, chunks in requests.items():
-        idx = np.concatenate(chunks)
-        att = np.concatenate(attempts[action])
-        if len(chunks) > 1:
+        counted = action in ("call", "ivr")
+        if len(chunks) == 1:
+            idx, attempts = chunks[0]
+            out[action] = (idx, np.full(idx.size, attempts, np.int16)) if counted else idx
+            continue
+        idx = np.concatenate([chunk for chunk, _ in chunks])
+        if counted:
             # Two rungs asking for the same account: keep the larger number of attempts.
+            att = np.repeat(np.array([a for _, a in chunks], np.int16),
+                            [chunk.size for chunk, _ in chunks])
             order = np.lexsort((-att, idx))
             idx, att = idx[order], att[order]
-            first = np.ones(idx.size, bool)
-            first[1:] = idx[1:] != idx[:-1]
-            idx, att = idx[first], att[first]
-        out[action] = (idx, att) if action in ("call", "ivr") else idx
+        else:
+            idx.sort()  # only the accounts matter: each once, in order
+        first = np.ones(idx.size, bool)
+        first[1:] = idx[1:] != idx[:-1]
+        out[action] = (idx[first], att[first]) if counted else idx[first]
     return out
 
 

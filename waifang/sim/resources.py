@@ -174,7 +174,7 @@ class Automated:
         connected = ctx.portfolio.contactable[allowed] & (answered < self.spec.connect_probability)
         ctx.compliance.record_attempts(self.action, allowed, connected, self.hour, state=ctx.state)
         ctx.ledger.spend(self.action, allowed.size * self.spec.cost)
-        reached = np.compress(connected, allowed)  # as allowed[connected], faster
+        reached = allowed.compress(connected)  # as allowed[connected], faster
         ctx.borrowers.contacted(self.action, self.spec, reached, day, self.hour, attempt)
 
 
@@ -217,6 +217,8 @@ class CallCentre:
             self.asked[take:],
         )
         open_ = self.ctx.state.status[head[0]] == DELINQUENT
+        if np.count_nonzero(open_) == open_.size:
+            return head  # all still open (the usual case): no masked copies
         return head[0][open_], head[1][open_], head[2][open_]
 
     def run(self, day: int):
@@ -238,7 +240,7 @@ class CallCentre:
                 batch, left, asked = self._pop(min(room, self.queue.size))
                 codes = compliance.contact_refusals("call", batch, h, state, until=h + 1.0)
                 refused = codes > 0
-                if refused.any():
+                if np.count_nonzero(refused):
                     # Refused for the rest of the day: every attempt left is refused now.
                     times = left[refused].astype(np.int64)
                     compliance.audit.record(
@@ -255,7 +257,7 @@ class CallCentre:
             # Accounts with attempts left go back to the end of the queue after the hour (one
             # concatenation for all of the hour's batches: the queue is copied once).
             mores = [left > 0 for _, left, _ in again]
-            if any(more.any() for more in mores):
+            if any(np.count_nonzero(more) for more in mores):
                 self.queue = np.concatenate(
                     [self.queue, *(b[m] for (b, _, _), m in zip(again, mores, strict=True))]
                 )
@@ -265,6 +267,8 @@ class CallCentre:
                 self.asked = np.concatenate(
                     [self.asked, *(a[m] for (_, _, a), m in zip(again, mores, strict=True))]
                 )
+            if self.queue.size == 0:
+                break  # done for the day (waiting for the next hour would change nothing)
         ctx.counters.calls_dropped += int(self.left.sum())
         self.queue, self.left, self.asked = self.queue[:0], self.left[:0], self.asked[:0]
 
@@ -279,8 +283,8 @@ class CallCentre:
         )
         ctx.ledger.spend("call", idx.size * self.call.cost)
         self.performed += idx.size
-        # np.compress is idx[connected], much faster on a mask true for about half of idx.
-        reached, lanes = np.compress(connected, idx), np.compress(connected, attempt)
+        # compress is idx[connected], much faster on a mask true for about half of idx.
+        reached, lanes = idx.compress(connected), attempt.compress(connected)
         ctx.borrowers.contacted("call", self.call, reached, day, hour, lanes)
 
 
@@ -373,8 +377,9 @@ class FieldRegion:
             self.usage.cancelled[day] += cancelled
             still &= ~under
         stale = still & (day - self.since > ctx.world.resources.visit_queue_days)
-        ctx.counters.visits_dropped += int(stale.sum())
-        self.usage.dropped[day] += int(stale.sum())
+        dropped = int(np.count_nonzero(stale))
+        ctx.counters.visits_dropped += dropped
+        self.usage.dropped[day] += dropped
         keep = still & ~stale
         state.visit_queued[self.queue[~keep]] = False
         self.queue, self.since = self.queue[keep], self.since[keep]
@@ -496,4 +501,6 @@ class FieldForce:
             self.regions[code].request(idx[region == code], day)
 
     def processes(self, day: int):
-        return [r.run(day) for r in self.regions]
+        """The day's process of each region with visits queued (a region with none would
+        only check its empty queue: see :meth:`waifang.sim.engine._Run._processes`)."""
+        return [r.run(day) for r in self.regions if r.queue.size]
