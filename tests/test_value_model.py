@@ -9,19 +9,28 @@ import pytest
 from waifang.optimise.values import LEVELS, ValueModel
 
 
-@pytest.mark.parametrize(("seed", "min_accounts"), [(0, 10), (1, 3), (2, 40)])
-def test_predictions_match_a_groupby_of_the_training_effects(seed, min_accounts):
-    rng = np.random.default_rng(seed)
-    n = 4000
+def _effects(rng, n, top, driver):
+    """Treatment effects of ``n`` accounts: each feature drawn uniformly below its ``top``
+    (dpd bands from 6, balance bands and days left from 1), a balance, and a gross effect of
+    5 % of the balance times (1 + ``driver``) plus noise."""
     frame = pd.DataFrame({
-        "dpd_band": rng.integers(6, 12, n), "balance_band": rng.integers(1, 8, n),
-        "segment": rng.integers(0, 3, n), "address_verified": rng.integers(0, 2, n),
-        "history": rng.integers(0, 5, n), "contactable": rng.integers(0, 2, n),
-        "escalated": rng.integers(0, 4, n), "days_left": rng.integers(1, 6, n),
+        "dpd_band": rng.integers(6, top["dpd_band"], n),
+        "balance_band": rng.integers(1, top["balance_band"], n),
+        "segment": rng.integers(0, top["segment"], n), "address_verified": rng.integers(0, 2, n),
+        "history": rng.integers(0, top["history"], n), "contactable": rng.integers(0, 2, n),
+        "escalated": rng.integers(0, top["escalated"], n),
+        "days_left": rng.integers(1, top["days_left"], n),
         "claimed": (rng.random(n) < 0.2).astype(np.int64),
     })
     frame["balance"] = rng.lognormal(8, 1, n)
-    frame["gross"] = frame.balance * 0.05 * (1 + frame.address_verified) + rng.normal(0, 300, n)
+    frame["gross"] = frame.balance * 0.05 * (1 + frame[driver]) + rng.normal(0, 300, n)
+    return frame
+
+
+@pytest.mark.parametrize(("seed", "min_accounts"), [(0, 10), (1, 3), (2, 40)])
+def test_predictions_match_a_groupby_of_the_training_effects(seed, min_accounts):
+    frame = _effects(np.random.default_rng(seed), 4000, dict(dpd_band=12, balance_band=8,
+                     segment=3, history=5, escalated=4, days_left=6), "address_verified")
     train, test = frame.iloc[:2500], frame.iloc[2500:].reset_index(drop=True)
     value, se, level = ValueModel.fit(train, min_accounts=min_accounts).predict(
         test.drop(columns="gross"))
@@ -50,17 +59,8 @@ def test_a_frame_is_valued_as_its_rows_one_by_one(out_of_range):
     """Values are worked out once per distinct combination of features: the whole frame must
     give each row what that row alone gives, bit for bit (shrunk and calibrated model; with
     a feature out of the cell key's range, the slower path for such frames)."""
-    rng = np.random.default_rng(3)
-    n = 3000
-    frame = pd.DataFrame({
-        "dpd_band": rng.integers(6, 9, n), "balance_band": rng.integers(1, 4, n),
-        "segment": rng.integers(0, 2, n), "address_verified": rng.integers(0, 2, n),
-        "history": rng.integers(0, 3, n), "contactable": rng.integers(0, 2, n),
-        "escalated": rng.integers(0, 2, n), "days_left": rng.integers(1, 3, n),
-        "claimed": (rng.random(n) < 0.2).astype(np.int64),
-    })
-    frame["balance"] = rng.lognormal(8, 1, n)
-    frame["gross"] = frame.balance * 0.05 * (1 + frame.history) + rng.normal(0, 300, n)
+    frame = _effects(np.random.default_rng(3), 3000, dict(dpd_band=9, balance_band=4,
+                     segment=2, history=3, escalated=2, days_left=3), "history")
     model = ValueModel.fit_calibrated(frame, min_accounts=15, shrink=True,
                                       seed=np.random.SeedSequence(1))
     assert model.spread is not None and model.calibration is not None

@@ -49,19 +49,23 @@ FEATURES = ("dpd_band", "balance_band", "segment", "address_verified", "history"
 """The observable features that define the finest cells."""
 LEVELS: tuple[tuple[str, ...], ...] = (
     FEATURES,
-    ("dpd_band", "balance_band", "segment", "address_verified", "history", "days_left",
+    ("dpd_band", "balance_band", "segment", "address_verified", "history", "contactable",
+     "days_left", "claimed"),
+    ("dpd_band", "balance_band", "address_verified", "history", "contactable", "days_left",
      "claimed"),
-    ("dpd_band", "balance_band", "address_verified", "history", "days_left", "claimed"),
-    ("dpd_band", "balance_band", "address_verified", "days_left", "claimed"),
-    ("balance_band", "address_verified", "days_left", "claimed"),
-    ("balance_band", "address_verified", "claimed"),
-    ("address_verified", "claimed"),
+    ("dpd_band", "balance_band", "address_verified", "contactable", "days_left", "claimed"),
+    ("balance_band", "address_verified", "contactable", "days_left", "claimed"),
+    ("balance_band", "address_verified", "contactable", "claimed"),
+    ("address_verified", "contactable", "claimed"),
     (),
 )
 """Cell definitions from finest to coarsest; an account takes the finest with enough data.
 ``claimed`` (a risk-transfer claim paid: the lender keeps only its share of what a visit
 recovers) stays in every cell but the last, so claimed and unclaimed accounts are not pooled;
-without contracts it is 0 everywhere and the cells are those of the features before it."""
+without contracts it is 0 everywhere and the cells are those of the features before it.
+``contactable`` stays too: a visit is the only way to reach a borrower the phone cannot, and
+pooled with contactable accounts those visits were under-valued by half (docs/closed-loop.md,
+"Predicted against realised")."""
 
 
 def features(view: LenderView, idx: np.ndarray, day: int, days: int, ahead: int = 0
