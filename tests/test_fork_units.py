@@ -74,10 +74,10 @@ def test_extra_requests_come_first_and_only_on_their_day():
     off = policy(None, 8)
     assert set(off) == {"visit", "call"}
     np.testing.assert_array_equal(off["visit"], [4, 5])
-    plain = _WithExtra(lambda v, d: {"call": np.array([1])}, 0,
+    plain = _WithExtra(lambda v, d: {"call": np.array([1, 2])}, 0,
                        {"call": (np.array([6]), np.array([4], np.int16))})(None, 0)
-    np.testing.assert_array_equal(plain["call"][0], [6, 1])
-    np.testing.assert_array_equal(plain["call"][1], [4, 1])
+    np.testing.assert_array_equal(plain["call"][0], [6, 1, 2])
+    np.testing.assert_array_equal(plain["call"][1], [4, 1, 1])
     # Attempts stay whole numbers.
     assert plain["call"][1].dtype == np.int16
     both = _WithExtra(lambda v, d: {"call": (np.array([1]), np.array([2], np.int16))}, 0,

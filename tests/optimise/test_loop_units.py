@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from waifang.optimise.options import escalation_candidates
 from waifang.optimise.policy import (
     OptimisedPolicy,
     OptimiserSpec,
@@ -751,6 +752,26 @@ def test_training_values_the_visit_and_each_option_on_a_sample_of_each_day(train
     alone = train_value_model(world, book, 5000, base, rules, OptimiserSpec(**SPEC),
                               np.random.SeedSequence(9))
     pd.testing.assert_frame_equal(alone.tables[0], models["visit"].tables[0])
+    # The training run's world is scaled to the training book (300 of a 5,000 book): the
+    # same models as a world scaled by hand, trained for a book of its own size. (A call
+    # centre of 10 agents making 2 attempts an hour: scaled to 1 agent, it is the bottleneck.)
+    r = world.resources
+    r = r.model_copy(update={"call_centre": r.call_centre.model_copy(
+        update={"attempts_per_hour": 2.0})})
+    busy = world.model_copy(update={"resources": r})
+    share = 300 / 5000
+    shifts = tuple(x.model_copy(update={"agents": max(1, round(x.agents * share))})
+                   for x in r.call_centre.shifts)
+    by_hand = world.model_copy(update={"resources": r.model_copy(update={
+        "call_centre": r.call_centre.model_copy(update={"shifts": shifts}),
+        "legal_capacity": max(1, round(r.legal_capacity * share)),
+        "agency_capacity": max(1, round(r.agency_capacity * share))})})
+    seed = np.random.SeedSequence(9)
+    scaled = train_value_models(busy, book, 5000, base, rules, OptimiserSpec(**SPEC), seed)
+    small = train_value_models(by_hand, book, 300, base, rules, OptimiserSpec(**SPEC), seed)
+    unscaled = train_value_models(busy, book, 300, base, rules, OptimiserSpec(**SPEC), seed)
+    pd.testing.assert_frame_equal(small["visit"].tables[0], scaled["visit"].tables[0])
+    assert not small["visit"].tables[0].equals(unscaled["visit"].tables[0])
     # A larger training sample values more accounts.
     assert _train(training, training_sample=30)["visit"].tables[-1]["n"].sum() > 30
 
@@ -768,8 +789,10 @@ def test_training_corrections_and_what_the_training_book_lacked(training):
         _train(training, rules=never)
     with pytest.raises(ValueError, match="never had an account 'legal' was allowed for"):
         _train(training, options=("visit", "legal"), escalation_min_dpd=3000)
-    # Legal alone: the visit is valued too (it is always), the legal model is there.
+    # Legal alone: the visit is valued too (it is always), the legal model is there; where no
+    # visit is ever allowed, the legal model alone.
     assert set(_train(training, options=("legal",))) == {"visit", "legal"}
+    assert set(_train(training, rules=never, options=("legal",))) == {"legal"}
 
 
 class _Branches:
@@ -833,6 +856,18 @@ def test_the_realised_value_of_a_plan_by_hand():
     assert {extra1 is None, extra2 is None} == {True, False}
     treated = extra1 or extra2
     assert list(treated) == ["visit"] and treated["visit"].tolist() == list(range(6))
+    # A sample of 3 of the 6 accounts stands for the plan: sums scaled by 2 (variance by 4).
+    half_probe = RealisedProbe(_probe_policy([plan], sample=3), "base",
+                               np.random.SeedSequence(4))
+    live = _Live(14, base, gain, 40, [])
+    half_probe(live)
+    (half,) = half_probe.records
+    picked = live.asked[0]
+    assert picked.size == 3 and np.isin(picked, accounts).all()
+    assert half["predicted"] == pytest.approx(3 * 400.0 * 2)
+    assert half["predicted_raw"] == pytest.approx(3 * 550.0 * 2)
+    assert half["realised"] == pytest.approx(gain["visit"][picked].sum() * 2)
+    assert half["variance"] == pytest.approx(((gain["visit"][picked] - 400.0) ** 2).sum() * 4)
     calls.clear()
     probe(_Live(14, base, gain, 100, calls))
     assert calls[0][3] == 14 + 30
@@ -901,3 +936,105 @@ def test_the_probe_measures_only_todays_non_empty_plan():
     assert list(summary) == ["realised_plans", "plan_predicted_sampled",
                              "plan_predicted_raw_sampled", "plan_realised", "plan_realised_low",
                              "plan_realised_high"]
+
+
+def _escalating(book, visit_values, legal_values, **changes):
+    world, rules, base, cp = book
+    return OptimisedPolicy(base, _spec(options=("visit", "legal"), **changes), world, rules,
+                           cp.portfolio.region_names, BalanceModel(visit_values),
+                           np.random.SeedSequence(3),
+                           option_models={"legal": BalanceModel(legal_values)})
+
+
+def _worth(table, count, seed, low, high):
+    picked = table.sample(count, random_state=seed)
+    rng = np.random.default_rng(seed)
+    return {b: c + v for b, c, v in zip(picked["balance"], picked["cost"],
+                                         rng.uniform(low, high, count), strict=True)}
+
+
+def test_a_plan_with_legal_beside_the_visit_is_the_best_one_option_per_account(book):
+    """Brute force over every choice of at most one option per account, within the budget
+    (visits and filings alike) and the teams' hours (visits only)."""
+    world, rules, _, cp = book
+    view = cp.view
+    visits = candidates(view, cp.day, world, rules, None, cp.portfolio.region_names)
+    legal = escalation_candidates(view, cp.day, "legal", 90, world, rules, None,
+                                  cp.portfolio.region_names)
+    assert len(legal) > 8
+    visit_values = _worth(visits, 7, 2, 50, 900)
+    legal_values = _worth(legal, 5, 3, 100, 1500)
+    # Two accounts worth both: one option each at most.
+    for b in list(legal_values)[:2]:
+        if b in set(visits["balance"]):
+            visit_values[b] = legal_values[b] - 200.0
+    policy = _escalating(book, visit_values, legal_values, budget_per_period=2500.0)
+    plan = policy.plan(view, cp.day)
+    rows = pd.concat([
+        visits[visits["balance"].isin(visit_values)].assign(
+            value=lambda f: [visit_values[b] for b in f["balance"]]),
+        legal[legal["balance"].isin(legal_values)].assign(
+            value=lambda f: [legal_values[b] for b in f["balance"]]),
+    ], ignore_index=True).to_dict("records")
+    hours_left = team_hours(world, rules, 1)
+    best, best_choice = 0.0, ()
+    for k in range(1, 7):
+        for chosen in itertools.combinations(range(len(rows)), k):
+            picked = [rows[i] for i in chosen]
+            if len({r["account"] for r in picked}) < k:
+                continue
+            hours = np.zeros(2)
+            for r in picked:
+                hours[r["region_code"]] += r["hours"]
+            if sum(r["cost"] for r in picked) <= 2500.0 and (hours <= hours_left).all():
+                net = sum(r["value"] - r["cost"] for r in picked)
+                if net > best:
+                    best, best_choice = net, sorted((r["account"], r["option"]) for r in picked)
+    assert plan.predicted == pytest.approx(best, rel=1e-3)
+    planned = zip(plan.accounts.tolist(), plan.options.tolist(), strict=True)
+    assert sorted(planned) == best_choice
+    assert {"visit", "legal"} <= set(plan.options)
+    requests = policy(view, cp.day)
+    for option in ("visit", "legal"):
+        assert requests[option].tolist() == plan.accounts[plan.options == option].tolist()
+
+
+def test_a_plan_over_two_weeks_files_this_weeks_legal_cases(book):
+    world, rules, _, cp = book
+    view = cp.view
+    legal = escalation_candidates(view, cp.day, "legal", 90, world, rules, None,
+                                  cp.portfolio.region_names)
+    legal_values = _worth(legal, 4, 5, 500, 1500)
+    policy = _escalating(book, {}, legal_values, budget_per_period=1e6, horizon_periods=2,
+                         period_days=7)
+    plan = policy.plan(view, cp.day)
+    expected = sorted(legal[legal["balance"].isin(legal_values)]["account"])
+    assert plan.accounts.tolist() == expected and set(plan.options) == {"legal"}
+    assert plan.tentative["period"].tolist() == [0] * 4
+    assert policy(view, cp.day)["legal"].tolist() == expected
+
+
+def test_a_solve_without_a_plan_visits_nobody_and_says_why(book, monkeypatch):
+    """Every kind of plan (visits, visits and legal, two weeks) falls back to nothing when
+    the solver stops without a plan it can verify, and keeps the solver's status."""
+    from waifang.optimise import policy as module
+    from waifang.optimise.result import Status
+
+    monkeypatch.setattr(module, "solve", lambda problem, **kw: SimpleNamespace(
+        status=Status.NO_SOLUTION, chosen=np.zeros(0, np.int64)))
+    world, rules, _, cp = book
+    view = cp.view
+    visits = candidates(view, cp.day, world, rules, None, cp.portfolio.region_names)
+    values = {b: 5000.0 for b in visits["balance"]}
+    for policy in (_policy(book, values), _escalating(book, values, values),
+                   _escalating(book, values, values, horizon_periods=2, period_days=7),
+                   _policy(book, values, horizon_periods=2, period_days=7)):
+        plan = policy.plan(view, cp.day)
+        assert plan.status == "no_solution" and plan.accounts.size == 0
+        assert plan.candidates >= len(visits)
+        # ... and asks for the base ladder's requests alone.
+        asked, plain = policy(view, cp.day), policy.base(view, cp.day)
+        assert set(asked) == set(plain)
+        for action in plain:
+            np.testing.assert_array_equal(np.asarray(asked[action], dtype=object),
+                                          np.asarray(plain[action], dtype=object))
