@@ -48,7 +48,7 @@ class OptimiserSpec(Spec):
     """Eligible accounts valued per training day (a random sample)."""
     training_reps: int = Field(default=1, ge=1, le=MAX_COUNT)
     """Seeds (pairs of branches) per training day. One seed on many accounts beats several
-    on few: a visit's effect varies ~6-7 times more with the borrower's luck than between
+    on few: a visit's effect varies 5-12 times more with the borrower's luck than between
     accounts of a cell, so what counts is accounts x seeds, and distinct accounts also
     sample the cell's spread; a pair of branches costs the same per day whatever its size."""
     horizon_days: int = Field(default=90, ge=1, le=MAX_DAYS)
