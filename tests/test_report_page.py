@@ -179,6 +179,15 @@ def test_the_page_states_how_money_is_counted(report):
     assert "judgement that pays all the arrears cures" in text
 
 
+def test_cells_that_do_not_apply_show_a_dash_not_nan(report):
+    """The capacity table has cells that do not apply (a court has no called-off visits):
+    they show a dash; no table on the page prints NaN."""
+    page = (report / "report.html").read_text()
+    capacity = page.split("<h2>Capacity use by region", 1)[1].split("<h2>", 1)[0]
+    assert "<td>—</td>" in capacity
+    assert ">NaN<" not in page and ">nan<" not in page
+
+
 def _headline_of(rows):
     """The headline of a run whose comparison rows are ``rows`` (policy, metric, mean, diff,
     low, high); the champion is the first policy."""

@@ -50,7 +50,8 @@ MONEY_MODEL = (
 
 
 def _table(frame: pd.DataFrame) -> str:
-    return frame.to_html(index=False, float_format=lambda v: f"{v:,.4g}", border=0)
+    # A cell that does not apply (a court has no called-off visits) shows a dash, not NaN.
+    return frame.to_html(index=False, float_format=lambda v: f"{v:,.4g}", border=0, na_rep="—")
 
 
 def _number(value: float) -> str:
