@@ -161,7 +161,7 @@ class Checkpoint:
         until = world.days if until is None else int(until)
         if not self.day < until <= world.days:
             raise ValueError(f"until must lie in ({self.day}, {world.days}], got {until}")
-        run = _copy_run(self._run, None)
+        run = _copy_run(self._run, None, None)
         if seed is not None:
             _reseed(run, seed)
         run.policy = policy if not extra else _WithExtra(policy, self.day, extra)
@@ -299,10 +299,9 @@ def _restrict(requests: Mapping[str, Request], accounts: np.ndarray, n: int,
     return out
 
 
-def _copy_run(run: _Run, accounts: np.ndarray | None,
-              new_index: np.ndarray | None = None) -> _Run:
-    """A deep copy of ``run`` on a fresh simpy clock, of ``accounts`` only if given
-    (``new_index``: ``_index_map(run.state.n, accounts)``, if already made)."""
+def _copy_run(run: _Run, accounts: np.ndarray | None, new_index: np.ndarray | None) -> _Run:
+    """A deep copy of ``run`` on a fresh simpy clock, of ``accounts`` only if given (then
+    ``new_index`` is ``_index_map(run.state.n, accounts)``; None with them)."""
     env = simpy.Environment(initial_time=run.env.now)
     memo: dict[int, object] = {id(run.env): env, id(run.world): run.world, id(run.rules): run.rules,
                                id(run.policy): run.policy}
@@ -312,8 +311,6 @@ def _copy_run(run: _Run, accounts: np.ndarray | None,
             memo[id(run.portfolio)] = run.portfolio
             out = copy.deepcopy(run, memo)
         else:
-            if new_index is None:
-                new_index = _index_map(run.state.n, accounts)
             _subset_memo(run, accounts, new_index, memo)
             out = copy.deepcopy(run, memo)
     finally:

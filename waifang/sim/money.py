@@ -89,13 +89,12 @@ class _TrackedAudit(AuditLog):
             return
         done = idx if outcome is None else idx[outcome == 0]  # None: all performed
         unit = self.track.unit_cost[ACTION_CODE[action]]
-        # A visit refused for a dispute may be one called off on arrival, whose travel the
-        # field team books right after (resources.FieldRegion); the ledger tells which.
         self.track.last_disputed = None
         if action == "visit":
+            # A visit refused for a dispute may be one called off on arrival, whose travel
+            # the field team books right after (resources.FieldRegion); the ledger tells which.
             self.track.last_disputed = (idx[:0] if outcome is None
                                         else idx[outcome == RULE_CODE["visit_disputed"]])
-        if action == "visit":
             np.add.at(self.track.cost, done, self.track.visit_cost[self.portfolio.region[done]])
         elif unit:
             np.add.at(self.track.cost, done, unit)
